@@ -3,6 +3,14 @@
 This module is the one public door: everything a user needs is importable from ``beacon``.
 """
 
+from beacon._crypto import (
+    CollectionKeys,
+    KeyBundle,
+    client_state,
+    decrypt_record,
+    encrypt_record,
+    key_id,
+)
 from beacon._errors import (
     AuthenticationError,
     BackoffError,
@@ -21,6 +29,21 @@ from beacon._errors import (
     UnhandledEvent,
     UsageError,
 )
+from beacon._hawk import HawkAuth
+from beacon.charts import (
+    Chart,
+    Finding,
+    Machine,
+    RunResult,
+    Step,
+    Trace,
+    action,
+    bind,
+    chart_path,
+    check_chart,
+    guard,
+    load_chart,
+)
 
 __version__ = "0.1.0"
 
@@ -28,17 +51,36 @@ __all__ = [
     "AuthenticationError",
     "BackoffError",
     "BeaconError",
+    "Chart",
     "ChartError",
     "ClientUpgradeRequired",
+    "CollectionKeys",
     "ConflictError",
+    "Finding",
+    "HawkAuth",
+    "KeyBundle",
     "KeyMismatchError",
+    "Machine",
     "ProtocolViolation",
     "RecordIntegrityError",
+    "RunResult",
     "ServerError",
     "SetupRaceError",
+    "Step",
+    "Trace",
     "TransportError",
     "TransportTimeout",
     "TrustError",
     "UnhandledEvent",
     "UsageError",
+    "action",
+    "bind",
+    "chart_path",
+    "check_chart",
+    "client_state",
+    "decrypt_record",
+    "encrypt_record",
+    "guard",
+    "key_id",
+    "load_chart",
 ]
