@@ -1,0 +1,77 @@
+"""beacon's declarative statechart engine: load, check, bind, run, trace, draw.
+
+Charts are YAML documents in python-statemachine 3.2's native vocabulary (``states``,
+``transitions``, ``enter``, ``cond``/``unless``, ``datamodel``, ``assign``...), loaded with
+``statemachine.io.load`` and run by it with SCXML semantics. This package knows nothing about
+Sync: any chart, any services. It adds what the library lacks for loaded documents:
+
+**Checks** (:func:`check_chart`, run by :func:`load_chart` and :func:`bind`): schema,
+unreachable states, trap states, states that cannot reach a final state, names nothing binds,
+nondeterminism and completeness. Errors raise :class:`~beacon.ChartError` with ``findings``.
+
+**Actions and outcomes.** A bare name in a state's ``enter`` list is an *action*: a service
+method marked ``@action("ok", "not_found", ...)`` with the outcomes it can return. On entering
+the state the engine calls it with no arguments; it returns exactly one declared outcome, a
+``str`` (data travels through the service objects, never through the chart). The outcome is
+queued as the next event and handled by a transition of the state or an enclosing state. An
+undeclared outcome, or a non-``str``, raises ``ChartError``. Actions named in ``exit`` or a
+transition's ``on``/``before``/``after`` are *effects*: ``@action()`` with no outcomes,
+returning ``None``. Several actions entered in one step queue their outcomes in call order.
+
+**Guards.** Names in ``cond``/``unless`` expressions that are not datamodel variables bind
+to service methods marked ``@guard``: no arguments, return ``bool``, only read. Expressions
+use the library's dialect (``not x``, ``a and b``, ``n < 2``, ``In('state')``).
+
+**Datamodel.** ``datamodel:`` variables (write values as expressions: ``attempts: "0"``) live
+on the machine's model; ``assign`` changes them and guards compare them, e.g. a fresh-start
+counter bounded by ``cond: fresh_starts < 1``.
+
+**Strictness.** A callback that raises (action, guard, observer) propagates out of
+:meth:`Machine.run`/:meth:`Machine.send`; nothing becomes a silent ``error.execution``. An
+event no transition takes raises :class:`~beacon.UnhandledEvent`. ``run(max_steps=...)``
+raises ``ChartError`` on a runaway loop or when the machine stalls waiting for an external
+event in a non-final state.
+
+**Binding and running.** ``bind(chart, services, clock=...)`` maps every name to exactly one
+service method (a name offered twice or never is an error) and returns a :class:`Machine`.
+Nothing runs until ``machine.run()`` (until a top-level final state; returns
+:class:`RunResult`) or ``machine.send(event)`` (one external event, then the outcomes it
+leads to). ``machine.add_observer(fn)`` calls ``fn(step)`` after each step.
+
+**Snapshots.** Between steps ``machine.snapshot()`` is JSON: configuration, datamodel,
+history memory and queued outcomes. ``bind(chart, services, restore=snapshot)`` carries on
+from there, in another process: no entry actions re-run, the queued outcome is processed
+next. An observer that saves a snapshot after a step sees the outcome of that step's actions
+queued, so a crash right after an action's I/O resumes by handling its outcome.
+
+**Nesting.** A chart bound while an action of another runs (e.g. the session chart's action
+running the collection chart per engine) attaches its :class:`Trace` to that action's record,
+so one run yields one JSON trace tree (``trace.children``, ``trace.walk()``).
+
+**Traces** hold names, never values (see ``_trace.py``).
+"""
+
+from __future__ import annotations
+
+from beacon.charts._bind import Machine, RunResult, bind
+from beacon.charts._check import Finding, check_chart
+from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
+from beacon.charts._service import action, guard
+from beacon.charts._trace import ActionRecord, Step, Trace
+
+__all__ = [
+    "ActionRecord",
+    "Chart",
+    "Finding",
+    "Machine",
+    "RunResult",
+    "Step",
+    "Trace",
+    "action",
+    "bind",
+    "chart_path",
+    "check_chart",
+    "guard",
+    "load_chart",
+    "packaged_charts",
+]

@@ -1,0 +1,425 @@
+"""Binding a chart to service objects, and running it.
+
+Contract: the only place a chart meets code. Actions and guards bind by name to methods marked
+``@action``/``@guard`` on the services (``_service.py``); every name the chart uses must be
+offered exactly once. The machine is built lazily: nothing runs, and no service is called,
+until :meth:`Machine.run` or :meth:`Machine.send`.
+
+How a step works: python-statemachine processes one external event (its whole macrostep:
+eventless transitions and ``done.state.*`` events included). Each action entered runs and
+returns an outcome; the outcome is queued, in call order, as the next external event. When the
+library returns, the step is recorded in the trace and handed to the observers. A machine
+between steps is quiescent: its configuration, datamodel and queued outcomes are all there is,
+which is what :meth:`Machine.snapshot` saves.
+
+Guards are exposed to the library as read-only properties of a generated model object, because
+in loaded documents guard names resolve only against the model. The datamodel lives on the
+same object (``assign`` writes there); its names may not collide with action or guard names.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from statemachine import StateChart
+from statemachine.exceptions import TransitionNotAllowed
+from statemachine.orderedset import OrderedSet
+
+from beacon._errors import ChartError, UnhandledEvent
+from beacon.charts._check import _binding_findings
+from beacon.charts._load import Chart
+from beacon.charts._service import Binding, collect
+from beacon.charts._trace import ActionRecord, Step, Trace
+
+__all__ = ["Machine", "RunResult", "bind"]
+
+Observer = Callable[[Step], object]
+Clock = Callable[[], float]
+
+# The action record of the action running right now, so a chart bound inside an action
+# attaches its trace to the caller's (one run of nested charts gives one trace tree).
+_RUNNING_ACTION: contextvars.ContextVar[ActionRecord | None] = contextvars.ContextVar(
+    "beacon_running_action", default=None
+)
+
+_STATE_FIELD = "_beacon_configuration"
+SNAPSHOT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """How a run ended: the top-level final state reached, and the trace."""
+
+    final_state: str
+    trace: Trace
+    steps: int
+
+
+class _Model:
+    """Base of the per-binding model class: guards, actions and the datamodel live here."""
+
+    _beacon_machine: Machine
+
+
+class _Listener:
+    """Feeds the step being built from the library's callbacks."""
+
+    def __init__(self, machine: Machine) -> None:
+        self._m = machine
+
+    def on_transition(self, transition: Any) -> None:
+        tid = self._m._transition_ids.get(id(transition), "")
+        if tid:
+            self._m._current_transitions.append(tid)
+
+    def on_enter_state(self, state: Any) -> None:
+        self._m._registering = False
+        self._m._current_entered.append(state.id)
+
+    def on_exit_state(self, state: Any) -> None:
+        self._m._current_left.append(state.id)
+
+
+def bind(
+    chart: Chart,
+    services: Iterable[object],
+    *,
+    clock: Clock = time.time,
+    restore: Mapping[str, Any] | None = None,
+) -> Machine:
+    """Bind a chart to service objects; return a machine ready to run.
+
+    Args:
+        chart: from :func:`load_chart`.
+        services: objects whose ``@action``/``@guard`` methods the chart names.
+        clock: the time source for trace times (injected so runs replay exactly).
+        restore: a :meth:`Machine.snapshot` to carry on from instead of the initial state.
+
+    Raises:
+        ChartError: a name is bound twice or never, bound to the wrong kind, an outcome is
+            not handled (the ``unbound``/``completeness`` checks), or the snapshot does not
+            fit the chart.
+    """
+    services = list(services)
+    errors = [
+        f
+        for f in _binding_findings(str(chart.path), chart.structure, services)
+        if f.severity == "error"
+    ]
+    if errors:
+        lines = "\n  ".join(str(f) for f in errors)
+        raise ChartError(f"cannot bind {chart.name}:\n  {lines}", findings=tuple(errors))
+    found, _ = collect(services)
+    return Machine(chart, found, clock=clock, restore=restore)
+
+
+class Machine:
+    """A chart bound to services: drive it with :meth:`run` or :meth:`send`."""
+
+    def __init__(
+        self,
+        chart: Chart,
+        bindings: Mapping[str, Binding],
+        *,
+        clock: Clock,
+        restore: Mapping[str, Any] | None,
+    ) -> None:
+        self.chart = chart
+        self.trace = Trace(chart=chart.name, digest=chart.digest)
+        self._clock = clock
+        self._transition_ids = chart.transition_ids
+        self._observers: list[Observer] = []
+        self._pending: deque[str] = deque()
+        self._current_transitions: list[str] = []
+        self._current_entered: list[str] = []
+        self._current_left: list[str] = []
+        self._current_guards: dict[str, bool] = {}
+        self._current_actions: list[ActionRecord] = []
+        self._produced_by: dict[int, tuple[str, str | None]] = {}
+        self._model = _make_model(chart, bindings)
+        self._model._beacon_machine = self
+        self._sm: StateChart[Any] | None = None
+        # True while the library resolves callbacks: it reads every name off the model then,
+        # and a guard must not call its service for that.
+        self._registering = False
+        self._restore = dict(restore) if restore is not None else None
+        if self._restore is not None:
+            self._check_snapshot(self._restore)
+        parent = _RUNNING_ACTION.get()
+        if parent is not None:
+            parent.children.append(self.trace)
+
+    # -- driving ----------------------------------------------------------------------------
+
+    @property
+    def configuration(self) -> tuple[str, ...]:
+        """The active states, outermost first (empty before the machine starts)."""
+        if self._sm is None:
+            return ()
+        return tuple(s.id for s in self._sm.configuration)
+
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Outcomes queued as the next events."""
+        return tuple(self._pending)
+
+    @property
+    def final_state(self) -> str | None:
+        """The top-level final state reached, or ``None`` while running."""
+        return self.trace.final_state
+
+    def add_observer(self, fn: Observer) -> None:
+        """Call ``fn(step)`` after every step (an exception it raises propagates)."""
+        self._observers.append(fn)
+
+    def start(self) -> Step | None:
+        """Enter the initial configuration (or the restored one); idempotent.
+
+        Returns the initial step, or ``None`` when already started or restored.
+        """
+        if self._sm is not None:
+            return None
+        restore = self._restore
+        if restore is not None:
+            self._apply_snapshot(restore)
+            self._registering = True
+            self._sm = self.chart.machine_class(
+                model=self._model, state_field=_STATE_FIELD, listeners=[_Listener(self)]
+            )
+            self._registering = False
+            history = restore.get("history", {})
+            self._sm.history_values = {
+                k: [self._sm.states_map[v] for v in ids] for k, ids in history.items()
+            }
+            self._check_final()
+            return None
+        return self._step(None)
+
+    def send(self, event: str) -> list[Step]:
+        """Process ``event``, then the outcomes it leads to until none is queued.
+
+        Raises:
+            UnhandledEvent: no transition takes the event in the current configuration.
+            ChartError: the machine has already reached a final state.
+        """
+        self.start()
+        self._pending.append(event)
+        return self._drain(max_steps=None, until_final=False)
+
+    def run(self, *, max_steps: int = 1000) -> RunResult:
+        """Run until a top-level final state is reached.
+
+        Raises:
+            ChartError: more than ``max_steps`` steps (a runaway loop), or the machine waits
+                for an external event (no outcome queued) in a non-final configuration.
+            UnhandledEvent: an outcome no transition takes.
+        """
+        self.start()
+        steps = self._drain(max_steps=max_steps, until_final=True)
+        final = self.trace.final_state
+        if final is None:
+            raise ChartError(
+                f"{self.chart.path}: run stalled in {list(self.configuration)}: no outcome is "
+                "queued and the state is not final; drive it with send()"
+            )
+        return RunResult(final_state=final, trace=self.trace, steps=len(steps))
+
+    def _drain(self, *, max_steps: int | None, until_final: bool) -> list[Step]:
+        taken: list[Step] = []
+        while self._pending:
+            if self.trace.final_state is not None:
+                raise ChartError(
+                    f"{self.chart.path}: the machine finished in {self.trace.final_state!r}; "
+                    f"event {self._pending[0]!r} arrived after the end"
+                )
+            if max_steps is not None and len(taken) >= max_steps:
+                recent = ", ".join(s.event or "" for s in taken[-5:])
+                raise ChartError(
+                    f"{self.chart.path}: no final state after {max_steps} steps (a runaway "
+                    f"loop?); configuration {list(self.configuration)}, last events: {recent}"
+                )
+            taken.append(self._step(self._pending.popleft()))
+        return taken
+
+    def _step(self, event: str | None) -> Step:
+        self._current_transitions = []
+        self._current_entered = []
+        self._current_left = []
+        self._current_guards = {}
+        self._current_actions = []
+        step = Step(n=len(self.trace.steps), time=self._clock(), event=event)
+        try:
+            if event is None:
+                self._registering = True
+                self._sm = self.chart.machine_class(
+                    model=self._model, state_field=_STATE_FIELD, listeners=[_Listener(self)]
+                )
+                self._registering = False
+            else:
+                assert self._sm is not None
+                self._sm.send(event)
+        except TransitionNotAllowed:
+            self.trace.status, self.trace.error = "error", "UnhandledEvent"
+            raise self._unhandled(event or "") from None
+        except BaseException as exc:
+            self.trace.status, self.trace.error = "error", type(exc).__name__
+            raise
+        finally:
+            step.transitions = self._current_transitions
+            step.entered = self._current_entered
+            step.left = self._current_left
+            step.guards = self._current_guards
+            step.actions = self._current_actions
+            step.configuration = list(self.configuration)
+            self.trace.steps.append(step)
+        self._check_final()
+        for fn in self._observers:
+            fn(step)
+        return step
+
+    def _check_final(self) -> None:
+        sm = self._sm
+        if sm is None:
+            return
+        for s in sm.configuration:
+            if s.final and s.parent is None:
+                self.trace.status, self.trace.final_state = "final", s.id
+
+    def _unhandled(self, event: str) -> UnhandledEvent:
+        config = self.configuration
+        origin = ""
+        for record in reversed(self.trace.steps[-2:]):
+            for a in record.actions:
+                if a.outcome == event:
+                    origin = f" (the outcome of action {a.action!r} entered in {a.state!r})"
+        return UnhandledEvent(
+            f"{self.chart.path}: event {event!r}{origin} has no transition in "
+            f"configuration {list(config)}",
+            event=event,
+            configuration=config,
+        )
+
+    # -- called from the model ------------------------------------------------------------
+
+    def _guard(self, b: Binding) -> bool:
+        if self._registering:
+            return False
+        value = b.method()
+        if not isinstance(value, bool):
+            raise ChartError(
+                f"{self.chart.path}: guard {b.name!r} ({b.owner}) returned "
+                f"{type(value).__name__}, not bool"
+            )
+        self._current_guards[b.name] = value
+        return value
+
+    def _act(self, b: Binding, state: str | None) -> None:
+        record = ActionRecord(action=b.name, state=state)
+        self._current_actions.append(record)
+        token = _RUNNING_ACTION.set(record)
+        try:
+            result = b.method()
+        finally:
+            _RUNNING_ACTION.reset(token)
+        if not b.outcomes:
+            if result is not None:
+                raise ChartError(
+                    f"{self.chart.path}: action {b.name!r} ({b.owner}) declares no outcomes "
+                    f"but returned {type(result).__name__}"
+                )
+            return
+        if not isinstance(result, str) or result not in b.outcomes:
+            shown = repr(result) if isinstance(result, str) else type(result).__name__
+            raise ChartError(
+                f"{self.chart.path}: action {b.name!r} ({b.owner}) in state {state!r} "
+                f"returned {shown}, not one of its declared outcomes {list(b.outcomes)}"
+            )
+        record.outcome = result
+        self._pending.append(result)
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The machine's state between steps as a JSON-able dict.
+
+        Holds the chart name and digest, the configuration, the datamodel, history memory and
+        the queued outcomes. Restore it with ``bind(chart, services, restore=snapshot)``.
+
+        Raises:
+            ChartError: a datamodel value is not JSON-able.
+        """
+        datamodel = {k: getattr(self._model, k, None) for k in self.chart.structure.datamodel}
+        try:
+            json.dumps(datamodel)
+        except TypeError as exc:
+            raise ChartError(f"{self.chart.path}: datamodel is not JSON-able: {exc}") from None
+        history = {} if self._sm is None else self._sm.history_values
+        return {
+            "version": SNAPSHOT_VERSION,
+            "chart": self.chart.name,
+            "digest": self.chart.digest,
+            "configuration": list(self.configuration),
+            "datamodel": datamodel,
+            "history": {k: [s.id for s in v] for k, v in history.items()},
+            "pending": list(self._pending),
+            "final_state": self.trace.final_state,
+        }
+
+    def _check_snapshot(self, snap: Mapping[str, Any]) -> None:
+        if snap.get("version") != SNAPSHOT_VERSION or snap.get("chart") != self.chart.name:
+            raise ChartError(
+                f"{self.chart.path}: not a snapshot of chart {self.chart.name!r} "
+                f"(version {SNAPSHOT_VERSION})"
+            )
+        states = self.chart.structure.states
+        unknown = [s for s in snap.get("configuration", []) if s not in states]
+        unknown += [s for ids in snap.get("history", {}).values() for s in ids if s not in states]
+        if unknown:
+            raise ChartError(f"{self.chart.path}: the snapshot names unknown states {unknown}")
+
+    def _apply_snapshot(self, snap: Mapping[str, Any]) -> None:
+        config = list(snap.get("configuration", []))
+        if not config:
+            raise ChartError(f"{self.chart.path}: the snapshot has no configuration")
+        value: Any = config[0] if len(config) == 1 else OrderedSet(config)
+        setattr(self._model, _STATE_FIELD, value)
+        for k, v in snap.get("datamodel", {}).items():
+            setattr(self._model, k, v)
+        self._pending.extend(snap.get("pending", []))
+
+
+def _make_model(chart: Chart, bindings: Mapping[str, Binding]) -> _Model:
+    """A model instance exposing the chart's guards (properties) and actions (methods)."""
+    attrs: dict[str, Any] = {}
+    structure = chart.structure
+    clash = set(structure.datamodel) & (structure.actions() | structure.guards())
+    if clash:
+        raise ChartError(f"{chart.path}: datamodel names {sorted(clash)} are also callbacks")
+    for name in structure.guards():
+        attrs[name] = property(_guard_getter(bindings[name]))
+    for name in structure.actions():
+        attrs[name] = _action_method(bindings[name])
+    model_cls = type(f"{chart.name.title()}Model", (_Model,), attrs)
+    model: _Model = model_cls()
+    return model
+
+
+def _guard_getter(b: Binding) -> Callable[[_Model], bool]:
+    def get(model: _Model) -> bool:
+        return model._beacon_machine._guard(b)
+
+    return get
+
+
+def _action_method(b: Binding) -> Callable[..., None]:
+    def run_action(model: _Model, state: Any = None) -> None:
+        model._beacon_machine._act(b, getattr(state, "id", None))
+
+    run_action.__name__ = b.name
+    return run_action

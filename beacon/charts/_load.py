@@ -1,0 +1,141 @@
+"""Loading a chart document into a checked :class:`Chart`, and finding the packaged charts.
+
+Contract: :func:`load_chart` reads one YAML file, runs every check that needs no services
+(``_check.py``) and raises :class:`~beacon.ChartError` carrying the findings when any is an
+error. A :class:`Chart` is immutable and may be bound any number of times. The
+python-statemachine class behind it is switched to strict settings once, here: callback
+exceptions propagate (``catch_errors_as_events = False``) and an external event no transition
+takes raises (``allow_event_without_transition = False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from statemachine import StateChart
+
+from beacon._errors import ChartError
+from beacon.charts._check import Finding, analyse
+from beacon.charts._model import Structure
+
+__all__ = ["Chart", "chart_path", "load_chart", "packaged_charts"]
+
+
+@dataclass(frozen=True, eq=False)
+class Chart:
+    """A loaded, checked chart document: bind it to services to run it.
+
+    Attributes:
+        name: the document's ``name`` (or the file stem).
+        path: the file it came from.
+        digest: SHA-256 of the document text (traces and snapshots carry it).
+        structure: states and transitions as beacon reads them.
+        warnings: the non-error findings of the load-time checks.
+        machine_class: the python-statemachine class (strict settings).
+    """
+
+    name: str
+    path: Path
+    digest: str
+    doc: dict[str, Any]
+    structure: Structure
+    warnings: tuple[Finding, ...]
+    machine_class: type[StateChart[Any]]
+    # id(library Transition) -> beacon transition id ("source#n"), for traces.
+    transition_ids: dict[int, str]
+
+    def __repr__(self) -> str:
+        return f"Chart(name={self.name!r}, path={str(self.path)!r})"
+
+
+def load_chart(source: str | Path) -> Chart:
+    """Load and check a chart document.
+
+    Args:
+        source: a path to a YAML document, or the name of a chart packaged with beacon
+            (``"session"`` finds ``statecharts/session.yaml``).
+
+    Raises:
+        ChartError: the document has errors; ``.findings`` lists them all.
+
+    Example::
+
+        chart = load_chart("statecharts/door.yaml")
+    """
+    path = Path(source)
+    if not path.suffix and not path.exists():
+        path = chart_path(str(source))
+    analysis = analyse(path)
+    errors = [f for f in analysis.findings if f.severity == "error"]
+    if errors:
+        lines = "\n  ".join(str(f) for f in errors)
+        raise ChartError(
+            f"{path}: {len(errors)} error(s) in the chart:\n  {lines}", findings=tuple(errors)
+        )
+    cls = analysis.machine_class
+    structure = analysis.structure
+    if cls is None or structure is None:  # pragma: no cover - analyse reports an error then
+        raise ChartError(f"{path}: the chart could not be built")
+    cls.catch_errors_as_events = False
+    cls.allow_event_without_transition = False
+    text = path.read_bytes()
+    return Chart(
+        name=structure.name or path.stem,
+        path=path,
+        digest=hashlib.sha256(text).hexdigest(),
+        doc=analysis.doc,
+        structure=structure,
+        warnings=tuple(analysis.findings),
+        machine_class=cls,
+        transition_ids=_transition_ids(path, cls, structure),
+    )
+
+
+def _transition_ids(path: Path, cls: type[StateChart[Any]], s: Structure) -> dict[int, str]:
+    """Map the library's transition objects to beacon's ids (``""``: the library's own).
+
+    The library appends one eventless ``initial`` transition to each compound state for its
+    default entry; those are not in the document and traces skip them.
+    """
+    ids: dict[int, str] = {}
+    for state in cls.states_map.values():
+        declared = s.states[state.id].transitions if state.id in s.states else []
+        library = list(state.transitions)
+        extra = library[len(declared) :]
+        if len(library) < len(declared) or not all(t.initial for t in extra):
+            raise ChartError(  # pragma: no cover - would be a library change
+                f"{path}: state {state.id!r} has {len(library)} transitions in "
+                f"python-statemachine but {len(declared)} in the document"
+            )
+        for lt, info in zip(library, declared, strict=False):
+            ids[id(lt)] = info.id
+        for lt in extra:
+            ids[id(lt)] = ""
+    return ids
+
+
+def chart_path(name: str) -> Path:
+    """The path of a chart packaged with beacon, e.g. ``chart_path("session")``.
+
+    Raises:
+        ChartError: no packaged chart has that name.
+    """
+    path = Path(str(resources.files("beacon") / "statecharts" / f"{name}.yaml"))
+    if not path.is_file():
+        known = ", ".join(packaged_charts()) or "none"
+        raise ChartError(f"no packaged chart named {name!r} (packaged: {known})")
+    return path
+
+
+def packaged_charts() -> list[str]:
+    """Names of the charts packaged with beacon, sorted."""
+    folder = resources.files("beacon") / "statecharts"
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p.name.removesuffix(".yaml") for p in folder.iterdir() if p.name.endswith(".yaml")
+    )

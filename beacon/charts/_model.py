@@ -1,0 +1,369 @@
+"""The structure of a chart document, as beacon reads it: states, transitions, guard formulas.
+
+Contract: pure functions over the parsed YAML mapping; no python-statemachine objects, no I/O.
+Everything else in ``beacon.charts`` (checks, binding, diagrams, paths, coverage) reads a chart
+through :class:`Structure`, so there is one interpretation of the vocabulary:
+
+* states nest through ``states``; history pseudo-states come from ``history``;
+* a compound state without an ``initial`` child starts in its first child (as the library does);
+* a transition's ``event`` may list several space-separated events; no ``event`` means eventless;
+* ``target`` may list several space-separated targets; no ``target`` means a targetless
+  transition (it runs its ``on`` content without leaving the state);
+* bare strings in ``enter``/``exit``/``on``/``before``/``after`` are callback names (actions);
+  the names in ``cond``/``unless`` expressions that are not datamodel variables are guards.
+
+Transitions are identified by ``<source>#<n>``, ``n`` counting the transitions declared on that
+source from 0, which survives edits elsewhere in the document and keys traces and coverage.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Formula", "StateInfo", "Structure", "TransitionInfo", "event_matches", "parse_guard"]
+
+# Names the guard dialect provides itself; they never bind to services.
+_BUILTIN_NAMES = frozenset({"True", "False", "None", "true", "false", "null", "In"})
+_JS_REPLACEMENTS = {"===": "==", "!==": "!=", "&&": " and ", "||": " or "}
+_JS_PATTERN = re.compile(r"===|!==|&&|\|\|")
+# python-statemachine's guard DSL: ``!x``, ``a ^ b`` (and), ``a v b`` (or).
+_DSL_PATTERN = re.compile(r"\!(?!=)|\^|\bv\b")
+_DSL_REPLACEMENTS = {"!": "not ", "^": " and ", "v": " or "}
+
+
+@dataclass(frozen=True)
+class TransitionInfo:
+    """One declared transition, in document order."""
+
+    id: str
+    source: str
+    events: tuple[str, ...]
+    targets: tuple[str, ...]
+    cond: tuple[str, ...]
+    unless: tuple[str, ...]
+    actions: tuple[str, ...]
+    internal: bool
+
+    @property
+    def event(self) -> str:
+        """The events as written (space-separated), ``""`` when eventless."""
+        return " ".join(self.events)
+
+    @property
+    def guard(self) -> str:
+        """The guard as one readable expression, ``""`` when unguarded."""
+        parts = [f"({c})" if len(self.cond) + len(self.unless) > 1 else c for c in self.cond]
+        parts += [f"not ({u})" for u in self.unless]
+        return " and ".join(parts)
+
+    @property
+    def label(self) -> str:
+        """``source --event [guard]--> target``: how messages and reports name a transition."""
+        guard = f" [{self.guard}]" if self.guard else ""
+        target = " ".join(self.targets) or "(no target)"
+        return f"{self.source} --{self.event or '(eventless)'}{guard}--> {target}"
+
+
+@dataclass
+class StateInfo:
+    """One state of the document (``kind`` is ``state``, ``history``)."""
+
+    id: str
+    parent: str | None
+    children: list[str] = field(default_factory=list)
+    initial: bool = False
+    final: bool = False
+    parallel: bool = False
+    kind: str = "state"
+    enter: tuple[str, ...] = ()
+    exit: tuple[str, ...] = ()
+    transitions: list[TransitionInfo] = field(default_factory=list)
+
+    @property
+    def compound(self) -> bool:
+        """Whether the state has children (compound or parallel)."""
+        return bool(self.children)
+
+
+class Structure:
+    """The states and transitions of one chart document."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.name: str = str(doc.get("name") or "")
+        self.states: dict[str, StateInfo] = {}
+        self.top: list[str] = []
+        datamodel = doc.get("datamodel") or {}
+        if isinstance(datamodel, Mapping):
+            self.datamodel: tuple[str, ...] = tuple(str(k) for k in datamodel)
+        else:
+            self.datamodel = tuple(str(item["id"]) for item in datamodel if "id" in item)
+        states = doc.get("states") or {}
+        for sid, sdef in states.items():
+            self._add_state(str(sid), sdef or {}, None)
+        self.top = [s.id for s in self.states.values() if s.parent is None]
+        for siblings in [self.top, *(s.children for s in self.states.values())]:
+            real = [c for c in siblings if self.states[c].kind == "state"]
+            if real and not any(self.states[c].initial for c in real):
+                self.states[real[0]].initial = True
+        self.transitions: list[TransitionInfo] = [
+            t for s in self.states.values() for t in s.transitions
+        ]
+        self.by_id: dict[str, TransitionInfo] = {t.id: t for t in self.transitions}
+
+    def _add_state(self, sid: str, sdef: Mapping[str, Any], parent: str | None) -> None:
+        info = StateInfo(
+            id=sid,
+            parent=parent,
+            initial=bool(sdef.get("initial")),
+            final=bool(sdef.get("final")),
+            parallel=bool(sdef.get("parallel")),
+            enter=_refs(sdef.get("enter")),
+            exit=_refs(sdef.get("exit")),
+        )
+        self.states[sid] = info
+        if parent is not None:
+            self.states[parent].children.append(sid)
+        info.transitions = [
+            _transition(sid, n, t) for n, t in enumerate(sdef.get("transitions") or [])
+        ]
+        for cid, cdef in (sdef.get("states") or {}).items():
+            self._add_state(str(cid), cdef or {}, sid)
+        for hid, hdef in (sdef.get("history") or {}).items():
+            hist = StateInfo(id=str(hid), parent=sid, kind="history")
+            hist.transitions = [
+                _transition(str(hid), n, t)
+                for n, t in enumerate((hdef or {}).get("transitions") or [])
+            ]
+            self.states[str(hid)] = hist
+            info.children.append(str(hid))
+
+    # -- navigation ------------------------------------------------------------------------
+
+    def ancestors(self, sid: str) -> list[str]:
+        """The proper ancestors of a state, innermost first."""
+        out: list[str] = []
+        parent = self.states[sid].parent
+        while parent is not None:
+            out.append(parent)
+            parent = self.states[parent].parent
+        return out
+
+    def is_descendant(self, sid: str, of: str) -> bool:
+        """Whether ``sid`` is ``of`` or lies inside it."""
+        return sid == of or of in self.ancestors(sid)
+
+    def entry_leaves(self, sid: str) -> list[str]:
+        """The atomic states entered when a transition targets ``sid`` (default entry)."""
+        info = self.states[sid]
+        if info.kind == "history":
+            targets = [t for tr in info.transitions for t in tr.targets]
+            if targets:
+                return [leaf for t in targets for leaf in self.entry_leaves(t)]
+            parent = info.parent
+            return self.entry_leaves(parent) if parent is not None else []
+        real = [c for c in info.children if self.states[c].kind == "state"]
+        if not real:
+            return [sid]
+        if info.parallel:
+            return [leaf for c in real for leaf in self.entry_leaves(c)]
+        first = next((c for c in real if self.states[c].initial), real[0])
+        return self.entry_leaves(first)
+
+    def initial_leaves(self) -> list[str]:
+        """The atomic states of the start configuration."""
+        real = [s for s in self.top if self.states[s].kind == "state"]
+        first = next((s for s in real if self.states[s].initial), real[0])
+        return self.entry_leaves(first)
+
+    def leaves(self) -> list[str]:
+        """Every atomic state (no children, not a history pseudo-state), in document order."""
+        return [s.id for s in self.states.values() if s.kind == "state" and not s.compound]
+
+    def available(self, leaf: str) -> Iterator[TransitionInfo]:
+        """Transitions that can fire while ``leaf`` is active: its own, then its ancestors'."""
+        for sid in [leaf, *self.ancestors(leaf)]:
+            yield from self.states[sid].transitions
+
+    def actions(self) -> set[str]:
+        """Every callback name the document references."""
+        names = {n for s in self.states.values() for n in (*s.enter, *s.exit)}
+        names.update(n for t in self.transitions for n in t.actions)
+        return names
+
+    def guards(self) -> set[str]:
+        """Every name the guard expressions reference that is not a datamodel variable."""
+        names: set[str] = set()
+        for t in self.transitions:
+            for expr in (*t.cond, *t.unless):
+                names.update(parse_guard(expr).names)
+        return names - set(self.datamodel)
+
+
+def _refs(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, (str, Mapping)) else list(value)
+    return tuple(item for item in items if isinstance(item, str))
+
+
+def _as_exprs(value: Any) -> tuple[str, ...]:
+    if value is None or value == "":
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    return tuple(str(v) for v in value)
+
+
+def _transition(source: str, n: int, tdef: Mapping[str, Any]) -> TransitionInfo:
+    actions: list[str] = []
+    for slot in ("before", "on", "after"):
+        actions.extend(_refs(tdef.get(slot)))
+    return TransitionInfo(
+        id=f"{source}#{n}",
+        source=source,
+        events=tuple(str(tdef.get("event") or "").split()),
+        targets=tuple(str(tdef.get("target") or "").split()),
+        cond=_as_exprs(tdef.get("cond")),
+        unless=_as_exprs(tdef.get("unless")),
+        actions=tuple(actions),
+        internal=bool(tdef.get("internal")),
+    )
+
+
+def event_matches(descriptor: str, event: str) -> bool:
+    """SCXML event matching: ``error`` matches ``error`` and ``error.network``; ``*`` all."""
+    if descriptor in ("*", event):
+        return True
+    descriptor = descriptor.removesuffix(".*")
+    return event.startswith(descriptor + ".")
+
+
+# -- guard formulas -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A guard as a boolean formula over atoms (names and comparisons).
+
+    ``tree`` is a nested tuple: ``("atom", key)``, ``("not", f)``, ``("and", f, g, ...)``,
+    ``("or", ...)``, ``("const", bool)``. Comparisons with complementary operators on the same
+    operands share one atom (``n < 2`` is ``not (n >= 2)``), which is what lets the
+    nondeterminism check prove ``x`` / ``not x`` and ``n < 2`` / ``n >= 2`` exclusive.
+    """
+
+    tree: tuple[Any, ...]
+    names: frozenset[str]
+
+    def atoms(self) -> set[str]:
+        """The atom keys the formula mentions."""
+        out: set[str] = set()
+        _collect_atoms(self.tree, out)
+        return out
+
+    def evaluate(self, values: Mapping[str, bool]) -> bool:
+        """The formula's truth under an assignment of its atoms."""
+        return _evaluate(self.tree, values)
+
+
+_COMPLEMENT = {ast.Lt: ast.GtE, ast.LtE: ast.Gt, ast.Eq: ast.NotEq, ast.Is: ast.IsNot}
+_COMPLEMENT.update({v: k for k, v in list(_COMPLEMENT.items())})
+_OP_TEXT = {ast.Lt: "<", ast.GtE: ">=", ast.LtE: "<=", ast.Gt: ">", ast.Eq: "==", ast.NotEq: "!="}
+_OP_TEXT.update({ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in"})
+_CANONICAL = (ast.Lt, ast.LtE, ast.Eq, ast.Is, ast.In)
+
+
+def normalize_guard(expr: str) -> str:
+    """The expression in Python syntax, as python-statemachine's guard dialect reads it."""
+    expr = _JS_PATTERN.sub(lambda m: _JS_REPLACEMENTS[m.group(0)], expr)
+    expr = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", expr))
+    return _DSL_PATTERN.sub(lambda m: _DSL_REPLACEMENTS[m.group(0)], expr).strip()
+
+
+def parse_guard(expr: str) -> Formula:
+    """Parse a ``cond``/``unless`` expression; raise ``SyntaxError`` when it is not one."""
+    tree = ast.parse(normalize_guard(expr), mode="eval").body
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id not in _BUILTIN_NAMES:
+            names.add(node.id)
+        elif isinstance(node, ast.Call) and (
+            not isinstance(node.func, ast.Name) or node.func.id != "In"
+        ):
+            raise SyntaxError(f"guard {expr!r} calls {ast.unparse(node.func)!r}; only In() is")
+    return Formula(_formula(tree), frozenset(names))
+
+
+def _formula(node: ast.expr) -> tuple[Any, ...]:
+    if isinstance(node, ast.BoolOp):
+        kind = "and" if isinstance(node.op, ast.And) else "or"
+        return (kind, *(_formula(v) for v in node.values))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        return ("not", _formula(node.operand))
+    if isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        return ("const", node.value)
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        op = type(node.ops[0])
+        left, right = ast.unparse(node.left), ast.unparse(node.comparators[0])
+        if op in _CANONICAL or op not in _COMPLEMENT:
+            return ("atom", f"{left} {_OP_TEXT.get(op, '?')} {right}")
+        return ("not", ("atom", f"{left} {_OP_TEXT[_COMPLEMENT[op]]} {right}"))
+    return ("atom", ast.unparse(node))
+
+
+def _collect_atoms(tree: tuple[Any, ...], out: set[str]) -> None:
+    if tree[0] == "atom":
+        out.add(tree[1])
+    elif tree[0] != "const":
+        for sub in tree[1:]:
+            _collect_atoms(sub, out)
+
+
+def _evaluate(tree: tuple[Any, ...], values: Mapping[str, bool]) -> bool:
+    kind = tree[0]
+    if kind == "atom":
+        return values[tree[1]]
+    if kind == "const":
+        return bool(tree[1])
+    if kind == "not":
+        return not _evaluate(tree[1], values)
+    if kind == "and":
+        return all(_evaluate(t, values) for t in tree[1:])
+    return any(_evaluate(t, values) for t in tree[1:])
+
+
+def conjunction(transition: TransitionInfo) -> Formula | None:
+    """A transition's whole guard (all ``cond`` and no ``unless``), ``None`` when unguarded."""
+    parts: list[tuple[Any, ...]] = []
+    names: set[str] = set()
+    for expr in transition.cond:
+        f = parse_guard(expr)
+        parts.append(f.tree)
+        names |= f.names
+    for expr in transition.unless:
+        f = parse_guard(expr)
+        parts.append(("not", f.tree))
+        names |= f.names
+    if not parts:
+        return None
+    return Formula(("and", *parts), frozenset(names))
+
+
+# Truth tables grow as 2**atoms; past this the check gives up and says so.
+MAX_ATOMS = 12
+
+
+def satisfiable(formulas: Sequence[Formula]) -> bool | None:
+    """Whether all formulas can hold at once; ``None`` when there are too many atoms to tell."""
+    atoms = sorted(set().union(*(f.atoms() for f in formulas)))
+    if len(atoms) > MAX_ATOMS:
+        return None
+    for values in itertools.product((False, True), repeat=len(atoms)):
+        assignment = dict(zip(atoms, values, strict=True))
+        if all(f.evaluate(assignment) for f in formulas):
+            return True
+    return False

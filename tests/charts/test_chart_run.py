@@ -1,0 +1,226 @@
+"""Binding and running: outcomes become events, strictness, observers, nesting."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chart_services import GOOD, DoorService, FakeClock, Fetcher
+
+from beacon import ChartError, UnhandledEvent
+from beacon.charts import Chart, Step, action, bind, guard, load_chart
+
+
+def test_an_actions_outcome_is_the_next_event(fetcher_chart: Chart, clock: FakeClock) -> None:
+    service = Fetcher("busy", "ok")
+    result = bind(fetcher_chart, [service], clock=clock).run()
+
+    assert result.final_state == "done"
+    assert service.calls == ["fetch", "wait", "fetch"]
+    assert result.trace.events == ["busy", "ok", "ok"]
+    assert result.trace.transitions == ["fetching#1", "waiting#0", "fetching#0"]
+
+
+def test_a_datamodel_counter_bounds_the_retries(fetcher_chart: Chart, clock: FakeClock) -> None:
+    machine = bind(fetcher_chart, [Fetcher("busy", "busy", "busy")], clock=clock)
+    result = machine.run()
+
+    assert result.final_state == "gave_up"
+    assert machine.snapshot()["datamodel"] == {"tries": 2}
+
+
+def test_the_trace_records_names_outcomes_and_clock_times(
+    fetcher_chart: Chart, clock: FakeClock
+) -> None:
+    trace = bind(fetcher_chart, [Fetcher("ok")], clock=clock).run().trace
+    data = json.loads(trace.dumps())
+
+    assert data["status"] == "final"
+    assert data["final_state"] == "done"
+    first, second = data["steps"]
+    assert first["event"] is None
+    assert first["entered"] == ["fetching"]
+    assert first["actions"] == [{"action": "fetch", "state": "fetching", "outcome": "ok"}]
+    assert [first["time"], second["time"]] == [1001.0, 1002.0]
+    assert second["transitions"] == ["fetching#0"]
+    assert second["left"] == ["fetching"]
+    assert second["entered"] == ["done"]
+
+
+def test_guard_results_are_recorded_per_step(door_chart: Chart, clock: FakeClock) -> None:
+    machine = bind(door_chart, [DoorService(keys=("bad", "good"))], clock=clock)
+    machine.send("lock")
+    steps = machine.send("unlock")
+
+    assert [s.event for s in steps] == ["unlock", "wrong_key", "ok"]
+    assert steps[1].guards == {"has_spare_key": True}
+    assert machine.configuration == ("in_service", "closed")
+
+
+def test_nothing_runs_until_the_machine_is_driven(fetcher_chart: Chart) -> None:
+    service = Fetcher("ok")
+    machine = bind(fetcher_chart, [service])
+
+    assert service.calls == []
+    assert machine.configuration == ()
+
+
+def test_an_undeclared_outcome_is_an_error_naming_action_and_state(
+    fetcher_chart: Chart,
+) -> None:
+    machine = bind(fetcher_chart, [Fetcher("gone")])
+
+    with pytest.raises(ChartError, match=r"'fetch'.*'fetching'.*'gone'.*\['ok', 'busy'\]"):
+        machine.run()
+    assert machine.trace.status == "error"
+
+
+def test_an_event_with_no_transition_raises_unhandled_event(
+    door_chart: Chart,
+) -> None:
+    machine = bind(door_chart, [DoorService()])
+    machine.start()
+
+    with pytest.raises(UnhandledEvent, match="'unlock'") as caught:
+        machine.send("unlock")
+    assert caught.value.event == "unlock"
+    assert caught.value.configuration == ("in_service", "closed")
+
+
+class Exploding:
+    @action("ok", "busy")
+    def fetch(self) -> str:
+        raise RuntimeError("bug in the service")
+
+    @action("ok")
+    def wait(self) -> str:
+        return "ok"
+
+
+def test_a_bug_in_an_action_propagates(fetcher_chart: Chart) -> None:
+    machine = bind(fetcher_chart, [Exploding()])
+
+    with pytest.raises(RuntimeError, match="bug in the service"):
+        machine.run()
+    assert machine.trace.error == "RuntimeError"
+
+
+class BrokenDoor(DoorService):
+    @guard
+    def has_spare_key(self) -> bool:
+        raise LookupError("key ring missing")
+
+
+def test_a_guard_that_raises_propagates(door_chart: Chart) -> None:
+    machine = bind(door_chart, [BrokenDoor(keys=("bad",))])
+    machine.send("lock")
+
+    with pytest.raises(LookupError, match="key ring missing"):
+        machine.send("unlock")
+
+
+class SloppyDoor(DoorService):
+    @guard
+    def has_spare_key(self) -> bool:
+        return 1  # type: ignore[return-value]
+
+
+def test_a_guard_must_return_a_bool(door_chart: Chart) -> None:
+    machine = bind(door_chart, [SloppyDoor(keys=("bad",))])
+    machine.send("lock")
+
+    with pytest.raises(ChartError, match=r"'has_spare_key'.*int, not bool"):
+        machine.send("unlock")
+
+
+def test_guards_are_not_called_while_binding(door_chart: Chart) -> None:
+    machine = bind(door_chart, [BrokenDoor()])
+    machine.start()
+
+    assert machine.configuration == ("in_service", "closed")
+
+
+class Forever:
+    @action("ok", "stop")
+    def hit(self) -> str:
+        return "ok"
+
+
+def test_a_runaway_loop_is_stopped_by_max_steps() -> None:
+    machine = bind(load_chart(GOOD / "loop.yaml"), [Forever()])
+
+    with pytest.raises(ChartError, match="no final state after 50 steps"):
+        machine.run(max_steps=50)
+
+
+def test_run_reports_a_machine_waiting_for_an_external_event(door_chart: Chart) -> None:
+    machine = bind(door_chart, [DoorService()])
+
+    with pytest.raises(ChartError, match=r"stalled in \['in_service', 'closed'\]"):
+        machine.run()
+
+
+def test_events_after_the_final_state_are_refused(door_chart: Chart) -> None:
+    machine = bind(door_chart, [DoorService()])
+    machine.send("remove")
+
+    assert machine.final_state == "removed"
+    with pytest.raises(ChartError, match="finished in 'removed'"):
+        machine.send("open")
+
+
+def test_observers_see_every_step_and_may_stop_the_run(fetcher_chart: Chart) -> None:
+    seen: list[tuple[int, str | None]] = []
+
+    def crash_after_first_event(step: Step) -> None:
+        seen.append((step.n, step.event))
+        if step.n == 1:
+            raise KeyboardInterrupt
+
+    machine = bind(fetcher_chart, [Fetcher("busy", "ok")])
+    machine.add_observer(crash_after_first_event)
+
+    with pytest.raises(KeyboardInterrupt):
+        machine.run()
+    assert seen == [(0, None), (1, "busy")]
+    assert machine.pending == ("ok",)
+
+
+def test_a_name_offered_by_two_services_is_refused(fetcher_chart: Chart) -> None:
+    with pytest.raises(ChartError, match="'fetch' is offered by both Fetcher and Fetcher"):
+        bind(fetcher_chart, [Fetcher(), Fetcher()])
+
+
+class OnlyWait:
+    @action("ok")
+    def wait(self) -> str:
+        return "ok"
+
+
+def test_a_name_no_service_offers_is_refused(fetcher_chart: Chart) -> None:
+    with pytest.raises(ChartError, match="no service offers action 'fetch'") as caught:
+        bind(fetcher_chart, [OnlyWait()])
+    assert caught.value.findings
+
+
+class Child:
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+
+    @action("ok", "failed")
+    def sync_children(self) -> str:
+        for script in (("ok",), ("busy", "ok")):
+            chart = load_chart(GOOD / "fetcher.yaml")
+            bind(chart, [Fetcher(*script)], clock=self.clock).run()
+        return "ok"
+
+
+def test_charts_run_by_an_action_nest_their_traces(clock: FakeClock) -> None:
+    result = bind(load_chart(GOOD / "parent.yaml"), [Child(clock)], clock=clock).run()
+
+    children = result.trace.children
+    assert [c.chart for c in children] == ["fetcher", "fetcher"]
+    assert [c.final_state for c in children] == ["done", "done"]
+    assert [t.chart for t in result.trace.walk()] == ["parent", "fetcher", "fetcher"]
+    nested = json.loads(result.trace.dumps())["steps"][0]["actions"][0]["children"]
+    assert [len(c["steps"]) for c in nested] == [2, 4]
