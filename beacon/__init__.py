@@ -44,10 +44,12 @@ from beacon.charts import (
     guard,
     load_chart,
 )
+from beacon.server import Account, EmbeddedService
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Account",
     "AuthenticationError",
     "BackoffError",
     "BeaconError",
@@ -56,6 +58,7 @@ __all__ = [
     "ClientUpgradeRequired",
     "CollectionKeys",
     "ConflictError",
+    "EmbeddedService",
     "Finding",
     "HawkAuth",
     "KeyBundle",

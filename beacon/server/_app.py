@@ -1,0 +1,124 @@
+"""The one Starlette application: token server, storage nodes, admin API, fault middleware.
+
+Contract: :func:`build_app` returns an ASGI app whose routes are
+
+* ``GET /1.0/<app>/<version>`` — token server (``_tokenserver``);
+* ``/node/<n>/1.5/<uid>/...`` — storage nodes 1..N (``_storage``, ``_writes``);
+* ``POST /accounts`` and ``/__admin__/...`` — sign-up and admin (``_admin``).
+
+:class:`ServiceMiddleware` wraps it: except for admin paths, it answers a request from the
+fault queue when an injected error matches (503 + ``Retry-After`` by default; bare ``0`` body
+on node paths, a Cornice body elsewhere), adds injected backoff headers, adds
+``X-Weave-Timestamp`` to node responses that lack one (404/405 from routing), and records
+every request in the log. Unknown routes answer 404 and wrong methods 405 with body ``0``
+on node paths (§3.4), a Cornice error body elsewhere.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from beacon.server._admin import ADMIN_PREFIX, admin_routes
+from beacon.server._core import Core, LoggedRequest
+from beacon.server._faults import Faults
+from beacon.server._storage import node_routes
+from beacon.server._tokenserver import token_endpoint
+from beacon.server._wire import now_ms, render_ts
+from beacon.server._writes import HANDLERS
+
+NODE_PREFIX = "/node/"
+
+
+def _cornice(description: str) -> str:
+    return json.dumps(
+        {"status": "error", "errors": [{"location": "url", "name": "", "description": description}]}
+    )
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    if request.url.path.startswith(NODE_PREFIX):
+        return Response("0", exc.status_code, headers=headers, media_type="application/json")
+    return Response(
+        _cornice(str(exc.detail)), exc.status_code, headers=headers, media_type="application/json"
+    )
+
+
+class ServiceMiddleware:
+    """Fault injection, backoff headers, node timestamps and the request log."""
+
+    def __init__(self, app: ASGIApp, core: Core) -> None:
+        self.app = app
+        self.core = core
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        core = self.core
+        path: str = scope["path"]
+        is_node = path.startswith(NODE_PREFIX)
+        rule = core.pending.take_error(path)
+        if rule is not None:
+            headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
+            if is_node:
+                headers["X-Weave-Timestamp"] = render_ts(now_ms(core.clock))
+            body = "0" if is_node else _cornice("Resource is not available")
+            response = Response(body, rule.status, headers=headers, media_type="application/json")
+            await response(scope, receive, send)
+            self._log(scope, rule.status, injected=True)
+            return
+        extra = core.pending.take_headers(path)
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                for name, value in extra.items():
+                    headers.append((name.lower().encode(), value.encode()))
+                if is_node and b"x-weave-timestamp" not in names:
+                    stamp = render_ts(now_ms(core.clock))
+                    headers.append((b"x-weave-timestamp", stamp.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            self._log(scope, status, injected=False)
+
+    def _log(self, scope: Scope, status: int, *, injected: bool) -> None:
+        self.core.log.add(
+            LoggedRequest(scope["method"], scope["path"], status, self.core.clock(), injected)
+        )
+
+
+def build_app(core: Core, faults: Faults, *, signup: bool = True) -> Starlette:
+    """The whole service as one Starlette application (see the module docstring)."""
+    routes: list[Any] = [
+        Route("/1.0/{app}/{version}", token_endpoint, methods=["GET"]),
+        *node_routes(HANDLERS),
+        *admin_routes(),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(ServiceMiddleware, core=core)],
+    )
+    app.state.core = core
+    app.state.faults = faults
+    app.state.signup = signup
+    return app

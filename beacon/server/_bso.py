@@ -1,0 +1,72 @@
+"""BSO and name validation for the storage nodes (protocol §3.1, §3.2, §3.11), pure.
+
+Contract:
+
+* :func:`valid_collection` / :func:`valid_id` check names (collection ``[a-zA-Z0-9._-]{1,32}``,
+  id 1–64 printable ASCII).
+* :func:`check_bso` turns one decoded JSON object into a validated item dict — ``id`` plus the
+  fields it carried among ``payload``/``sortindex``/``ttl`` (``None`` = reset to default) —
+  or returns the failure reason string used in POST ``failed`` maps. ``modified`` and
+  ``collection`` are accepted and ignored; any other key is refused.
+* :func:`known_bad` flags a ``crypto`` payload with an all-zero IV (§3.11).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_COLLECTION = re.compile(r"\A[a-zA-Z0-9._-]{1,32}\Z")
+_ID = re.compile(r"\A[ -~]{1,64}\Z")
+_KNOWN_BAD = re.compile(r'IV":\s*"AAAAAAAAAAAAAAAAAAAAAA=="')
+_ALLOWED = frozenset({"id", "sortindex", "payload", "ttl", "modified", "collection"})
+MAX_SORTINDEX = 999_999_999
+MAX_TTL = 999_999_999
+
+
+def valid_collection(name: str) -> bool:
+    return bool(_COLLECTION.match(name))
+
+
+def valid_id(value: object) -> bool:
+    return isinstance(value, str) and bool(_ID.match(value))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_bso(raw: dict[str, Any]) -> dict[str, Any] | str:
+    """A validated item, or the reason it is invalid (§3.2)."""
+    for key in raw:
+        if key not in _ALLOWED:
+            return f"unknown field {key}"[:100]
+    if not valid_id(raw.get("id")):
+        return "invalid bso: id"
+    item: dict[str, Any] = {"id": raw["id"]}
+    if "sortindex" in raw:
+        value = raw["sortindex"]
+        if value is not None and not (_is_int(value) and abs(value) <= MAX_SORTINDEX):
+            return "invalid bso: sortindex"
+        item["sortindex"] = value
+    if "payload" in raw:
+        value = raw["payload"]
+        if value is not None and not isinstance(value, str):
+            return "invalid bso: payload"
+        item["payload"] = value
+    if "ttl" in raw:
+        value = raw["ttl"]
+        if value is not None and not (_is_int(value) and 0 <= value <= MAX_TTL):
+            return "invalid bso: ttl"
+        item["ttl"] = value
+    return item
+
+
+def payload_bytes(item: dict[str, Any]) -> int:
+    payload = item.get("payload")
+    return len(payload.encode("utf-8")) if isinstance(payload, str) else 0
+
+
+def known_bad(collection: str, item: dict[str, Any]) -> bool:
+    payload = item.get("payload")
+    return collection == "crypto" and isinstance(payload, str) and bool(_KNOWN_BAD.search(payload))

@@ -1,0 +1,123 @@
+"""The embedded service's SQLite database: schema, connection, one lock, secrets.
+
+Contract:
+
+* ``Database(path)`` opens (and creates) ``path``; ``path=None`` keeps everything in memory.
+  The schema is created idempotently, so reopening a file keeps accounts, users, records and
+  secrets: the service survives a restart.
+* One connection, shared by every thread, guarded by :attr:`Database.lock` (an ``RLock``).
+  :meth:`Database.transaction` takes the lock and commits (or rolls back) as one unit; every
+  read and write in the server goes through it.
+* :meth:`Database.secret` returns a named random secret, generated on first use and stored in
+  the ``meta`` table (master secret for tokens, OAuth signing secret, metrics secret). Secrets
+  are never logged and never appear in a repr.
+* Timestamps in the tables are integer milliseconds (multiples of 10, protocol §3.3); ``expiry``
+  is NULL for records without a TTL.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- Firefox Accounts stand-in: one row per account.
+CREATE TABLE IF NOT EXISTS accounts (
+    fxa_uid TEXT PRIMARY KEY,
+    generation INTEGER NOT NULL,
+    keys_changed_at INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+-- Token server users (protocol §1.4): a new client state or a node move makes a new row (uid);
+-- the old row is marked replaced.
+CREATE TABLE IF NOT EXISTS users (
+    uid INTEGER PRIMARY KEY AUTOINCREMENT,
+    fxa_uid TEXT NOT NULL,
+    node INTEGER NOT NULL,
+    generation INTEGER NOT NULL,
+    keys_changed_at INTEGER NOT NULL,
+    client_state TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    replaced_at REAL,
+    token_serial INTEGER NOT NULL DEFAULT 0,
+    expired_below INTEGER NOT NULL DEFAULT 0,
+    revoked_below INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS users_by_fxa ON users (fxa_uid, replaced_at);
+-- Storage (protocol §3): per (node, uid) store, collections and BSOs.
+CREATE TABLE IF NOT EXISTS stores (
+    node INTEGER NOT NULL, uid INTEGER NOT NULL, modified INTEGER NOT NULL,
+    PRIMARY KEY (node, uid)
+);
+CREATE TABLE IF NOT EXISTS collections (
+    node INTEGER NOT NULL, uid INTEGER NOT NULL, name TEXT NOT NULL, modified INTEGER NOT NULL,
+    PRIMARY KEY (node, uid, name)
+);
+CREATE TABLE IF NOT EXISTS bsos (
+    node INTEGER NOT NULL, uid INTEGER NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
+    sortindex INTEGER, payload TEXT NOT NULL, modified INTEGER NOT NULL, expiry INTEGER,
+    PRIMARY KEY (node, uid, collection, id)
+);
+CREATE INDEX IF NOT EXISTS bsos_by_modified ON bsos (node, uid, collection, modified);
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    node INTEGER NOT NULL, uid INTEGER NOT NULL, collection TEXT NOT NULL,
+    created INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS batch_items (
+    batch INTEGER NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, fields TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    PRIMARY KEY (batch, seq)
+);
+"""
+
+DB_FILENAME = "beacon-server.sqlite3"
+
+
+class Database:
+    """One SQLite connection with a lock; see the module docstring."""
+
+    def __init__(self, path: Path | None) -> None:
+        target = ":memory:" if path is None else str(path)
+        self.path = path
+        self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
+        self.lock = threading.RLock()
+        with self.lock:
+            if path is not None:
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.executescript(_SCHEMA)
+
+    def __repr__(self) -> str:
+        return f"Database({str(self.path) if self.path else ':memory:'})"
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and run one transaction; commit on success, roll back on error."""
+        with self.lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def secret(self, name: str, *, make: Callable[[], str] | None = None) -> str:
+        """The stored secret ``name``, created (random, or by ``make``) on first use."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+            if row is not None:
+                return str(row[0])
+            value = make() if make is not None else secrets.token_urlsafe(32)
+            conn.execute("INSERT INTO meta (key, value) VALUES (?, ?)", (name, value))
+            return value
+
+    def close(self) -> None:
+        with self.lock:
+            self._conn.close()

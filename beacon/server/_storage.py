@@ -1,0 +1,360 @@
+"""Storage-node HTTP layer: routing, authentication, preconditions and the read endpoints.
+
+Contract:
+
+* Routes live under ``/node/<n>/1.5/<uid>`` (``n`` in ``1..nodes``, else 404). Every request is
+  Hawk-authenticated (``_auth``) before anything else happens; ``GET info/collections`` alone
+  accepts an expired token (§2.4 item 3).
+* Every response carries ``X-Weave-Timestamp`` = max(now, X-Last-Modified) (§3.9); every 2xx,
+  304 and 412 carries ``X-Last-Modified``; errors have a bare-integer body (§3.10).
+* Preconditions (§3.8): ``X-If-Modified-Since`` (GET only) → 304 when the target's
+  last-modified ≤ the value; ``X-If-Unmodified-Since`` → 412 when it is greater; both, or an
+  unparsable or negative value → 400. The target is the BSO, the collection or the store.
+* Reads (§3.4, §3.5): info/collections, info/quota, info/collection_usage,
+  info/collection_counts, info/configuration, ``GET storage/<c>`` (ids, newer, older, full,
+  limit, offset, sort; JSON or ``application/newlines`` by ``Accept``, else 406) and
+  ``GET storage/<c>/<id>``. Writes are in ``_writes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starlette.datastructures import Headers, QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from beacon.server import _store
+from beacon.server._auth import RequestFacts, split_host
+from beacon.server._bso import valid_collection, valid_id
+from beacon.server._core import Core
+from beacon.server._users import UserRecord
+from beacon.server._wire import (
+    RESP_INVALID_BSO,
+    RESP_INVALID_COLLECTION,
+    RESP_SIZE_LIMIT,
+    StorageHTTPError,
+    Ts,
+    dumps,
+    now_ms,
+    parse_ts,
+    render_ts,
+)
+
+MAX_IDS = 100
+_SORTS = frozenset({"newest", "oldest", "index"})
+
+
+@dataclass
+class NodeRequest:
+    """One authenticated storage request."""
+
+    core: Core
+    user: UserRecord
+    method: str
+    query: QueryParams
+    headers: Headers
+    body: bytes
+    collection: str | None
+    bso_id: str | None
+    now: int  # ms
+
+    @property
+    def node(self) -> int:
+        return self.user.node
+
+    @property
+    def uid(self) -> int:
+        return self.user.uid
+
+
+@dataclass
+class Reply:
+    """What a handler answers; the wrapper adds the timestamp headers."""
+
+    status: int
+    body: str
+    last_modified: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+
+
+Handler = Callable[[NodeRequest], Reply]
+
+
+def check_preconditions(ctx: NodeRequest, target: int) -> None:
+    """X-If-Modified-Since / X-If-Unmodified-Since against ``target`` (§3.8)."""
+    modified_since = ctx.headers.get("x-if-modified-since")
+    unmodified_since = ctx.headers.get("x-if-unmodified-since")
+    if modified_since is not None and unmodified_since is not None:
+        raise StorageHTTPError(400, 0)
+    if modified_since is not None:
+        value = parse_ts(modified_since)
+        if ctx.method in ("GET", "HEAD") and target <= value:
+            raise StorageHTTPError(304, 0, last_modified=target)
+    if unmodified_since is not None:
+        value = parse_ts(unmodified_since)
+        if target > value:
+            raise StorageHTTPError(412, 0, last_modified=target)
+
+
+def parse_ids(value: str | None) -> list[str] | None:
+    """The ``ids`` parameter: comma-separated, trimmed, at most 100 valid ids (§3.5)."""
+    if value is None:
+        return None
+    ids = [part.strip() for part in value.split(",") if part.strip()]
+    if len(ids) > MAX_IDS or not all(valid_id(i) for i in ids):
+        raise StorageHTTPError(400, 0)
+    return ids
+
+
+def _non_negative_int(value: str | None, *, positive: bool = False) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 12:
+        raise StorageHTTPError(400, 0)
+    number = int(text)
+    if positive and number == 0:
+        raise StorageHTTPError(400, 0)
+    return number
+
+
+def output_format(accept: str | None) -> str:
+    """``json`` or ``newlines`` from ``Accept`` (§3.5); 406 for anything else."""
+    if not accept or not accept.strip():
+        return "json"
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("application/json", "*/*", "application/*"):
+            return "json"
+        if media == "application/newlines":
+            return "newlines"
+    raise StorageHTTPError(406, 0)
+
+
+def bso_json(row: _store.BsoRow) -> dict[str, object]:
+    out: dict[str, object] = {"id": row.id, "modified": Ts(row.modified), "payload": row.payload}
+    if row.sortindex is not None:
+        out["sortindex"] = row.sortindex
+    return out
+
+
+# -- read endpoints ---------------------------------------------------------------------------
+
+
+def info_collections(ctx: NodeRequest) -> Reply:
+    with ctx.core.db.transaction() as conn:
+        store = _store.store_modified(conn, ctx.node, ctx.uid)
+        check_preconditions(ctx, store)
+        names = _store.info_collections(conn, ctx.node, ctx.uid)
+    body = dumps({name: Ts(ts) for name, ts in names.items()})
+    return Reply(200, body, store, {"X-Weave-Records": str(len(names))})
+
+
+def info_quota(ctx: NodeRequest) -> Reply:
+    with ctx.core.db.transaction() as conn:
+        store = _store.store_modified(conn, ctx.node, ctx.uid)
+        check_preconditions(ctx, store)
+        used = _store.used_bytes(conn, ctx.node, ctx.uid, ctx.now)
+    quota = ctx.core.quota_bytes
+    return Reply(200, dumps([used / 1024, None if quota is None else quota / 1024]), store)
+
+
+def info_collection_usage(ctx: NodeRequest) -> Reply:
+    with ctx.core.db.transaction() as conn:
+        store = _store.store_modified(conn, ctx.node, ctx.uid)
+        check_preconditions(ctx, store)
+        usage = _store.collection_usage(conn, ctx.node, ctx.uid, ctx.now)
+    return Reply(200, dumps({name: size / 1024 for name, size in usage.items()}), store)
+
+
+def info_collection_counts(ctx: NodeRequest) -> Reply:
+    with ctx.core.db.transaction() as conn:
+        store = _store.store_modified(conn, ctx.node, ctx.uid)
+        check_preconditions(ctx, store)
+        counts = _store.collection_counts(conn, ctx.node, ctx.uid, ctx.now)
+    return Reply(200, dumps(counts), store, {"X-Weave-Records": str(len(counts))})
+
+
+def info_configuration(ctx: NodeRequest) -> Reply:
+    # rs sends X-Last-Modified 0.00 here (§3.4): the limits do not change per user.
+    check_preconditions(ctx, 0)
+    return Reply(200, dumps(ctx.core.limits.as_json()), 0)
+
+
+def get_collection(ctx: NodeRequest) -> Reply:
+    assert ctx.collection is not None
+    query = ctx.query
+    ids = parse_ids(query.get("ids"))
+    newer = None if query.get("newer") is None else parse_ts(query["newer"])
+    older = None if query.get("older") is None else parse_ts(query["older"])
+    limit = _non_negative_int(query.get("limit"), positive=True)
+    offset = _non_negative_int(query.get("offset")) or 0
+    sort = query.get("sort")
+    if sort is not None and sort not in _SORTS:
+        raise StorageHTTPError(400, 0)
+    full = "full" in query
+    fmt = output_format(ctx.headers.get("accept"))
+    with ctx.core.db.transaction() as conn:
+        modified = _store.collection_modified(conn, ctx.node, ctx.uid, ctx.collection)
+        check_preconditions(ctx, modified)
+        rows, next_offset = _store.query_bsos(
+            conn,
+            ctx.node,
+            ctx.uid,
+            ctx.collection,
+            now=ctx.now,
+            ids=ids,
+            newer=newer,
+            older=older,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+        )
+    items: list[object] = [bso_json(r) for r in rows] if full else [r.id for r in rows]
+    headers = {"X-Weave-Records": str(len(items))}
+    if next_offset is not None:
+        headers["X-Weave-Next-Offset"] = str(next_offset)
+    if fmt == "newlines":
+        body = "".join(dumps(item) + "\n" for item in items)
+        return Reply(200, body, modified, headers, media_type="application/newlines")
+    return Reply(200, dumps(items), modified, headers)
+
+
+def get_item(ctx: NodeRequest) -> Reply:
+    assert ctx.collection is not None
+    assert ctx.bso_id is not None
+    with ctx.core.db.transaction() as conn:
+        row = _store.get_bso(conn, ctx.node, ctx.uid, ctx.collection, ctx.bso_id, ctx.now)
+    if row is None:
+        raise StorageHTTPError(404, 0)
+    check_preconditions(ctx, row.modified)
+    return Reply(200, dumps(bso_json(row)), row.modified)
+
+
+# -- the wrapper ------------------------------------------------------------------------------
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, or 413 once it exceeds ``max_request_bytes`` (§3.6)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise StorageHTTPError(413, RESP_SIZE_LIMIT)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise StorageHTTPError(413, RESP_SIZE_LIMIT)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def render(reply: Reply, now: int) -> Response:
+    headers = dict(reply.headers)
+    stamp = now if reply.last_modified is None else max(now, reply.last_modified)
+    headers["X-Weave-Timestamp"] = render_ts(stamp)
+    if reply.last_modified is not None:
+        headers["X-Last-Modified"] = render_ts(reply.last_modified)
+    body = "" if reply.status == 304 else reply.body
+    return Response(body, reply.status, headers=headers, media_type=reply.media_type)
+
+
+def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[..., object]:
+    """Wrap a handler: node check, body limit, Hawk, name validation, error rendering."""
+
+    async def endpoint(request: Request) -> Response:
+        core: Core = request.app.state.core
+        now = now_ms(core.clock)
+        try:
+            node = int(request.path_params["node"])
+            uid = int(request.path_params["uid"])
+            if not 1 <= node <= core.nodes:
+                raise StorageHTTPError(404, 0)
+            body = b""
+            if request.method in ("POST", "PUT"):
+                body = await _read_body(request, core.limits.max_request_bytes)
+            host, port = split_host(request.headers.get("host", ""), request.url.scheme)
+            raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
+            query_string: bytes = request.scope.get("query_string", b"")
+            resource = raw_path.decode("latin-1")
+            if query_string:
+                resource += "?" + query_string.decode("latin-1")
+            user = core.gate.authenticate(
+                RequestFacts(
+                    method=request.method,
+                    resource=resource,
+                    host=host,
+                    port=port,
+                    authorization=request.headers.get("authorization"),
+                    node=node,
+                    uid=uid,
+                    allow_expired=allow_expired and request.method in ("GET", "HEAD"),
+                )
+            )
+            collection = request.path_params.get("collection")
+            if collection is not None and not valid_collection(collection):
+                raise StorageHTTPError(400, RESP_INVALID_COLLECTION)
+            bso_id = request.path_params.get("bso_id")
+            if bso_id is not None and not valid_id(bso_id):
+                raise StorageHTTPError(400, RESP_INVALID_BSO)
+            reply = handler(
+                NodeRequest(
+                    core=core,
+                    user=user,
+                    method=request.method,
+                    query=request.query_params,
+                    headers=request.headers,
+                    body=body,
+                    collection=collection,
+                    bso_id=bso_id,
+                    now=now,
+                )
+            )
+        except StorageHTTPError as exc:
+            reply = Reply(exc.status, str(exc.code), exc.last_modified, exc.headers)
+        return render(reply, now)
+
+    return endpoint
+
+
+def node_routes(writes: dict[str, Handler]) -> list[Route]:
+    """Every storage route; ``writes`` maps names to the handlers of ``_writes``."""
+    root = "/node/{node:int}/1.5/{uid:int}"
+
+    def route(path: str, handler: Handler, method: str, **kw: bool) -> Route:
+        return Route(root + path, node_endpoint(handler, **kw), methods=[method])
+
+    return [
+        route("/info/collections", info_collections, "GET", allow_expired=True),
+        route("/info/quota", info_quota, "GET"),
+        route("/info/collection_usage", info_collection_usage, "GET"),
+        route("/info/collection_counts", info_collection_counts, "GET"),
+        route("/info/configuration", info_configuration, "GET"),
+        Route(root, node_endpoint(writes["delete_storage"]), methods=["DELETE"]),
+        route("/storage", writes["delete_storage"], "DELETE"),
+        Route(
+            root + "/storage/{collection}",
+            node_endpoint(_by_method(get_collection, writes["post"], writes["delete"])),
+            methods=["GET", "POST", "DELETE"],
+        ),
+        Route(
+            root + "/storage/{collection}/{bso_id}",
+            node_endpoint(_by_method(get_item, writes["put_item"], writes["delete_item"])),
+            methods=["GET", "PUT", "DELETE"],
+        ),
+    ]
+
+
+def _by_method(get: Handler, post_or_put: Handler, delete: Handler) -> Handler:
+    def dispatch(ctx: NodeRequest) -> Reply:
+        if ctx.method in ("GET", "HEAD"):
+            return get(ctx)
+        if ctx.method == "DELETE":
+            return delete(ctx)
+        return post_or_put(ctx)
+
+    return dispatch

@@ -1,0 +1,178 @@
+"""Token-server user records: which uid and node an FxA account currently has (protocol §1.4).
+
+Contract (every function runs inside the caller's :meth:`Database.transaction`):
+
+* At most one *current* row per FxA uid (``replaced_at IS NULL``); replaced rows remember
+  client states used before (rule 3: stale states are refused).
+* :func:`allocate` creates the first row on the least-loaded node (ties → lowest node number).
+* :func:`replace` retires the current row and makes a new one (new uid, so empty storage) —
+  used for a valid client-state change and for node reassignment (:func:`move`). The new
+  store starts with a timestamp above the old one, so timestamps never go backwards for an
+  account and a cached info/collections timestamp cannot yield a stale 304.
+* Token serials: every minted token takes the next ``token_serial``. ``expired_below`` /
+  ``revoked_below`` mark all tokens minted so far as expired (info/collections still allowed,
+  §2.4) or revoked (refused everywhere).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from beacon.server import _store
+
+_COLUMNS = (
+    "uid, fxa_uid, node, generation, keys_changed_at, client_state, replaced_at,"
+    " token_serial, expired_below, revoked_below"
+)
+
+
+@dataclass(frozen=True)
+class UserRecord:
+    """One row of the token server's users table."""
+
+    uid: int
+    fxa_uid: str
+    node: int
+    generation: int
+    keys_changed_at: int
+    client_state: str
+    replaced: bool
+    token_serial: int
+    expired_below: int
+    revoked_below: int
+
+
+def _record(row: tuple[object, ...]) -> UserRecord:
+    return UserRecord(
+        uid=int(row[0]),  # type: ignore[call-overload]
+        fxa_uid=str(row[1]),
+        node=int(row[2]),  # type: ignore[call-overload]
+        generation=int(row[3]),  # type: ignore[call-overload]
+        keys_changed_at=int(row[4]),  # type: ignore[call-overload]
+        client_state=str(row[5]),
+        replaced=row[6] is not None,
+        token_serial=int(row[7]),  # type: ignore[call-overload]
+        expired_below=int(row[8]),  # type: ignore[call-overload]
+        revoked_below=int(row[9]),  # type: ignore[call-overload]
+    )
+
+
+def current(conn: sqlite3.Connection, fxa_uid: str) -> UserRecord | None:
+    """The account's current user row, if it ever asked for a token."""
+    row = conn.execute(
+        f"SELECT {_COLUMNS} FROM users WHERE fxa_uid = ? AND replaced_at IS NULL", (fxa_uid,)
+    ).fetchone()
+    return None if row is None else _record(row)
+
+
+def by_uid(conn: sqlite3.Connection, uid: int) -> UserRecord | None:
+    """The row for storage uid ``uid`` (current or replaced)."""
+    row = conn.execute(f"SELECT {_COLUMNS} FROM users WHERE uid = ?", (uid,)).fetchone()
+    return None if row is None else _record(row)
+
+
+def previous_states(conn: sqlite3.Connection, fxa_uid: str) -> set[str]:
+    """Client states of replaced rows (for rule 3 of §1.4)."""
+    rows = conn.execute(
+        "SELECT client_state FROM users WHERE fxa_uid = ? AND replaced_at IS NOT NULL",
+        (fxa_uid,),
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def allocate(
+    conn: sqlite3.Connection,
+    *,
+    fxa_uid: str,
+    nodes: int,
+    generation: int,
+    keys_changed_at: int,
+    client_state: str,
+    now: float,
+) -> UserRecord:
+    """First row for an account, on the least-loaded node."""
+    counts = dict(
+        conn.execute(
+            "SELECT node, COUNT(*) FROM users WHERE replaced_at IS NULL GROUP BY node"
+        ).fetchall()
+    )
+    node = min(range(1, nodes + 1), key=lambda n: (counts.get(n, 0), n))
+    return _insert(conn, fxa_uid, node, generation, keys_changed_at, client_state, now)
+
+
+def _insert(
+    conn: sqlite3.Connection,
+    fxa_uid: str,
+    node: int,
+    generation: int,
+    keys_changed_at: int,
+    client_state: str,
+    now: float,
+) -> UserRecord:
+    cursor = conn.execute(
+        "INSERT INTO users (fxa_uid, node, generation, keys_changed_at, client_state,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (fxa_uid, node, generation, keys_changed_at, client_state, now),
+    )
+    uid = cursor.lastrowid
+    assert uid is not None
+    record = by_uid(conn, uid)
+    assert record is not None
+    return record
+
+
+def replace(
+    conn: sqlite3.Connection,
+    old: UserRecord,
+    *,
+    node: int,
+    generation: int,
+    keys_changed_at: int,
+    client_state: str,
+    now: float,
+    now_ms: int,
+) -> UserRecord:
+    """Retire ``old`` and start a new uid (empty storage) on ``node``."""
+    conn.execute("UPDATE users SET replaced_at = ? WHERE uid = ?", (now, old.uid))
+    new = _insert(conn, old.fxa_uid, node, generation, keys_changed_at, client_state, now)
+    row = conn.execute(
+        "SELECT modified FROM stores WHERE node = ? AND uid = ?", (old.node, old.uid)
+    ).fetchone()
+    if row is not None:
+        # Keep timestamps moving forward for the account (see the module docstring).
+        conn.execute(
+            "INSERT INTO stores (node, uid, modified) VALUES (?, ?, ?)",
+            (new.node, new.uid, max(now_ms, int(row[0]) + 10)),
+        )
+    # The old uid's data is unreachable from now on; drop it (real nodes purge it later).
+    _store.delete_all(conn, old.node, old.uid)
+    conn.execute("DELETE FROM stores WHERE node = ? AND uid = ?", (old.node, old.uid))
+    return new
+
+
+def update_in_place(
+    conn: sqlite3.Connection, user: UserRecord, *, generation: int, keys_changed_at: int
+) -> None:
+    """Same client state: raise generation / keys_changed_at to the newest seen."""
+    conn.execute(
+        "UPDATE users SET generation = MAX(generation, ?), keys_changed_at ="
+        " MAX(keys_changed_at, ?) WHERE uid = ?",
+        (generation, keys_changed_at, user.uid),
+    )
+
+
+def next_serial(conn: sqlite3.Connection, uid: int) -> int:
+    """Take the next token serial for ``uid``."""
+    conn.execute("UPDATE users SET token_serial = token_serial + 1 WHERE uid = ?", (uid,))
+    row = conn.execute("SELECT token_serial FROM users WHERE uid = ?", (uid,)).fetchone()
+    return int(row[0])
+
+
+def invalidate_tokens(conn: sqlite3.Connection, fxa_uid: str, *, revoke: bool) -> int:
+    """Mark every token minted so far for the account expired (or revoked); rows touched."""
+    column = "revoked_below" if revoke else "expired_below"
+    cursor = conn.execute(
+        f"UPDATE users SET {column} = token_serial + 1 WHERE fxa_uid = ?", (fxa_uid,)
+    )
+    return cursor.rowcount
