@@ -1,0 +1,586 @@
+"""The storage client: the whole Sync 1.5 storage API (sync15-protocol §3) for one token.
+
+Contract:
+
+1. Every request goes through the shared :class:`~beacon.client._transport.Transport`
+   (counted), signed with Hawk from the token's ``id``/``key`` (protocol §2).
+2. Responses map to beacon errors, the same way on every endpoint (§3.10):
+
+   * 401 → :class:`~beacon.AuthenticationError` (never read as missing data);
+   * 409 / 412 → :class:`~beacon.ConflictError`;
+   * 503 / 429 → :class:`~beacon.BackoffError` (``until`` from Retry-After or 10 s);
+   * 404 → ``None`` where the method says so (one record, DELETEs), else ServerError;
+   * other non-2xx → :class:`~beacon.ServerError` with ``status`` and the start of the body;
+   * a response without ``X-Weave-Timestamp``, a 2xx without a needed ``X-Last-Modified``,
+     bad JSON or a body of the wrong shape → :class:`~beacon.ProtocolViolation`.
+
+3. Any response that asks for backoff (X-Weave-Backoff, Backoff, Retry-After), success or
+   not, is reported to the ``on_backoff(until)`` sink first, so the caller can persist it per
+   node (§3.9); the 503/429 error is raised after that.
+4. Timestamps are float seconds as the server rendered them (two decimals); they are sent
+   back with exactly two decimals (§3.3). Results carry ``last_modified`` (X-Last-Modified)
+   and the transport keeps the last :class:`~beacon.client._transport.Response` in
+   :attr:`StorageClient.last_response` (X-Weave-Timestamp etc.).
+5. Downloads are paged (§3.5): :meth:`StorageClient.get_collection` is one page (one
+   request); :meth:`StorageClient.stream_collection` is a lazy iterator that fetches a page
+   only when the previous one is consumed, so memory is bounded by the page size. Follow-up
+   pages carry ``X-If-Unmodified-Since`` = the first page's X-Last-Modified: a collection that
+   changes mid-download raises ConflictError instead of yielding an inconsistent snapshot.
+6. Uploads (:meth:`StorageClient.post_records`) use the batch API (§3.6) within every
+   info/configuration limit (§3.7); see :mod:`beacon.client._batch`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+from urllib.parse import quote
+
+from beacon._errors import (
+    AuthenticationError,
+    BackoffError,
+    ConflictError,
+    ProtocolViolation,
+    ServerError,
+    UsageError,
+)
+from beacon._hawk import HawkAuth
+from beacon._models import Bso, InfoCollections, InfoConfiguration, format_timestamp, parse_model
+from beacon.client._batch import UploadResult, plan_batches
+from beacon.client._tokenclient import Token
+from beacon.client._transport import DEFAULT_RETRY_AFTER, Response, Transport
+
+__all__ = [
+    "MAX_IDS",
+    "InfoCollectionsResult",
+    "Page",
+    "RecordStream",
+    "Sort",
+    "StorageClient",
+    "UploadResult",
+]
+
+#: Most ids one ``ids=`` query may carry (§3.5).
+MAX_IDS = 100
+_COLLECTION = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
+_BSO_ID = re.compile(r"^[ -~]{1,64}$")
+
+Sort = Literal["newest", "oldest", "index"]
+BackoffSink = Callable[[float], None]
+
+
+class InfoCollectionsResult(NamedTuple):
+    """``GET info/collections``: name → last-modified, and the store's X-Last-Modified."""
+
+    collections: dict[str, float]
+    last_modified: float
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of ``GET storage/<collection>``.
+
+    Attributes:
+        records: full BSOs (``full=True``), in server order; each has ``modified`` set.
+        ids: the ids (``full=False``).
+        last_modified: the collection's X-Last-Modified as this request saw it.
+        timestamp: X-Weave-Timestamp.
+        next_offset: pass back as ``offset`` for the next page; None on the last page.
+    """
+
+    records: tuple[Bso, ...] = field(repr=False)
+    ids: tuple[str, ...]
+    last_modified: float
+    timestamp: float
+    next_offset: str | None
+
+
+def _check_collection(name: str) -> str:
+    if not isinstance(name, str) or not _COLLECTION.match(name):
+        raise UsageError(f"not a valid collection name: {name!r}")
+    return name
+
+
+def _check_id(bso_id: str) -> str:
+    if not isinstance(bso_id, str) or not _BSO_ID.match(bso_id):
+        raise UsageError("not a valid record id")
+    return bso_id
+
+
+def _timestamp(value: str | None, what: str, url: str) -> float:
+    if value is None:
+        raise ProtocolViolation(f"{url}: response without {what}")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ProtocolViolation(f"{url}: {what} is not a timestamp")
+    return seconds
+
+
+class StorageClient:
+    """A client for one storage node and user, valid for one token.
+
+    Args:
+        transport: the shared transport (its clock also signs Hawk).
+        token: the storage token (``api_endpoint`` and Hawk credentials).
+        on_backoff: called with ``until`` (epoch seconds) for every response that asks for
+            backoff, before any error is raised.
+        limits: info/configuration, when already known; otherwise fetched once on the first
+            upload (one request).
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        token: Token,
+        *,
+        on_backoff: BackoffSink | None = None,
+        limits: InfoConfiguration | None = None,
+    ) -> None:
+        self._transport = transport
+        self.token = token
+        self._base = token.api_endpoint.rstrip("/")
+        self._auth = HawkAuth(token.id, token.key, clock=transport.clock)
+        self._on_backoff = on_backoff
+        self._limits = limits
+        self.last_response: Response | None = None
+
+    def __repr__(self) -> str:
+        return f"StorageClient({self._base!r})"
+
+    @property
+    def api_endpoint(self) -> str:
+        """The storage root ``<node>/1.5/<uid>``."""
+        return self._base
+
+    # -- the exchange ---------------------------------------------------------------------------
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+        ok: Sequence[int] = (200,),
+    ) -> Response:
+        """One signed request; errors mapped as the module docstring says."""
+        url = f"{self._base}/{path}" if path else self._base
+        response = self._transport.request(
+            method, url, params=params, headers=headers, content=content, auth=self._auth
+        )
+        self.last_response = response
+        if response.backoff_until is not None and self._on_backoff is not None:
+            self._on_backoff(response.backoff_until)
+        status, shown = response.status, response.url
+        if status == 401:
+            raise AuthenticationError(
+                f"{method} {shown}: the storage node refused the token (401)",
+                status=status,
+                url=shown,
+                body=response.text(),
+            )
+        if status in (429, 503):
+            until = response.backoff_until or response.received_at + DEFAULT_RETRY_AFTER
+            raise BackoffError(
+                f"{method} {shown}: the storage node asked to back off ({status})",
+                until=until,
+                status=status,
+                url=shown,
+                retry_after=until - response.received_at,
+                body=response.text(),
+            )
+        # Every storage response carries X-Weave-Timestamp, errors too (§3.9).
+        _timestamp(response.header("X-Weave-Timestamp"), "X-Weave-Timestamp", shown)
+        if status in ok:
+            return response
+        if status in (409, 412):
+            raise ConflictError(
+                f"{method} {shown}: another client changed the target ({status})",
+                status=status,
+                url=shown,
+                retry_after=(
+                    response.backoff_until - response.received_at
+                    if response.backoff_until is not None
+                    else None
+                ),
+                body=response.text(),
+            )
+        raise ServerError(
+            f"{method} {shown}: the storage node answered {status}",
+            status=status,
+            url=shown,
+            body=response.text(),
+        )
+
+    @staticmethod
+    def _last_modified(response: Response) -> float:
+        return _timestamp(response.header("X-Last-Modified"), "X-Last-Modified", response.url)
+
+    @staticmethod
+    def _weave_timestamp(response: Response) -> float:
+        return _timestamp(response.header("X-Weave-Timestamp"), "X-Weave-Timestamp", response.url)
+
+    # -- info/* (§3.4) -------------------------------------------------------------------------
+
+    def info_collections(
+        self, *, if_modified_since: float | None = None
+    ) -> InfoCollectionsResult | None:
+        """``GET info/collections``; ``None`` on 304 (nothing changed since the given time)."""
+        headers = (
+            {"X-If-Modified-Since": format_timestamp(if_modified_since)}
+            if if_modified_since is not None
+            else None
+        )
+        response = self._send("GET", "info/collections", headers=headers, ok=(200, 304))
+        if response.status == 304:
+            return None
+        body = parse_model(InfoCollections, response.content)
+        return InfoCollectionsResult(dict(body.root), self._last_modified(response))
+
+    def info_configuration(self) -> InfoConfiguration:
+        """``GET info/configuration`` (limits, §3.7); a 404 (older servers) means defaults.
+        The result is also kept for :meth:`post_records`."""
+        response = self._send("GET", "info/configuration", ok=(200, 404))
+        limits = (
+            InfoConfiguration()
+            if response.status == 404
+            else parse_model(InfoConfiguration, response.content)
+        )
+        self._limits = limits
+        return limits
+
+    def info_quota(self) -> tuple[float, float | None]:
+        """``GET info/quota``: (KB used, quota in KB or None)."""
+        body = self._send("GET", "info/quota").json()
+        if (
+            not isinstance(body, list)
+            or len(body) != 2
+            or not _is_number(body[0])
+            or not (body[1] is None or _is_number(body[1]))
+        ):
+            raise ProtocolViolation("info/quota is not [used, quota]")
+        return float(body[0]), None if body[1] is None else float(body[1])
+
+    def collection_usage(self) -> dict[str, float]:
+        """``GET info/collection_usage``: name → KB."""
+        body = _number_map(self._send("GET", "info/collection_usage").json(), "usage")
+        return {k: float(v) for k, v in body.items()}
+
+    def collection_counts(self) -> dict[str, int]:
+        """``GET info/collection_counts``: name → number of records."""
+        body = _number_map(self._send("GET", "info/collection_counts").json(), "counts")
+        if not all(float(v).is_integer() for v in body.values()):
+            raise ProtocolViolation("info/collection_counts holds non-integers")
+        return {k: int(v) for k, v in body.items()}
+
+    # -- one record (§3.4) -------------------------------------------------------------------------
+
+    def get_record(self, collection: str, bso_id: str) -> Bso | None:
+        """``GET storage/<collection>/<id>``; ``None`` on 404."""
+        path = f"storage/{_check_collection(collection)}/{quote(_check_id(bso_id), safe='')}"
+        response = self._send("GET", path, ok=(200, 404))
+        if response.status == 404:
+            return None
+        bso = parse_model(Bso, response.content)
+        if bso.modified is None or bso.id != bso_id:
+            raise ProtocolViolation(f"{response.url}: the record has no modified time or wrong id")
+        return bso
+
+    def put_record(
+        self,
+        collection: str,
+        bso_id: str,
+        payload: str,
+        *,
+        sortindex: int | None = None,
+        ttl: int | None = None,
+        if_unmodified_since: float | None = None,
+    ) -> float:
+        """``PUT storage/<collection>/<id>``; returns the new timestamp (X-Last-Modified).
+
+        ``if_unmodified_since=0`` means "only if absent" (§3.8); a lost race is ConflictError.
+        """
+        path = f"storage/{_check_collection(collection)}/{quote(_check_id(bso_id), safe='')}"
+        bso = _bso({"id": bso_id, "payload": payload, "sortindex": sortindex, "ttl": ttl})
+        headers = {"Content-Type": "application/json"}
+        if if_unmodified_since is not None:
+            headers["X-If-Unmodified-Since"] = format_timestamp(if_unmodified_since)
+        body = json.dumps(_wire(bso), separators=(",", ":")).encode("utf-8")
+        response = self._send("PUT", path, headers=headers, content=body)
+        return self._last_modified(response)
+
+    def delete_record(
+        self, collection: str, bso_id: str, *, if_unmodified_since: float | None = None
+    ) -> float | None:
+        """``DELETE storage/<collection>/<id>``; the new timestamp, or None on 404."""
+        path = f"storage/{_check_collection(collection)}/{quote(_check_id(bso_id), safe='')}"
+        response = self._send("DELETE", path, headers=_iuus(if_unmodified_since), ok=(200, 404))
+        return None if response.status == 404 else self._weave_timestamp(response)
+
+    # -- collections (§3.4-§3.5) ---------------------------------------------------------------
+
+    def get_collection(
+        self,
+        collection: str,
+        *,
+        ids: Sequence[str] | None = None,
+        newer: float | None = None,
+        older: float | None = None,
+        full: bool = True,
+        limit: int | None = None,
+        offset: str | None = None,
+        sort: Sort | None = None,
+        if_unmodified_since: float | None = None,
+    ) -> Page:
+        """One page of ``GET storage/<collection>`` (one request).
+
+        Pass the previous page's ``next_offset`` as ``offset`` and its ``last_modified`` as
+        ``if_unmodified_since`` to read a consistent snapshot page by page (§3.5).
+        """
+        params: dict[str, str] = {}
+        if ids is not None:
+            checked = [_check_id(i) for i in ids]
+            if len(checked) > MAX_IDS or any("," in i for i in checked):
+                raise UsageError(f"ids: at most {MAX_IDS}, none containing ','")
+            params["ids"] = ",".join(checked)
+        if newer is not None:
+            params["newer"] = format_timestamp(newer)
+        if older is not None:
+            params["older"] = format_timestamp(older)
+        if full:
+            params["full"] = "1"
+        if limit is not None:
+            if limit <= 0:
+                raise UsageError("limit must be positive")
+            params["limit"] = str(int(limit))
+        if offset is not None:
+            params["offset"] = offset  # opaque; httpx URL-encodes it (§3.5)
+        if sort is not None:
+            if sort not in ("newest", "oldest", "index"):
+                raise UsageError(f"sort must be newest, oldest or index, not {sort!r}")
+            params["sort"] = sort
+        response = self._send(
+            "GET",
+            f"storage/{_check_collection(collection)}",
+            params=params,
+            headers=_iuus(if_unmodified_since),
+        )
+        body = response.json()
+        if not isinstance(body, list):
+            raise ProtocolViolation(f"{response.url}: the collection listing is not a list")
+        if full:
+            records = tuple(_downloaded(item, response.url) for item in body)
+            found_ids = tuple(r.id for r in records)
+        else:
+            if not all(isinstance(i, str) for i in body):
+                raise ProtocolViolation(f"{response.url}: the id listing holds non-strings")
+            records, found_ids = (), tuple(body)
+        next_offset = response.header("X-Weave-Next-Offset")
+        return Page(
+            records=records,
+            ids=found_ids,
+            last_modified=self._last_modified(response),
+            timestamp=self._weave_timestamp(response),
+            next_offset=next_offset or None,
+        )
+
+    def stream_collection(
+        self,
+        collection: str,
+        *,
+        newer: float | None = None,
+        older: float | None = None,
+        sort: Sort | None = "oldest",
+        page_size: int = 1000,
+        if_unmodified_since: float | None = None,
+    ) -> RecordStream:
+        """A lazy, paged download of full records (no request until iterated)."""
+        _check_collection(collection)
+        if page_size <= 0:
+            raise UsageError("page_size must be positive")
+        return RecordStream(
+            self,
+            collection,
+            newer=newer,
+            older=older,
+            sort=sort,
+            page_size=page_size,
+            if_unmodified_since=if_unmodified_since,
+        )
+
+    def post_records(
+        self,
+        collection: str,
+        records: Iterable[Bso | Mapping[str, Any]],
+        *,
+        if_unmodified_since: float | None = None,
+        limits: InfoConfiguration | None = None,
+    ) -> UploadResult:
+        """Upload records with the batch API (§3.6) within the limits (§3.7).
+
+        ``records`` are BSOs or mappings with ``id``, ``payload`` and optionally
+        ``sortindex`` / ``ttl``. Every POST carries ``X-If-Unmodified-Since`` (the given
+        value, then each commit's new timestamp when the upload needs several batches).
+        Without ``limits``, info/configuration is fetched once (and kept).
+
+        Returns per-record ``success`` / ``failed`` (with the server's reason, or
+        ``"too large"`` for a record no POST could carry, or ``"not acknowledged"``), and
+        ``modified``: the collection's timestamp after the last commit (the given
+        ``if_unmodified_since``, or 0.0, when nothing was sent).
+
+        Raises:
+            ConflictError: X-If-Unmodified-Since failed (412); nothing of the current batch
+                was committed.
+        """
+        path = f"storage/{_check_collection(collection)}"
+        bsos = [_bso(r) for r in records]
+        if limits is None:
+            limits = self._limits if self._limits is not None else self.info_configuration()
+        return plan_batches(bsos, limits).run(
+            lambda params, headers, content: self._send(
+                "POST", path, params=params, headers=headers, content=content, ok=(200, 202)
+            ),
+            if_unmodified_since=if_unmodified_since,
+        )
+
+    def delete_collection(
+        self,
+        collection: str,
+        *,
+        ids: Sequence[str] | None = None,
+        if_unmodified_since: float | None = None,
+    ) -> float | None:
+        """``DELETE storage/<collection>`` (or only ``ids``); the new timestamp, None on 404."""
+        params = None
+        if ids is not None:
+            checked = [_check_id(i) for i in ids]
+            if not checked or len(checked) > MAX_IDS or any("," in i for i in checked):
+                raise UsageError(f"ids: 1 to {MAX_IDS}, none containing ','")
+            params = {"ids": ",".join(checked)}
+        response = self._send(
+            "DELETE",
+            f"storage/{_check_collection(collection)}",
+            params=params,
+            headers=_iuus(if_unmodified_since),
+            ok=(200, 404),
+        )
+        return None if response.status == 404 else self._weave_timestamp(response)
+
+    def delete_all(self) -> float | None:
+        """``DELETE`` the user's whole storage (the api_endpoint root, as a-s does, §3.4);
+        the server's timestamp, or None on 404."""
+        response = self._send("DELETE", "", ok=(200, 204, 404))
+        return None if response.status == 404 else self._weave_timestamp(response)
+
+
+class RecordStream:
+    """A lazy, paged download: iterate for records, or :meth:`pages` for pages.
+
+    No request is sent until iteration starts; the next page is requested only when the
+    previous one has been consumed. ``last_modified`` is the collection timestamp of the first
+    page (the snapshot every later page is pinned to), None before the first request.
+    """
+
+    def __init__(
+        self,
+        client: StorageClient,
+        collection: str,
+        *,
+        newer: float | None,
+        older: float | None,
+        sort: Sort | None,
+        page_size: int,
+        if_unmodified_since: float | None,
+    ) -> None:
+        self._client = client
+        self._collection = collection
+        self._query = {"newer": newer, "older": older, "sort": sort}
+        self._page_size = page_size
+        self._pin = if_unmodified_since
+        self._started = False
+        self.last_modified: float | None = None
+        self.pages_fetched = 0
+
+    def __repr__(self) -> str:
+        return f"RecordStream({self._collection!r}, pages_fetched={self.pages_fetched})"
+
+    def pages(self) -> Iterator[Page]:
+        """The pages, fetched one at a time; a stream can be iterated only once."""
+        if self._started:
+            raise UsageError("a RecordStream can be iterated only once")
+        self._started = True
+        offset: str | None = None
+        while True:
+            page = self._client.get_collection(
+                self._collection,
+                newer=self._query["newer"],  # type: ignore[arg-type]
+                older=self._query["older"],  # type: ignore[arg-type]
+                sort=self._query["sort"],  # type: ignore[arg-type]
+                limit=self._page_size,
+                offset=offset,
+                if_unmodified_since=self._pin,
+            )
+            self.pages_fetched += 1
+            if self.last_modified is None:
+                self.last_modified = page.last_modified
+                # Pin later pages to this snapshot (§3.5, §3.8): a concurrent write → 412.
+                self._pin = page.last_modified
+            yield page
+            if page.next_offset is None:
+                return
+            offset = page.next_offset
+
+    def __iter__(self) -> Iterator[Bso]:
+        for page in self.pages():
+            yield from page.records
+
+
+def _iuus(value: float | None) -> dict[str, str] | None:
+    return None if value is None else {"X-If-Unmodified-Since": format_timestamp(value)}
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _number_map(body: Any, what: str) -> dict[str, float | int]:
+    if not isinstance(body, dict) or not all(
+        isinstance(k, str) and _is_number(v) for k, v in body.items()
+    ):
+        raise ProtocolViolation(f"info/collection_{what} is not an object of numbers")
+    return dict(body)
+
+
+def _downloaded(item: Any, url: str) -> Bso:
+    if not isinstance(item, dict):
+        raise ProtocolViolation(f"{url}: a listed record is not an object")
+    bso = parse_model(Bso, item)
+    if bso.modified is None:
+        raise ProtocolViolation(f"{url}: a listed record has no modified time")
+    return bso
+
+
+def _bso(record: Bso | Mapping[str, Any]) -> Bso:
+    """A caller's record as a Bso; a bad one is the caller's fault (UsageError)."""
+    if isinstance(record, Bso):
+        return record
+    if not isinstance(record, Mapping):
+        raise UsageError("a record to upload is a Bso or a mapping")
+    fields = {k: v for k, v in record.items() if v is not None}
+    try:
+        return parse_model(Bso, fields)
+    except ProtocolViolation as exc:
+        raise UsageError(f"not a valid record to upload: {exc}") from None
+
+
+def _wire(bso: Bso) -> dict[str, Any]:
+    """The JSON object sent for a BSO: id, payload, sortindex, ttl (never modified)."""
+    return bso.model_dump(exclude_none=True, exclude={"modified", "collection"})
