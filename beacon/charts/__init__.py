@@ -48,22 +48,39 @@ queued, so a crash right after an action's I/O resumes by handling its outcome.
 running the collection chart per engine) attaches its :class:`Trace` to that action's record,
 so one run yields one JSON trace tree (``trace.children``, ``trace.walk()``).
 
-**Traces** hold names, never values (see ``_trace.py``).
+**Traces** hold names, never values (see ``_trace.py``). :func:`replay` re-runs a chart
+against a trace's recorded outcomes and guard results and reports the first divergence.
+:class:`Coverage` accumulates traces into hit counts per transition.
+
+**Diagrams** (:func:`render_dot`, :func:`render_mermaid`; ``beacon chart render``) and
+**paths** (:func:`transition_paths`; ``beacon chart paths``) are drawn from the document
+alone. ``statecharts/`` ships inside the wheel: :func:`chart_path` finds a packaged chart.
 """
 
 from __future__ import annotations
 
 from beacon.charts._bind import Machine, RunResult, bind
 from beacon.charts._check import Finding, check_chart
+from beacon.charts._coverage import Coverage
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
+from beacon.charts._paths import EventPath, PathStep, transition_paths
+from beacon.charts._render import FAILURE_WORDS, Overlay, render_dot, render_mermaid
+from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._service import action, guard
 from beacon.charts._trace import ActionRecord, Step, Trace
 
 __all__ = [
+    "FAILURE_WORDS",
     "ActionRecord",
     "Chart",
+    "Coverage",
+    "Divergence",
+    "EventPath",
     "Finding",
     "Machine",
+    "Overlay",
+    "PathStep",
+    "ReplayReport",
     "RunResult",
     "Step",
     "Trace",
@@ -74,4 +91,8 @@ __all__ = [
     "guard",
     "load_chart",
     "packaged_charts",
+    "render_dot",
+    "render_mermaid",
+    "replay",
+    "transition_paths",
 ]

@@ -25,6 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from statemachine import StateChart
@@ -256,6 +257,7 @@ class Machine:
         step = Step(n=len(self.trace.steps), time=self._clock(), event=event)
         try:
             if event is None:
+                self._init_datamodel()
                 self._registering = True
                 self._sm = self.chart.machine_class(
                     model=self._model, state_field=_STATE_FIELD, listeners=[_Listener(self)]
@@ -282,6 +284,11 @@ class Machine:
         for fn in self._observers:
             fn(step)
         return step
+
+    def _init_datamodel(self) -> None:
+        scope = SimpleNamespace(model=self._model)
+        for name, expr in self.chart.datamodel:
+            setattr(self._model, name, None if expr is None else expr(machine=scope))
 
     def _check_final(self) -> None:
         sm = self._sm

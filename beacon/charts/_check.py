@@ -195,6 +195,13 @@ def _reference_findings(file: str, s: Structure) -> list[Finding]:
                         transition=t.label,
                     )
                 )
+    for name, expr in s.datamodel_exprs:
+        if not isinstance(expr, str):
+            message = (
+                f"datamodel {name!r}: write the initial value as an expression string "
+                f'({name}: "{expr}"); the library drops non-string falsy values'
+            )
+            out.append(Finding("schema", "error", file, message))
     if not any(s.states[sid].kind == "state" for sid in s.top):
         out.append(Finding("schema", "error", file, "the chart has no states"))
     return out

@@ -11,12 +11,14 @@ takes raises (``allow_event_without_transition = False``).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from statemachine import StateChart
+from statemachine.io.evaluators import RestrictedEvaluator
 
 from beacon._errors import ChartError
 from beacon.charts._check import Finding, analyse
@@ -47,6 +49,8 @@ class Chart:
     machine_class: type[StateChart[Any]]
     # id(library Transition) -> beacon transition id ("source#n"), for traces.
     transition_ids: dict[int, str]
+    # (variable, compiled expression) in document order; see Machine.start.
+    datamodel: tuple[tuple[str, Callable[..., Any] | None], ...] = ()
 
     def __repr__(self) -> str:
         return f"Chart(name={self.name!r}, path={str(self.path)!r})"
@@ -92,6 +96,26 @@ def load_chart(source: str | Path) -> Chart:
         warnings=tuple(analysis.findings),
         machine_class=cls,
         transition_ids=_transition_ids(path, cls, structure),
+        datamodel=_datamodel(analysis.doc),
+    )
+
+
+def _datamodel(doc: Mapping[str, Any]) -> tuple[tuple[str, Callable[..., Any] | None], ...]:
+    """The datamodel's expressions, compiled by the library's restricted evaluator.
+
+    python-statemachine initialises a loaded document's datamodel once per *class* (the
+    initialiser keeps an ``initialized`` flag), so the second machine of a chart would start
+    without its variables. beacon therefore sets them itself on every fresh start.
+    """
+    evaluator = RestrictedEvaluator()
+    value = doc.get("datamodel") or {}
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    else:
+        items = [(str(i["id"]), i.get("expr")) for i in value]
+    return tuple(
+        (name, evaluator.compile_value(str(expr)) if expr is not None else None)
+        for name, expr in items
     )
 
 

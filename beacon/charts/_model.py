@@ -48,6 +48,7 @@ class TransitionInfo:
     unless: tuple[str, ...]
     actions: tuple[str, ...]
     internal: bool
+    effects: tuple[str, ...] = ()
 
     @property
     def event(self) -> str:
@@ -58,7 +59,7 @@ class TransitionInfo:
     def guard(self) -> str:
         """The guard as one readable expression, ``""`` when unguarded."""
         parts = [f"({c})" if len(self.cond) + len(self.unless) > 1 else c for c in self.cond]
-        parts += [f"not ({u})" for u in self.unless]
+        parts += [f"not ({u})" if " " in u.strip() else f"not {u}" for u in self.unless]
         return " and ".join(parts)
 
     @property
@@ -83,6 +84,7 @@ class StateInfo:
     enter: tuple[str, ...] = ()
     exit: tuple[str, ...] = ()
     transitions: list[TransitionInfo] = field(default_factory=list)
+    enter_effects: tuple[str, ...] = ()
 
     @property
     def compound(self) -> bool:
@@ -99,9 +101,10 @@ class Structure:
         self.top: list[str] = []
         datamodel = doc.get("datamodel") or {}
         if isinstance(datamodel, Mapping):
-            self.datamodel: tuple[str, ...] = tuple(str(k) for k in datamodel)
+            self.datamodel_exprs = [(str(k), v) for k, v in datamodel.items()]
         else:
-            self.datamodel = tuple(str(item["id"]) for item in datamodel if "id" in item)
+            self.datamodel_exprs = [(str(i["id"]), i.get("expr")) for i in datamodel if "id" in i]
+        self.datamodel: tuple[str, ...] = tuple(name for name, _ in self.datamodel_exprs)
         states = doc.get("states") or {}
         for sid, sdef in states.items():
             self._add_state(str(sid), sdef or {}, None)
@@ -124,6 +127,7 @@ class Structure:
             parallel=bool(sdef.get("parallel")),
             enter=_refs(sdef.get("enter")),
             exit=_refs(sdef.get("exit")),
+            enter_effects=_effects(sdef.get("enter")),
         )
         self.states[sid] = info
         if parent is not None:
@@ -211,6 +215,26 @@ def _refs(value: Any) -> tuple[str, ...]:
     return tuple(item for item in items if isinstance(item, str))
 
 
+def _effects(value: Any) -> tuple[str, ...]:
+    """Short labels for an action list: names as they are, structured actions summarised."""
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, (str, Mapping)) else list(value)
+    out = []
+    for item in items:
+        if isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping) and "assign" in item:
+            body = item["assign"]
+            out.append(f"{body.get('location')} := {body.get('expr')}")
+        elif isinstance(item, Mapping) and "raise" in item:
+            body = item["raise"]
+            out.append(f"raise {body if isinstance(body, str) else body.get('event')}")
+        elif isinstance(item, Mapping):
+            out.append(next(iter(item), "?"))
+    return tuple(out)
+
+
 def _as_exprs(value: Any) -> tuple[str, ...]:
     if value is None or value == "":
         return ()
@@ -221,8 +245,10 @@ def _as_exprs(value: Any) -> tuple[str, ...]:
 
 def _transition(source: str, n: int, tdef: Mapping[str, Any]) -> TransitionInfo:
     actions: list[str] = []
+    effects: list[str] = []
     for slot in ("before", "on", "after"):
         actions.extend(_refs(tdef.get(slot)))
+        effects.extend(_effects(tdef.get(slot)))
     return TransitionInfo(
         id=f"{source}#{n}",
         source=source,
@@ -232,6 +258,7 @@ def _transition(source: str, n: int, tdef: Mapping[str, Any]) -> TransitionInfo:
         unless=_as_exprs(tdef.get("unless")),
         actions=tuple(actions),
         internal=bool(tdef.get("internal")),
+        effects=tuple(effects),
     )
 
 

@@ -1,0 +1,171 @@
+"""``beacon chart``: check, draw, walk and replay statechart documents.
+
+::
+
+    beacon chart check PATH... [--json]                 exit 1 when any chart has an error
+    beacon chart render PATH... -o DIR [--trace FILE] [--coverage FILE] [--mermaid] [--no-svg]
+    beacon chart paths PATH [--json]
+    beacon chart replay PATH TRACE [--json]             exit 1 on a divergence
+    beacon chart coverage TRACE... -o FILE [--chart PATH...]
+
+``render`` writes ``<chart>.dot`` and ``<chart>.svg`` (``.mmd`` with ``--mermaid``). With an
+overlay the files are ``<chart>.trace.*`` / ``<chart>.coverage.*`` so the committed diagrams
+stay as they are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from beacon._errors import ChartError
+from beacon.charts import Coverage, Trace, check_chart, load_chart, replay, transition_paths
+from beacon.charts._render import Overlay, render_dot, render_mermaid
+
+
+def register(subparsers: Any) -> None:
+    """Add ``beacon chart`` and its sub-subcommands."""
+    parser = subparsers.add_parser("chart", help="check, draw, walk and replay statecharts")
+    sub = parser.add_subparsers(dest="chart_command", metavar="ACTION")
+    sub.required = True
+
+    check = sub.add_parser("check", help="check chart documents; exit 1 on errors")
+    check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    check.add_argument("--json", action="store_true", help="print findings as JSON")
+    check.set_defaults(func=_check)
+
+    render = sub.add_parser("render", help="write DOT and SVG diagrams")
+    render.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    render.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
+    render.add_argument("--trace", type=Path, metavar="FILE", help="overlay one run")
+    render.add_argument("--coverage", type=Path, metavar="FILE", help="overlay hit counts")
+    render.add_argument("--mermaid", action="store_true", help="also write <chart>.mmd")
+    render.add_argument("--no-svg", action="store_true", help="write DOT only (no `dot`)")
+    render.set_defaults(func=_render)
+
+    paths = sub.add_parser("paths", help="event sequences that take every transition")
+    paths.add_argument("path", type=Path, metavar="PATH")
+    paths.add_argument("--json", action="store_true")
+    paths.set_defaults(func=_paths)
+
+    rep = sub.add_parser("replay", help="re-run a chart against a recorded trace")
+    rep.add_argument("path", type=Path, metavar="PATH")
+    rep.add_argument("trace", type=Path, metavar="TRACE")
+    rep.add_argument("--json", action="store_true")
+    rep.set_defaults(func=_replay)
+
+    cov = sub.add_parser("coverage", help="accumulate traces into a coverage file")
+    cov.add_argument("traces", nargs="+", type=Path, metavar="TRACE")
+    cov.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
+    cov.add_argument(
+        "--chart",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="report never-taken transitions of this chart",
+    )
+    cov.set_defaults(func=_coverage)
+
+
+def _check(args: argparse.Namespace) -> int:
+    status = 0
+    report = []
+    for path in args.paths:
+        findings = check_chart(path)
+        if any(f.severity == "error" for f in findings):
+            status = 1
+        report.append({"file": str(path), "findings": [f.to_json() for f in findings]})
+        if not args.json:
+            for f in findings:
+                print(f)
+            if not findings:
+                print(f"{path}: ok")
+    if args.json:
+        print(json.dumps(report, indent=2))
+    return status
+
+
+def _render(args: argparse.Namespace) -> int:
+    trace = Trace.load(args.trace) if args.trace else None
+    coverage = Coverage.load(args.coverage) if args.coverage else None
+    suffix = ".trace" if trace else ".coverage" if coverage else ""
+    args.output.mkdir(parents=True, exist_ok=True)
+    for path in args.paths:
+        chart = load_chart(path)
+        dot = render_dot(chart, Overlay.for_chart(chart, trace, coverage))
+        stem = args.output / f"{chart.name}{suffix}"
+        stem.with_suffix(stem.suffix + ".dot").write_text(dot, encoding="utf-8")
+        written = [f"{stem}.dot"]
+        if not args.no_svg:
+            _write_svg(dot, Path(f"{stem}.svg"))
+            written.append(f"{stem}.svg")
+        if args.mermaid:
+            Path(f"{stem}.mmd").write_text(render_mermaid(chart), encoding="utf-8")
+            written.append(f"{stem}.mmd")
+        print(" ".join(written))
+    return 0
+
+
+def _write_svg(dot: str, target: Path) -> None:
+    import graphviz
+
+    try:
+        svg = graphviz.Source(dot).pipe(format="svg")
+    except graphviz.ExecutableNotFound as exc:
+        raise ChartError("Graphviz `dot` is not installed; use --no-svg for DOT only") from exc
+    target.write_bytes(svg)
+
+
+def _paths(args: argparse.Namespace) -> int:
+    chart = load_chart(args.path)
+    found = transition_paths(chart)
+    if args.json:
+        print(json.dumps([p.to_json() for p in found], indent=2))
+        return 0
+    for n, p in enumerate(found, start=1):
+        print(f"path {n}: {' '.join(p.events) or '(no events)'}")
+        for step in p.steps:
+            print(f"    {step.label}")
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    report = replay(load_chart(args.path), Trace.load(args.trace))
+    d = report.divergence
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "ok": report.ok,
+                    "divergence": None
+                    if d is None
+                    else {
+                        "step": d.step,
+                        "what": d.what,
+                        "expected": d.expected,
+                        "actual": d.actual,
+                    },
+                }
+            )
+        )
+    else:
+        print("replay matches the trace" if d is None else f"diverged at {d}")
+    return 0 if report.ok else 1
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    coverage = Coverage()
+    for path in args.traces:
+        coverage.add(Trace.load(path))
+    coverage.save(args.output)
+    for path in args.chart:
+        chart = load_chart(path)
+        never = coverage.never_taken(chart)
+        print(f"{chart.name}: {coverage.ratio(chart):.0%} of transitions taken", file=sys.stdout)
+        for label in never:
+            print(f"    never: {label}")
+    return 0
