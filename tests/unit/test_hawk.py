@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from beacon import HawkAuth, UsageError
 from beacon._hawk import (
@@ -274,3 +276,33 @@ def test_hawk_auth_refuses_a_nonce_that_would_break_the_header() -> None:
     auth = HawkAuth("i", "k", nonce=lambda: 'n"')
     with pytest.raises(UsageError):
         _signed(auth, "GET", "http://h/")
+
+
+methods = st.sampled_from(["GET", "PUT", "POST", "DELETE"])
+segments = st.text(alphabet="abcXYZ019-._~", min_size=1, max_size=8)
+queries = st.lists(st.tuples(segments, st.text(max_size=8)), max_size=3)
+
+
+@given(
+    method=methods,
+    path=st.lists(segments, min_size=1, max_size=4),
+    query=queries,
+    ts=st.integers(min_value=0, max_value=2**33),
+    port=st.none() | st.integers(min_value=1, max_value=65535),
+)
+def test_anything_hawk_auth_signs_the_server_verifies(
+    method: str, path: list[str], query: list[tuple[str, str]], ts: int, port: int | None
+) -> None:
+    url = httpx.URL(
+        f"https://sync.example.com{'' if port is None else f':{port}'}/" + "/".join(path),
+        params=query,
+    )
+    auth = HawkAuth("the-id", "the-key", clock=lambda: ts + 0.5, nonce=lambda: "nonce")
+    request = httpx.Request(method, url)
+    header = parse_header(auth.header_for(request))
+    resource = url.raw_path.decode("ascii")
+    verify(header, b"the-key", method=method, resource=resource, host="sync.example.com",
+           port=443 if port is None else port, now=ts)  # fmt: skip
+    with pytest.raises(HawkInvalid):
+        verify(header, b"the-key", method=method, resource=resource + "x",
+               host="sync.example.com", port=443 if port is None else port, now=ts)  # fmt: skip

@@ -483,3 +483,41 @@ def test_info_collections_round_trips_through_its_wire_json(data: dict[str, floa
 def test_every_model_refuses_a_json_array(model: type[BaseModel]) -> None:
     with pytest.raises(ProtocolViolation):
         parse_model(model, "[]")
+
+
+token_bodies = st.fixed_dictionaries(
+    {
+        "id": st.text(min_size=1),
+        "key": st.from_regex(r"\A[ -~]{1,50}\Z"),
+        "uid": st.integers(min_value=0, max_value=2**40),
+        "api_endpoint": st.integers(min_value=0, max_value=10**6).map(
+            lambda uid: f"https://node.example/1.5/{uid}"
+        ),
+        "duration": st.integers(min_value=1, max_value=10**6),
+        "hashed_fxa_uid": st.text(max_size=32),
+    },
+    optional={"node_type": st.none() | st.sampled_from(["spanner", "mysql"])},
+)
+
+
+@given(token_bodies)
+def test_token_response_round_trips_through_json(body: dict[str, Any]) -> None:
+    token = parse_model(TokenResponse, body)
+    assert parse_model(TokenResponse, token.model_dump_json()) == token
+
+
+@given(
+    st.dictionaries(st.sampled_from(list(InfoConfiguration.model_fields)), st.integers(1, 2**40))
+)
+def test_info_configuration_round_trips_through_json(body: dict[str, int]) -> None:
+    config = parse_model(InfoConfiguration, body)
+    assert parse_model(InfoConfiguration, config.model_dump_json()) == config
+
+
+@given(st.lists(names, max_size=4, unique=True), st.randoms(use_true_random=False))
+def test_crypto_keys_record_round_trips_through_json(collections: list[str], random: Any) -> None:
+    keys = CollectionKeys.generate(collections, rng=random.randbytes)
+    record = CryptoKeysRecord.from_collection_keys(keys)
+    again = parse_model(CryptoKeysRecord, record.model_dump_json())
+    assert again == record
+    assert again.to_collection_keys() == keys

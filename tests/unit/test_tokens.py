@@ -10,6 +10,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from beacon import UsageError
 from beacon._crypto import parse_key_id
@@ -173,3 +175,43 @@ def test_zero_padded_key_id_parses_to_timestamp_and_client_state() -> None:
 def test_malformed_key_ids_are_refused(value: str) -> None:
     with pytest.raises(UsageError):
         parse_key_id(value)
+
+
+# --- end to end: header → token → key → MAC (§5.6) -------------------------------------------
+
+
+def test_the_storage_node_chain_verifies_a_signed_request() -> None:
+    # What the storage node does with the rs fixture's GET: parse the Hawk header, verify the
+    # token id under the master secret, derive the key, and check the MAC.
+    from beacon._hawk import compute_mac, parse_header, verify
+
+    key = derive_secret(TOKEN, secret=SECRET)
+    args: dict[str, Any] = {
+        "method": "GET",
+        "resource": "/storage/1.5/1/storage/col2",
+        "host": "localhost",
+        "port": 5000,
+    }
+    mac = compute_mac(key.encode(), ts=NOW, nonce="h1Ch4vo=", **args)
+    header = parse_header(f'Hawk id="{TOKEN}", ts="{NOW}", nonce="h1Ch4vo=", mac="{mac}"')
+    assert parse_token(header.id, secret=SECRET, now=NOW)["uid"] == 1
+    verify(header, derive_secret(header.id, secret=SECRET).encode(), now=NOW, **args)
+
+
+json_leaves = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20)
+token_data = st.dictionaries(
+    st.text(max_size=10).filter(lambda k: k not in ("expires", "salt")), json_leaves, max_size=5
+)
+
+
+@given(data=token_data, expires=st.integers(min_value=NOW + 1, max_value=2**40))
+def test_any_minted_token_parses_back_to_its_data(data: dict[str, Any], expires: int) -> None:
+    token, key = mint_token(data, secret=SECRET, expires=expires, rng=lambda n: b"\x01" * n)
+    assert parse_token(token, secret=SECRET, now=NOW) == {
+        **data,
+        "expires": expires,
+        "salt": "010101",
+    }
+    assert derive_secret(token, secret=SECRET) == key
+    with pytest.raises(TokenExpired):
+        parse_token(token, secret=SECRET, now=expires)
