@@ -55,6 +55,8 @@ from beacon.charts import (
     guard,
     load_chart,
 )
+from beacon.client._client import SyncClient, SyncResult
+from beacon.client._engines import ClientsEngine, Engine, RecordEngine
 from beacon.server import Account, EmbeddedService
 
 __version__ = "0.1.0"
@@ -70,9 +72,11 @@ __all__ = [
     "ClientCommand",
     "ClientRecord",
     "ClientUpgradeRequired",
+    "ClientsEngine",
     "CollectionKeys",
     "ConflictError",
     "EmbeddedService",
+    "Engine",
     "EngineEntry",
     "Finding",
     "HawkAuth",
@@ -83,11 +87,14 @@ __all__ = [
     "Machine",
     "MetaGlobal",
     "ProtocolViolation",
+    "RecordEngine",
     "RecordIntegrityError",
     "RunResult",
     "ServerError",
     "SetupRaceError",
     "Step",
+    "SyncClient",
+    "SyncResult",
     "TokenResponse",
     "Trace",
     "TransportError",

@@ -1,0 +1,127 @@
+"""``beacon sync``: one sync run against any Sync 1.5 token server.
+
+Exit status 0 when the run ends in the session chart's ``synced`` state; otherwise 1 with one
+line on stderr (``beacon: error: <kind>: <message>``), or, with ``--json``, exactly one JSON
+object on stdout in both cases::
+
+    {"outcome": "ok" | "error", "error": null | {"kind": str, "message": str},
+     "states": [state names in the order entered], "requests": int,
+     "engines": {name: counts}}
+
+Secrets (the access token and kB) are read from the arguments and never printed; error
+messages of the beacon error tree carry none.
+"""
+
+from __future__ import annotations
+
+import argparse
+import binascii
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from beacon._errors import BeaconError, UsageError
+from beacon.client._client import SyncClient, SyncResult
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``sync`` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "sync",
+        help="run one sync against a Sync 1.5 token server",
+        description="Run one Firefox Sync 1.5 sync: token, session setup, every engine.",
+    )
+    parser.add_argument("--token-server", required=True, metavar="URL", help="token server URL")
+    parser.add_argument(
+        "--access-token", required=True, metavar="TOKEN", help="FxA OAuth access token"
+    )
+    parser.add_argument("--kb", required=True, metavar="HEX", help="the account key kB, hex")
+    parser.add_argument(
+        "--keys-changed-at",
+        required=True,
+        type=int,
+        metavar="MS",
+        help="when kB last changed, milliseconds since the epoch",
+    )
+    parser.add_argument(
+        "--state", required=True, type=Path, metavar="DIR", help="directory for local state"
+    )
+    parser.add_argument(
+        "--engines",
+        metavar="A,B",
+        help="record engines to sync (comma-separated); the clients engine always runs",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def _kb(value: str) -> bytes:
+    try:
+        kb = bytes.fromhex(value.strip())
+    except (ValueError, binascii.Error):
+        raise UsageError("--kb must be hexadecimal") from None
+    if len(kb) != 32:
+        raise UsageError("--kb must be 32 bytes (64 hex digits)")
+    return kb
+
+
+def _engine_names(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",") if name.strip()]
+    if not names:
+        raise UsageError("--engines needs at least one engine name")
+    return names
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one sync; return the exit status."""
+    client: SyncClient | None = None
+    try:
+        client = SyncClient(
+            token_server_url=args.token_server,
+            access_token=args.access_token,
+            kb=_kb(args.kb),
+            keys_changed_at=args.keys_changed_at,
+            state_path=args.state,
+            engines=_engine_names(args.engines),
+        )
+        result = client.sync()
+    except BeaconError as exc:
+        if not args.json:
+            raise
+        print(json.dumps(_report(None, exc, client)))
+        return 1
+    finally:
+        if client is not None:
+            client.close()
+    if args.json:
+        print(json.dumps(_report(result, None, client)))
+    else:
+        counts = ", ".join(f"{name} {_summary(c)}" for name, c in sorted(result.engines.items()))
+        print(f"synced in {result.requests} request(s){': ' + counts if counts else ''}")
+    return 0
+
+
+def _summary(counts: dict[str, Any]) -> str:
+    return "+{}/-{}".format(counts.get("applied", 0), counts.get("uploaded", 0))
+
+
+def _report(
+    result: SyncResult | None, error: BeaconError | None, client: SyncClient | None
+) -> dict[str, Any]:
+    last = result if result is not None else (client.last_result if client else None)
+    return {
+        "outcome": "ok" if error is None else "error",
+        "error": None if error is None else {"kind": error.kind, "message": str(error)},
+        "states": list(last.states) if last is not None else [],
+        "requests": last.requests if last is not None else 0,
+        "engines": dict(last.engines) if last is not None else {},
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit("run through the beacon command")

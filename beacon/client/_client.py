@@ -1,0 +1,308 @@
+"""``SyncClient``: the library's front door to one Firefox Sync 1.5 account.
+
+Contract: ``sync()`` runs the session chart (statecharts/session.yaml), whose ``assigning``
+state runs the token chart and whose ``ready`` state runs the collection chart once per engine
+(clients first); one run gives one JSON trace tree. The session chart's final state decides
+the result: ``synced`` returns a :class:`SyncResult`; every other final raises the beacon error
+that led there (``BackoffError`` with ``until``, ``AuthenticationError``,
+``ClientUpgradeRequired``, ``KeyMismatchError``, ``SetupRaceError``, ``TransportError``, ...).
+The result of the last run, also a failed one, stays readable as :attr:`SyncClient.last_result`.
+
+Example (against the embedded service, in-process)::
+
+    from beacon import SyncClient, RecordEngine
+    from beacon.server import EmbeddedService
+
+    svc = EmbeddedService()
+    account = svc.create_account()
+    notes = RecordEngine("notes")
+    client = SyncClient(svc.token_server_url, account.access_token, kb=bytes(32),
+                        keys_changed_at=account.keys_changed_at, state_path=tmp_path,
+                        engines=[notes], transport=svc.transport())
+    notes.put("n1", {"text": "hello"})
+    result = client.sync()   # result.outcome == "ok"; result.engines["notes"]["uploaded"] == 1
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from beacon._crypto import KeyBundle, key_id
+from beacon._errors import BackoffError, BeaconError, SetupRaceError, UsageError
+from beacon.charts import Chart, Trace, bind, load_chart
+from beacon.client._collection_service import CollectionService
+from beacon.client._engines import ClientsEngine, Engine, RecordEngine, StoreBound
+from beacon.client._run import Run
+from beacon.client._session_service import SessionService
+from beacon.client._store import Store
+from beacon.client._token_service import TokenService
+from beacon.client._tokenclient import TokenClient, normalize_token_server_url
+from beacon.client._transport import Transport
+
+__all__ = ["STATE_FILE", "SyncClient", "SyncResult"]
+
+#: The SQLite file inside a state directory.
+STATE_FILE = "beacon-sync.sqlite3"
+
+# The token chart's finals, as the session chart's `assigning` outcomes.
+_TOKEN_OUTCOMES = {
+    "token": "ok",
+    "node_reassigned": "node_reassigned",
+    "backoff": "backoff",
+    "auth_failed": "unauthorized",
+    "unreachable": "network_error",
+    "failed": "failed",
+}
+
+_CHARTS: dict[str, Chart] = {}
+
+
+def _chart(name: str) -> Chart:
+    if name not in _CHARTS:
+        _CHARTS[name] = load_chart(name)
+    return _CHARTS[name]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What one ``sync()`` did.
+
+    Attributes:
+        outcome: ``"ok"`` after a complete run, else the session chart's final state.
+        engines: per engine, its counts (``state``, ``downloaded``, ``applied``,
+            ``uploaded``, ``failed``, ``reset``, ``failed_ids``).
+        trace: the run's JSON trace tree (names and outcomes only, never secrets).
+        requests: HTTP requests sent during the run.
+        states: states entered, in order; nested charts' states as ``chart:state``.
+    """
+
+    outcome: str
+    engines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    trace: dict[str, Any] = field(default_factory=dict, repr=False)
+    requests: int = 0
+    states: tuple[str, ...] = ()
+
+
+def _states_entered(trace: Trace, prefix: str = "") -> list[str]:
+    out: list[str] = []
+    for step in trace.steps:
+        out.extend(prefix + s for s in step.entered)
+        for record in step.actions:
+            for child in record.children:
+                out.extend(_states_entered(child, f"{child.chart}:"))
+    return out
+
+
+class SyncClient:
+    """A Firefox Sync 1.5 client for one account, with its state in one SQLite file.
+
+    Args:
+        token_server_url: the token server (a base URL or one ending in ``1.0/sync/1.5``).
+        access_token: an FxA OAuth access token with the oldsync scope, or a callable returning
+            a fresh one (called before every token request; a 401 from the token server calls
+            it once more before giving up).
+        kb: the account's 32-byte sync key kB.
+        keys_changed_at: when kB last changed, milliseconds (for X-KeyID).
+        state_path: a directory (the file ``beacon-sync.sqlite3`` is created in it, owner-only)
+            or a path ending in ``.sqlite3``/``.sqlite``/``.db``.
+        engines: engines to sync, or collection names (each becomes a
+            :class:`~beacon.RecordEngine`). The clients engine always runs first; pass a
+            :class:`~beacon.ClientsEngine` to choose its name and type.
+        transport: an ``httpx.BaseTransport`` (e.g. ``EmbeddedService.transport()``).
+        clock: POSIX seconds (injected for tests).
+        rng: randomness for syncIDs, keys and IVs.
+        client_name: our device name in the clients collection.
+
+    Raises:
+        UsageError: bad kB, keys_changed_at, URL or engine list.
+    """
+
+    def __init__(
+        self,
+        token_server_url: str,
+        access_token: str | Callable[[], str],
+        kb: bytes,
+        keys_changed_at: int,
+        state_path: str | os.PathLike[str],
+        engines: Sequence[Engine | str] | None = None,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], float] = time.time,
+        rng: Callable[[int], bytes] = os.urandom,
+        client_name: str = "beacon",
+    ) -> None:
+        if not isinstance(kb, bytes) or len(kb) != 32:
+            raise UsageError("kb must be 32 bytes")
+        if isinstance(keys_changed_at, bool) or not isinstance(keys_changed_at, int):
+            raise UsageError("keys_changed_at must be an int (milliseconds)")
+        if keys_changed_at < 0:
+            raise UsageError("keys_changed_at must not be negative")
+        if not callable(access_token) and not (isinstance(access_token, str) and access_token):
+            raise UsageError("access_token must be a non-empty string or a callable")
+        self._url = normalize_token_server_url(token_server_url)
+        self._access_token = access_token
+        self._kb = kb
+        self._key_id = key_id(kb, keys_changed_at)
+        self._root = KeyBundle.from_kb(kb)
+        self._path = _state_file(Path(state_path))
+        self._engines = _engine_list(engines, client_name=client_name, clock=clock)
+        self._http = Transport(transport=transport, clock=clock)
+        self._clock = clock
+        self._rng = rng
+        self._store: Store | None = None
+        self.last_result: SyncResult | None = None
+
+    def __repr__(self) -> str:
+        return f"SyncClient({self._url!r}, engines={[e.name for e in self._engines]!r})"
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """The engines, in sync order (clients first)."""
+        return tuple(self._engines)
+
+    @property
+    def store(self) -> Store:
+        """The account's local store (opened on first use)."""
+        if self._store is None:
+            self._store = Store(self._path)
+            for engine in self._engines:
+                if isinstance(engine, StoreBound):
+                    engine.attach(self._store)
+        return self._store
+
+    def _access(self) -> str:
+        token = self._access_token() if callable(self._access_token) else self._access_token
+        if not isinstance(token, str) or not token:
+            raise UsageError("the access-token callable returned no token")
+        return token
+
+    def sync(self) -> SyncResult:
+        """Run one sync: token, session setup, every engine.
+
+        Returns:
+            the result of a complete run.
+
+        Raises:
+            BeaconError: the subclass naming why the run stopped (see the module docstring).
+        """
+        store = self.store
+        before = self._http.request_count
+        run = Run(
+            store=store,
+            transport=self._http,
+            token_client=TokenClient(self._http, self._url),
+            kb=self._kb,
+            root=self._root,
+            key_id=self._key_id,
+            access_token=self._access,
+            refreshable=callable(self._access_token),
+            clock=self._clock,
+            rng=self._rng,
+        )
+        for engine in self._engines:
+            run.counts(engine.name)
+        session = SessionService(
+            run,
+            engines=self._engines,
+            token_server_url=self._url,
+            obtain_token=lambda: self._run_token_chart(run),
+            sync_engine=lambda engine: self._run_collection_chart(run, session, engine),
+        )
+        machine = bind(_chart("session"), [session], clock=self._clock)
+        try:
+            outcome = machine.run(max_steps=200)
+        finally:
+            self.last_result = SyncResult(
+                outcome=machine.final_state or "interrupted",
+                engines={name: c.to_json() for name, c in run.engine_results.items()},
+                trace=machine.trace.to_json(),
+                requests=self._http.request_count - before,
+                states=tuple(_states_entered(machine.trace)),
+            )
+        final = outcome.final_state
+        if final == "synced":
+            result = SyncResult(
+                outcome="ok",
+                engines=self.last_result.engines,
+                trace=self.last_result.trace,
+                requests=self.last_result.requests,
+                states=self.last_result.states,
+            )
+            self.last_result = result
+            return result
+        raise _error_for(final, run)
+
+    def _run_token_chart(self, run: Run) -> str:
+        machine = bind(_chart("token"), [TokenService(run, token_server_url=self._url)],
+                       clock=self._clock)  # fmt: skip
+        return _TOKEN_OUTCOMES[machine.run(max_steps=50).final_state]
+
+    def _run_collection_chart(self, run: Run, session: SessionService, engine: Engine) -> str:
+        service = CollectionService(run, engine, session.storage)
+        machine = bind(_chart("collection"), [service], clock=self._clock)
+        final = machine.run(max_steps=100_000).final_state
+        run.counts(engine.name).state = final
+        return final
+
+    def disconnect(self) -> None:
+        """Forget everything about the account locally: state, caches, records, client ID."""
+        self.store.clear()
+        for engine in self._engines:
+            engine.reset()
+        self.last_result = None
+
+    def close(self) -> None:
+        """Close the state file and the HTTP connections."""
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+        self._http.close()
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _error_for(final: str, run: Run) -> BeaconError:
+    """The error a non-``synced`` final state stands for."""
+    if final == "setup_race":
+        if isinstance(run.error, SetupRaceError):
+            return run.error
+        return SetupRaceError("storage was set up again under us twice in one run")
+    if run.error is not None:
+        return run.error
+    if final == "backed_off":  # pragma: no cover - services always record the window
+        return BackoffError("the server asked to back off", until=run.clock())
+    return BeaconError(f"the sync run ended in {final!r}")  # pragma: no cover
+
+
+def _state_file(path: Path) -> Path:
+    if path.suffix in (".sqlite3", ".sqlite", ".db"):
+        return path
+    return path / STATE_FILE
+
+
+def _engine_list(
+    engines: Sequence[Engine | str] | None, *, client_name: str, clock: Callable[[], float]
+) -> list[Engine]:
+    out: list[Engine] = []
+    for item in engines or ():
+        engine: Engine = RecordEngine(item, clock=clock) if isinstance(item, str) else item
+        if not isinstance(engine, Engine):
+            raise UsageError(f"not an engine: {item!r}")
+        if any(e.name == engine.name for e in out):
+            raise UsageError(f"engine {engine.name!r} given twice")
+        out.append(engine)
+    if not any(e.name == "clients" for e in out):
+        out.insert(0, ClientsEngine(client_name, clock=clock))
+    out.sort(key=lambda e: e.name != "clients")  # stable: clients first, the rest as given
+    return out

@@ -1,0 +1,213 @@
+"""The collection chart's service (statecharts/collection.yaml): one engine in one run.
+
+Contract (anchor-state-machines §3.4 ``LocalCollStateMachine``, §2.5 Synchronizer, §4 item 11;
+sync15-protocol §3.5, §3.6, §4.2; seed note, Persistence):
+
+* ``check_association`` reads only: declined in meta/global → ``declined``; no ``engines``
+  entry → ``not_in_meta_global``; a persisted syncID that differs from meta/global's (or none,
+  after a reset) → ``sync_id_changed``; ``reset_engine`` then adopts the new syncID, which drops
+  the last-fetch time (seed note: "If the syncID changes, we need to throw away the timestamp").
+* ``download_page`` sends nothing when i/c says the collection has not changed since the last
+  fetch; otherwise one ``GET storage/<c>?full&newer=<last fetch>&sort=oldest&limit=<page>`` per
+  entry, following X-Weave-Next-Offset. Records are verified and decrypted with the collection's
+  bundle, and applied page by page: memory is bounded by the page size. A record that fails
+  verification is counted and reported by id, never applied.
+* ``advance_last_fetch`` moves the last-fetch time to the collection's X-Last-Modified seen on
+  the first page, only after every page is applied: a crash in between means a refetch of
+  already-applied records (the engine's apply is idempotent), never a gap.
+* ``upload_changes`` encrypts the engine's outgoing records and posts them with the batch API
+  within info/configuration's limits, with X-If-Unmodified-Since = the last-fetch time. A 412
+  is ``conflict``: the chart downloads again and retries once. Per-record failures stay
+  outgoing and are counted.
+"""
+
+from __future__ import annotations
+
+from beacon._crypto import decrypt_record, encrypt_record
+from beacon._errors import BeaconError, ConflictError, RecordIntegrityError
+from beacon.charts import action
+from beacon.client._engines import Engine, IncomingRecord
+from beacon.client._run import Run, failure
+from beacon.client._storage import StorageClient
+
+__all__ = ["MAX_DOWNLOAD_RESTARTS", "PAGE_SIZE", "CollectionService"]
+
+#: Records per download page (``limit``); bounds the memory a download holds.
+PAGE_SIZE = 500
+#: Times a download starts over because the collection changed between its pages.
+MAX_DOWNLOAD_RESTARTS = 3
+
+
+class CollectionService:
+    """Actions of the collection chart for one engine.
+
+    Args:
+        run: the run's working set (meta/global, keys and i/c are already there: Ready).
+        engine: the engine whose collection this is.
+        storage: the storage client of the current token.
+        page_size: records per download page.
+    """
+
+    def __init__(
+        self, run: Run, engine: Engine, storage: StorageClient, *, page_size: int | None = None
+    ) -> None:
+        self._run = run
+        self._engine = engine
+        self._storage = storage
+        self._page_size = page_size if page_size is not None else PAGE_SIZE
+        self._counts = run.counts(engine.name)
+        self._offset: str | None = None
+        self._high_water: float | None = None
+        self._refetch = False  # after a 412: download even if i/c looked unchanged
+        self._restarts = 0
+
+    def __repr__(self) -> str:
+        return f"CollectionService({self._engine.name!r})"
+
+    @property
+    def _name(self) -> str:
+        return self._engine.name
+
+    def _fail(self, exc: BeaconError) -> str:
+        if not isinstance(exc, ConflictError):
+            self._run.engine_errors.setdefault(self._name, exc)
+        return failure(self._run, exc, backoff_key=self._run.node)
+
+    def _meta_entry(self) -> dict[str, object] | None:
+        engines = (self._run.meta_global or {}).get("engines") or {}
+        entry = engines.get(self._name) if isinstance(engines, dict) else None
+        return entry if isinstance(entry, dict) else None
+
+    # -- association -------------------------------------------------------------------------
+
+    @action("connected", "declined", "not_in_meta_global", "sync_id_changed")
+    def check_association(self) -> str:
+        """Compare the engine's persisted syncID with meta/global (anchor §3.4)."""
+        meta = self._run.meta_global or {}
+        if self._name in (meta.get("declined") or []):
+            return "declined"
+        entry = self._meta_entry()
+        if entry is None or not isinstance(entry.get("syncID"), str):
+            return "not_in_meta_global"
+        state = self._run.store.collection_state(self._name)
+        if state.sync_id != entry["syncID"]:
+            return "sync_id_changed"
+        return "connected"
+
+    @action("ok")
+    def reset_engine(self) -> str:
+        """Adopt meta/global's syncID for the collection and reset the engine."""
+        entry = self._meta_entry()
+        sync_id = entry.get("syncID") if entry is not None else None
+        if not isinstance(sync_id, str):  # pragma: no cover - association said it exists
+            raise RuntimeError("reset_engine without a syncID")
+        with self._run.store.transaction():
+            self._run.store.reset_collection(self._name)
+            self._run.store.set_collection_sync_id(self._name, sync_id)
+            self._engine.reset()
+        self._counts.reset = True
+        return "ok"
+
+    # -- download ------------------------------------------------------------------------------
+
+    @action("more", "done", "unauthorized", "backoff", "network_error", "failed")
+    def download_page(self) -> str:
+        """Fetch, verify, decrypt and apply one page of records newer than the last fetch."""
+        run = self._run
+        last = run.store.collection_state(self._name).last_fetch or 0.0
+        remote = (run.info or {}).get(self._name)
+        if self._offset is None and not self._refetch and (remote is None or remote <= last):
+            return "done"  # i/c says nothing new: no request (request economy)
+        keys = run.keys
+        if keys is None:  # pragma: no cover - Ready implies keys
+            raise RuntimeError("download without collection keys")
+        bundle = keys.bundle_for(self._name)
+        try:
+            page = self._storage.get_collection(
+                self._name,
+                newer=last,
+                limit=self._page_size,
+                offset=self._offset,
+                sort="oldest",
+                # Later pages are pinned to the first page's snapshot (protocol §3.5, §3.8).
+                if_unmodified_since=self._high_water if self._offset is not None else None,
+            )
+        except ConflictError as exc:
+            # The collection changed between pages: start the download over (what was
+            # applied stays applied; apply is idempotent), at most a few times.
+            self._restarts += 1
+            if self._restarts > MAX_DOWNLOAD_RESTARTS:
+                return self._fail(exc)
+            self._offset, self._high_water, self._refetch = None, None, True
+            return "more"
+        except BeaconError as exc:
+            return self._fail(exc)
+        self._refetch = False
+        if self._high_water is None:
+            self._high_water = page.last_modified
+        incoming: list[IncomingRecord] = []
+        for bso in page.records:
+            self._counts.downloaded += 1
+            try:
+                cleartext = decrypt_record(bundle, bso.payload, bso_id=bso.id)
+            except RecordIntegrityError:
+                self._counts.failed += 1
+                self._counts.failed_ids.append(bso.id)
+                continue
+            modified = bso.modified or 0.0
+            incoming.append(IncomingRecord(id=bso.id, cleartext=cleartext, modified=modified))
+        with run.store.transaction():
+            applied = self._engine.apply_incoming(incoming)
+        self._counts.applied += applied.applied
+        self._counts.failed += applied.failed
+        self._offset = page.next_offset
+        return "more" if self._offset is not None else "done"
+
+    @action("ok")
+    def advance_last_fetch(self) -> str:
+        """Every page is applied: the last-fetch time may move now (and only now)."""
+        if self._high_water is not None:
+            self._run.store.set_last_fetch(self._name, self._high_water)
+        self._high_water = None
+        return "ok"
+
+    # -- upload ---------------------------------------------------------------------------------
+
+    @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")
+    def upload_changes(self) -> str:
+        """Encrypt and post the outgoing records in batches, X-If-Unmodified-Since = last fetch."""
+        run = self._run
+        outgoing = self._engine.outgoing()
+        if not outgoing:
+            return "ok"
+        keys = run.keys
+        if keys is None:  # pragma: no cover - Ready implies keys
+            raise RuntimeError("upload without collection keys")
+        bundle = keys.bundle_for(self._name)
+        last = run.store.collection_state(self._name).last_fetch or 0.0
+        bsos = [
+            {
+                "id": record.id,
+                "payload": encrypt_record(
+                    bundle, {**record.cleartext, "id": record.id}, rng=run.rng
+                ),
+                **({"sortindex": record.sortindex} if record.sortindex is not None else {}),
+                **({"ttl": record.ttl} if record.ttl is not None else {}),
+            }
+            for record in outgoing
+        ]
+        try:
+            result = self._storage.post_records(self._name, bsos, if_unmodified_since=last)
+        except ConflictError as exc:
+            failure(run, exc)
+            self._offset, self._refetch = None, True
+            return "conflict"
+        except BeaconError as exc:
+            return self._fail(exc)
+        with run.store.transaction():
+            self._engine.mark_uploaded(result.success, result.modified)
+            run.store.set_last_fetch(self._name, result.modified)
+        self._counts.uploaded += len(result.success)
+        self._counts.failed += len(result.failed)
+        self._counts.failed_ids.extend(sorted(result.failed))
+        return "ok"

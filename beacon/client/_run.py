@@ -1,0 +1,130 @@
+"""What one sync run shares between the three charts' services, and failures as outcomes.
+
+Contract: a :class:`Run` lives for one ``SyncClient.sync()`` call. The services read and write
+it; nothing in it is persisted by itself (persistence goes through the :class:`~._store.Store`,
+in transactions). :func:`failure` turns a beacon error raised by the I/O layer into the chart
+outcome that names it (``unauthorized``, ``backoff``, ``network_error``, ``failed``), keeping
+the error so that ``SyncClient`` can raise it when the run ends in the matching final state.
+Only :class:`~beacon.BeaconError` is turned into an outcome: anything else is a bug and
+propagates (the engine runs with ``catch_errors_as_events`` off).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from beacon._crypto import CollectionKeys, KeyBundle
+from beacon._errors import (
+    AuthenticationError,
+    BackoffError,
+    BeaconError,
+    TransportError,
+)
+from beacon.client._store import Store
+from beacon.client._tokenclient import Token, TokenClient
+from beacon.client._transport import Transport
+
+__all__ = ["FAILURE_OUTCOMES", "EngineCounts", "Run", "backoff_error", "failure", "node_key"]
+
+#: Outcomes every I/O action can end with; each chart styles them apart.
+FAILURE_OUTCOMES = ("unauthorized", "backoff", "network_error", "failed")
+
+Clock = Callable[[], float]
+Rng = Callable[[int], bytes]
+
+
+@dataclass
+class EngineCounts:
+    """What one engine did in one run (``SyncResult.engines`` values, as dicts)."""
+
+    state: str = "pending"
+    downloaded: int = 0
+    applied: int = 0
+    uploaded: int = 0
+    failed: int = 0
+    reset: bool = False
+    failed_ids: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The counts as a JSON-able dict (record ids are not secrets; payloads never appear)."""
+        return {
+            "state": self.state,
+            "downloaded": self.downloaded,
+            "applied": self.applied,
+            "uploaded": self.uploaded,
+            "failed": self.failed,
+            "reset": self.reset,
+            "failed_ids": list(self.failed_ids[:20]),
+        }
+
+
+@dataclass
+class Run:
+    """The working set of one sync run."""
+
+    store: Store
+    transport: Transport
+    token_client: TokenClient
+    kb: bytes = field(repr=False)
+    root: KeyBundle = field(repr=False)
+    key_id: str
+    access_token: Callable[[], str]
+    refreshable: bool = False
+    clock: Clock = time.time
+    rng: Rng = os.urandom
+    token: Token | None = None
+    new_assignment: bool = False
+    info: Mapping[str, float] | None = None
+    meta_global: dict[str, Any] | None = None
+    meta_global_modified: float | None = None
+    keys: CollectionKeys | None = None
+    engine_results: dict[str, EngineCounts] = field(default_factory=dict)
+    error: BeaconError | None = None
+    engine_errors: dict[str, BeaconError] = field(default_factory=dict)
+    invalidations: int = 0
+
+    def counts(self, engine: str) -> EngineCounts:
+        """The engine's counts for this run (created on first use)."""
+        return self.engine_results.setdefault(engine, EngineCounts())
+
+    @property
+    def node(self) -> str | None:
+        """The node of the token in use, for per-node backoff."""
+        return node_key(self.token.api_endpoint) if self.token is not None else None
+
+
+def failure(run: Run, exc: BeaconError, *, backoff_key: str | None = None) -> str:
+    """The outcome naming ``exc``; the error is kept on the run, backoffs are persisted.
+
+    ``backoff_key`` is where a :class:`~beacon.BackoffError` window is kept: a node URL for
+    storage, the token server URL for the token server (pitfall P12: backoff is per server).
+    """
+    run.error = exc
+    if isinstance(exc, AuthenticationError):
+        return "unauthorized"
+    if isinstance(exc, BackoffError):
+        if backoff_key is not None:
+            run.store.set_backoff_until(backoff_key, exc.until)
+        return "backoff"
+    if isinstance(exc, TransportError):
+        return "network_error"
+    return "failed"
+
+
+def backoff_error(who: str, until: float) -> BackoffError:
+    """The error for a run refused because a backoff window is still running (no request)."""
+    return BackoffError(f"{who} asked to back off until {until:.0f} (epoch seconds)", until=until)
+
+
+def node_key(api_endpoint: str) -> str:
+    """The storage node of an ``api_endpoint``: everything before ``/1.5/<uid>``.
+
+    Backoff is kept per node (pitfall P12). A node is not always a host of its own (the
+    embedded service serves its nodes under ``/node/<n>``), so the path counts too.
+    """
+    base, sep, _ = api_endpoint.rstrip("/").rpartition("/1.5/")
+    return base if sep else api_endpoint.rstrip("/")

@@ -1,0 +1,160 @@
+"""meta/global arithmetic for the session chart: fresh records, fix-ups, the declined merge.
+
+Contract: pure functions over plain JSON values (the meta/global cleartext of sync15-protocol
+§4.3); randomness only through ``rng``; no I/O. The session service decides when to call them.
+
+* :func:`fresh_meta_global` builds the record a fresh start uploads: every engine the previous
+  configuration knew (also the ones this client does not implement) plus application-services'
+  ``DEFAULT_ENGINES`` plus ours, minus the declined ones, each with a fresh syncID, and a fresh
+  global syncID (anchor-state-machines §2.4 ``computeNewEngines``, §3.2 ``FreshStartRequired``,
+  pitfalls P1 and P13: leaving engines out disables them on other devices).
+* :func:`merge_declined` is application-services' rule (anchor §3.3): the remote list wins over
+  the local one, user changes win over both, and engines that became declined get a local reset.
+* :func:`fixup_meta_global` removes ``engines`` entries of declined engines (pitfall P2) and adds
+  our missing engines (anchor §3.2 ``fixup_meta_global``; desktop writes itself in, §4 item 11).
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import os
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "DEFAULT_ENGINES",
+    "STORAGE_VERSION",
+    "DeclinedMerge",
+    "fixup_meta_global",
+    "fresh_meta_global",
+    "merge_declined",
+    "new_sync_id",
+]
+
+Rng = Callable[[int], bytes]
+
+#: The storage format this client speaks (sync15-protocol §4.3).
+STORAGE_VERSION = 5
+
+#: application-services' DEFAULT_ENGINES (sync15-protocol §4.7, anchor §3.2): a fresh
+#: meta/global lists them all, implemented here or not, so no device silently loses one.
+DEFAULT_ENGINES: Mapping[str, int] = {
+    "addons": 1,
+    "addresses": 1,
+    "bookmarks": 2,
+    "clients": 1,
+    "creditcards": 1,
+    "forms": 1,
+    "history": 1,
+    "passwords": 1,
+    "prefs": 2,
+    "tabs": 1,
+}
+
+
+def new_sync_id(rng: Rng = os.urandom) -> str:
+    """A random syncID: 9 bytes, URL-safe base64, 12 characters (sync15-protocol §4.5)."""
+    return base64.urlsafe_b64encode(rng(9)).decode("ascii")
+
+
+def fresh_meta_global(
+    previous: Mapping[str, Any] | None,
+    *,
+    local_engines: Mapping[str, int],
+    declined: Collection[str],
+    rng: Rng = os.urandom,
+) -> dict[str, Any]:
+    """The meta/global cleartext a fresh start uploads.
+
+    Args:
+        previous: the last meta/global we adopted (its engines and versions are kept), or None.
+        local_engines: the engines this client syncs, name → engine version.
+        declined: the declined list to keep (the persisted one).
+        rng: randomness for the syncIDs.
+    """
+    versions: dict[str, int] = dict(DEFAULT_ENGINES)
+    for name, entry in _engines_of(previous).items():
+        version = entry.get("version") if isinstance(entry, Mapping) else None
+        versions[name] = version if isinstance(version, int) else versions.get(name, 0)
+    versions.update(local_engines)
+    declined_set = set(declined)
+    engines = {
+        name: {"version": version, "syncID": new_sync_id(rng)}
+        for name, version in sorted(versions.items())
+        if name not in declined_set
+    }
+    return {
+        "syncID": new_sync_id(rng),
+        "storageVersion": STORAGE_VERSION,
+        "engines": engines,
+        "declined": sorted(declined_set),
+    }
+
+
+@dataclass(frozen=True)
+class DeclinedMerge:
+    """The outcome of :func:`merge_declined`."""
+
+    declined: frozenset[str]
+    """The declined list to adopt, persist and (if it differs from the remote one) upload."""
+    local_resets: frozenset[str]
+    """Engines that became declined here: their local sync state is reset."""
+
+
+def merge_declined(
+    remote: Collection[str] | None,
+    local: Collection[str] | None,
+    *,
+    user_enabled: Collection[str] = (),
+    user_disabled: Collection[str] = (),
+) -> DeclinedMerge:
+    """application-services' declined computation (anchor §3.3).
+
+    The base is the remote list when a meta/global exists, else the persisted local one; user
+    changes are applied on top: ``(base ∪ user_disabled) − user_enabled``. Engines in the new
+    list but not in the local one get a local reset.
+    """
+    base = set(remote) if remote is not None else set(local or ())
+    declined = (base | set(user_disabled)) - set(user_enabled)
+    resets = declined - set(local or ())
+    return DeclinedMerge(frozenset(declined), frozenset(resets))
+
+
+def fixup_meta_global(
+    record: Mapping[str, Any],
+    *,
+    declined: Collection[str],
+    local_engines: Mapping[str, int],
+    rng: Rng = os.urandom,
+) -> tuple[dict[str, Any], bool]:
+    """``record`` with the declined list set, declined engines removed from ``engines`` and
+    our missing (non-declined) engines added with fresh syncIDs; and whether anything changed.
+    """
+    fixed = copy.deepcopy(dict(record))
+    engines = dict(_engines_of(record))
+    declined_set = set(declined)
+    changed = sorted(_declined_of(record)) != sorted(declined_set)
+    for name in sorted(declined_set & set(engines)):
+        del engines[name]
+        changed = True
+    for name, version in sorted(local_engines.items()):
+        if name not in engines and name not in declined_set:
+            engines[name] = {"version": version, "syncID": new_sync_id(rng)}
+            changed = True
+    fixed["engines"] = engines
+    fixed["declined"] = sorted(declined_set)
+    return fixed, changed
+
+
+def _engines_of(record: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    engines = (record or {}).get("engines")
+    return engines if isinstance(engines, Mapping) else {}
+
+
+def _declined_of(record: Mapping[str, Any]) -> list[str]:
+    declined = record.get("declined")
+    if not isinstance(declined, list):
+        return []
+    return [name for name in declined if isinstance(name, str)]

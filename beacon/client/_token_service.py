@@ -1,0 +1,97 @@
+"""The token chart's service (statecharts/token.yaml): storage tokens and node assignment.
+
+Contract (sync15-protocol §1; anchor-state-machines §3.6 TokenProvider, §2.6, §4 item 10):
+
+* ``recall_token`` reads only: a persisted token still valid (its duration less
+  :data:`~._tokenclient.TOKEN_SAFETY_MARGIN`) → ``fresh``; otherwise a backoff window of the
+  token server still running → ``backoff`` with no request; an older token → ``expired``.
+* ``fetch_token`` sends one request (Bearer + X-KeyID). A 401 → ``unauthorized``, which the
+  chart answers with one ``refresh_credentials`` (the access-token callable is asked again) and
+  one more fetch; 503/429 → ``backoff``, the Retry-After window persisted for the token server
+  so that the next run sends nothing before it ends.
+* ``check_assignment`` compares the token's ``api_endpoint`` and ``uid`` with the persisted
+  assignment (iOS ``sameDestination``): a difference is a node reassignment (seed note,
+  Invalidation). The session chart drops the old node's state; this service only tells.
+
+The token is persisted (encrypted at rest by the store) so that a later run within its lifetime
+costs no token request: a no-change run is one request (issue 5, request economy).
+"""
+
+from __future__ import annotations
+
+from beacon._errors import BeaconError
+from beacon.charts import action
+from beacon.client._run import Run, backoff_error, failure
+
+__all__ = ["TokenService"]
+
+
+class TokenService:
+    """Actions of the token chart, over one :class:`~._run.Run`."""
+
+    def __init__(self, run: Run, *, token_server_url: str) -> None:
+        self._run = run
+        self._server = token_server_url
+
+    def __repr__(self) -> str:
+        return f"TokenService({self._server!r})"
+
+    @action("fresh", "expired", "missing", "backoff")
+    def recall_token(self) -> str:
+        """Reuse the persisted token when it is still valid; no request."""
+        run = self._run
+        now = run.clock()
+        token = run.store.token(run.root)
+        if token is not None and token.is_valid(now):
+            run.token = token
+            return "fresh"
+        until = run.store.backoff_until(self._server)
+        if until is not None and until > now:
+            run.error = backoff_error("the token server", until)
+            return "backoff"
+        run.token = token
+        return "missing" if token is None else "expired"
+
+    @action("ok")
+    def forget_token(self) -> str:
+        """Drop the expired token (memory and store)."""
+        self._run.token = None
+        self._run.store.clear_token()
+        return "ok"
+
+    @action("ok", "unauthorized", "backoff", "network_error", "failed")
+    def fetch_token(self) -> str:
+        """One token request: ``Authorization: Bearer`` + ``X-KeyID`` (protocol §1.2)."""
+        run = self._run
+        try:
+            token = run.token_client.fetch(run.access_token(), key_id=run.key_id)
+        except BeaconError as exc:
+            return failure(run, exc, backoff_key=self._server)
+        run.token = token
+        return "ok"
+
+    @action("ok", "failed")
+    def refresh_credentials(self) -> str:
+        """Ask the access-token source once more (anchor §7 P15); a fixed string cannot."""
+        # A callable is called again by the next fetch_token; a fixed string has nothing new.
+        return "ok" if self._run.refreshable else "failed"
+
+    @action("same_node", "new_node")
+    def check_assignment(self) -> str:
+        """Compare the new token's uid and api_endpoint with the persisted assignment."""
+        run = self._run
+        token = run.token
+        if token is None:  # pragma: no cover - the chart enters this state only after ok
+            raise RuntimeError("check_assignment without a token")
+        previous = run.store.node_assignment()
+        with run.store.transaction():
+            run.store.set_token(token, root=run.root)
+            if previous is None:
+                run.store.set_node_assignment(token.api_endpoint, token.uid)
+        if previous is None or (previous.uid, previous.api_endpoint) == (
+            token.uid,
+            token.api_endpoint,
+        ):
+            return "same_node"
+        run.new_assignment = True
+        return "new_node"
