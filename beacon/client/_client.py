@@ -120,8 +120,12 @@ class SyncClient:
         rng: randomness for syncIDs, keys and IVs.
         client_name: our device name in the clients collection.
 
+    The state file is opened (created, owner-only) by the constructor, and the engines that
+    keep their records in it are attached, so local edits can be made before the first sync.
+
     Raises:
-        UsageError: bad kB, keys_changed_at, URL or engine list.
+        UsageError: bad kB, keys_changed_at, URL or engine list, or a state file that is not
+            beacon's.
     """
 
     def __init__(
@@ -158,6 +162,7 @@ class SyncClient:
         self._rng = rng
         self._store: Store | None = None
         self.last_result: SyncResult | None = None
+        self._open()  # now: engines can take local edits before the first sync
 
     def __repr__(self) -> str:
         return f"SyncClient({self._url!r}, engines={[e.name for e in self._engines]!r})"
@@ -169,7 +174,10 @@ class SyncClient:
 
     @property
     def store(self) -> Store:
-        """The account's local store (opened on first use)."""
+        """The account's local store."""
+        return self._open()
+
+    def _open(self) -> Store:
         if self._store is None:
             self._store = Store(self._path)
             for engine in self._engines:

@@ -1,0 +1,91 @@
+"""First sync, request economy and convergence of two devices, against the embedded service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sync_world import World, requests_of, tail
+
+from beacon import SyncResult
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
+def test_first_sync_of_an_empty_account_sets_storage_up(world: World) -> None:
+    a = world.device("a")
+    result = a.client.sync()
+    assert isinstance(result, SyncResult)
+    assert result.outcome == "ok"
+    sent = [(m, tail(p)) for m, p in requests_of(a)]
+    # token, i/c, meta/global 404, new meta/global and keys (nothing to wipe: i/c was empty),
+    # i/c again (the seed note's re-entry), then the clients engine uploads our record.
+    assert sent == [
+        ("GET", "/1.0/sync/1.5"),
+        ("GET", "info/collections"),
+        ("GET", "storage/meta/global"),
+        ("PUT", "storage/meta/global"),
+        ("PUT", "storage/crypto/keys"),
+        ("GET", "info/collections"),
+        ("GET", "info/configuration"),
+        ("POST", "storage/clients"),
+    ]
+    assert result.requests == len(sent)
+    for state in ("married", "assigning", "initial_assigned", "fresh_start", "ready", "synced"):
+        assert state in result.states
+    assert result.states.index("married") < result.states.index("ready")
+    assert "token:fetching" in result.states
+    assert result.engines["clients"]["uploaded"] == 1
+    assert result.engines["notes"]["state"] == "synced"
+    meta = world.svc.faults.records(world.fxa_uid, "meta")
+    assert set(meta) == {"global"}
+    assert set(world.svc.faults.records(world.fxa_uid, "crypto")) == {"keys"}
+    assert result.trace["chart"] == "session"
+    assert result.trace["final_state"] == "synced"
+
+
+def test_a_run_with_nothing_changed_and_a_valid_token_is_one_request(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    requests_of(a)
+    world.clock.advance(60)
+    result = a.client.sync()
+    assert [(m, tail(p)) for m, p in requests_of(a)] == [("GET", "info/collections")]
+    assert result.requests == 1
+    # The state persists: a new client object on the same directory (a new process) too.
+    a.client.close()
+    again = world.device("a")
+    result = again.client.sync()
+    assert result.requests == 1
+    assert [(m, tail(p)) for m, p in requests_of(again)] == [("GET", "info/collections")]
+
+
+def test_two_devices_converge(world: World) -> None:
+    a, b = world.device("a"), world.device("b")
+    a.notes.put("n1", {"text": "from a"})
+    a.client.sync()
+    result = b.client.sync()
+    assert b.notes.get("n1") == {"id": "n1", "text": "from a"}
+    assert result.engines["notes"]["applied"] == 1
+
+    world.clock.advance(10)
+    b.notes.put("n1", {"text": "edited on b"})
+    b.notes.put("n2", {"text": "new on b"})
+    b.client.sync()
+    world.clock.advance(10)
+    a.notes.delete("n2")  # a never saw n2: its tombstone is newer, so n2 is gone everywhere
+    a.client.sync()
+    b.client.sync()
+    a.client.sync()
+    assert dict(a.notes.records()) == dict(b.notes.records())
+    assert a.notes.get("n1") == {"id": "n1", "text": "edited on b"}
+    assert a.notes.get("n2") is None
+    # Each device lists the other in the clients collection.
+    names_seen_by_a = {c.get("name") for c in a.client.engines[0].clients()}  # type: ignore[attr-defined]
+    assert "device b" in names_seen_by_a

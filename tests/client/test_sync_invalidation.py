@@ -1,0 +1,100 @@
+"""Invalidation (a 401 anywhere) and the kB change, against the embedded service (2c, 2e)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sync_world import World, requests_of, tail
+
+from beacon import AuthenticationError, BackoffError
+
+TOKEN = ("GET", "/1.0/sync/1.5")
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
+def test_a_401_mid_run_drops_the_token_and_runs_again_once(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    world.svc.faults.revoke_tokens(world.fxa_uid)
+    requests_of(a)
+    result = a.client.sync()
+    assert result.outcome == "ok"
+    assert [(m, tail(p)) for m, p in requests_of(a)] == [
+        ("GET", "info/collections"),  # 401: the persisted token was revoked
+        TOKEN,
+        ("GET", "info/collections"),
+    ]
+    assert result.states.count("invalidated") == 1
+
+
+def test_a_401_is_never_read_as_missing_data(world: World) -> None:
+    world.device("a").client.sync()
+    world.svc.faults.fail_next(1, path_contains="storage/meta/global", status=401, retry_after=None)
+    world.svc.faults.clear_request_log()
+    b = world.device("b")
+    result = b.client.sync()
+    assert result.outcome == "ok"
+    assert "invalidated" in result.states
+    assert "fresh_start" not in result.states
+    assert [r for r in world.log() if r.method == "DELETE"] == []
+
+
+def test_a_second_401_in_a_row_fails_and_the_next_run_waits(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+
+    def refuse_storage(request: httpx.Request) -> httpx.Response | None:
+        if "/1.5/" in request.url.path:
+            return httpx.Response(401, json={"status": "invalid-credentials"})
+        return None
+
+    a.wire.before.append(refuse_storage)
+    with pytest.raises(AuthenticationError):
+        a.client.sync()
+    assert a.client.last_result is not None
+    assert a.client.last_result.states.count("invalidated") == 2
+    assert a.client.last_result.states[-1] == "auth_failed"
+    assert a.client.store.auth_failed()
+    a.wire.before.clear()
+    requests_of(a)
+    world.clock.advance(60)
+    with pytest.raises(BackoffError):
+        a.client.sync()
+    assert requests_of(a) == []  # the minimum backoff: nothing sent
+    world.clock.advance(15 * 60)
+    assert a.client.sync().outcome == "ok"
+    assert not a.client.store.auth_failed()  # cleared by the successful run
+
+
+def test_a_kb_change_starts_over_cleanly(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "written before the reset"})
+    a.client.sync()
+    old_user = world.svc.faults.user(world.fxa_uid)
+    account = world.svc.reset_password(world.fxa_uid)
+    new_kb = bytes(range(100, 132))
+    a.client.close()
+    again = world.device(
+        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+    )
+    result = again.client.sync()
+    assert result.outcome == "ok"
+    assert "forgetting_old_key" in result.states
+    assert "fresh_start" in result.states  # the token server gave a new uid: empty storage
+    new_user = world.svc.faults.user(world.fxa_uid)
+    assert old_user is not None
+    assert new_user is not None
+    assert new_user["uid"] != old_user["uid"]
+    assert set(world.svc.faults.records(world.fxa_uid, "notes")) == {"n1"}
+    requests_of(again)
+    result = again.client.sync()  # no error loop: the next run is the one-request run
+    assert result.requests == 1
