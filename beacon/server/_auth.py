@@ -21,9 +21,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from beacon._hawk import HawkInvalid, parse_header, verify
-from beacon._tokens import TokenExpired, TokenInvalid, derive_secret, parse_token
+from beacon._tokens import TokenInvalid, derive_secret, parse_token
 from beacon.server import _users
 from beacon.server._db import Database
 from beacon.server._users import UserRecord
@@ -83,6 +84,7 @@ class HawkGate:
         self._clock = clock
         self._skew = skew
         self._nonces: dict[tuple[str, str], float] = {}
+        self._tokens: dict[str, tuple[dict[str, Any], str]] = {}
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -100,6 +102,25 @@ class HawkGate:
                 raise unauthorized()
             self._nonces[key] = ts
 
+    def _open_token(self, token_id: str) -> tuple[dict[str, Any], str]:
+        """Verified payload and Hawk key of a token id; 401 if it does not verify (§1.7).
+
+        Verification is deterministic, so results are cached per token id (bounded).
+        """
+        cached = self._tokens.get(token_id)
+        if cached is not None:
+            return cached
+        try:
+            data = parse_token(token_id, secret=self._secret, now=float("-inf"))
+            key = derive_secret(token_id, secret=self._secret)
+        except TokenInvalid:
+            raise unauthorized() from None
+        with self._lock:
+            if len(self._tokens) >= 4096:
+                self._tokens.clear()
+            self._tokens[token_id] = (data, key)
+        return data, key
+
     def authenticate(self, facts: RequestFacts) -> UserRecord:
         if not facts.authorization:
             raise unauthorized()
@@ -108,14 +129,8 @@ class HawkGate:
             header = parse_header(facts.authorization)
         except HawkInvalid:
             raise unauthorized() from None
-        expired = False
-        try:
-            data = parse_token(header.id, secret=self._secret, now=now)
-        except TokenExpired as exc:
-            data, expired = exc.data, True
-        except TokenInvalid:
-            raise unauthorized() from None
-        key = derive_secret(header.id, secret=self._secret)
+        data, key = self._open_token(header.id)
+        expired = data["expires"] <= now
         try:
             verify(
                 header,

@@ -63,13 +63,17 @@ class User:
         self.http = httpx.Client(transport=self.svc.transport())
 
     def token_request(
-        self, *, kb: bytes | None = None, keys_changed_at: int | None = None, **headers: str
+        self,
+        *,
+        kb: bytes | None = None,
+        keys_changed_at: int | None = None,
+        headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         kca = self.account.keys_changed_at if keys_changed_at is None else keys_changed_at
         sent = {
             "Authorization": f"Bearer {self.account.access_token}",
             "X-KeyID": key_id(kb or self.kb, kca),
-            **headers,
+            **(headers or {}),
         }
         return self.http.get(self.svc.token_server_url, headers=sent)
 
