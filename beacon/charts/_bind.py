@@ -142,7 +142,8 @@ class Machine:
         self._current_left: list[str] = []
         self._current_guards: dict[str, bool] = {}
         self._current_actions: list[ActionRecord] = []
-        self._produced_by: dict[int, tuple[str, str | None]] = {}
+        # Step numbers continue across a restore, so two traces of one run line up.
+        self._first_step = 0
         self._model = _make_model(chart, bindings)
         self._model._beacon_machine = self
         self._sm: StateChart[Any] | None = None
@@ -210,8 +211,13 @@ class Machine:
             ChartError: the machine has already reached a final state.
         """
         self.start()
+        if self.trace.final_state is not None:
+            raise ChartError(
+                f"{self.chart.path}: the machine finished in {self.trace.final_state!r}; "
+                f"event {event!r} arrived after the end"
+            )
         self._pending.append(event)
-        return self._drain(max_steps=None, until_final=False)
+        return self._drain(max_steps=None)
 
     def run(self, *, max_steps: int = 1000) -> RunResult:
         """Run until a top-level final state is reached.
@@ -222,7 +228,7 @@ class Machine:
             UnhandledEvent: an outcome no transition takes.
         """
         self.start()
-        steps = self._drain(max_steps=max_steps, until_final=True)
+        steps = self._drain(max_steps=max_steps)
         final = self.trace.final_state
         if final is None:
             raise ChartError(
@@ -231,14 +237,17 @@ class Machine:
             )
         return RunResult(final_state=final, trace=self.trace, steps=len(steps))
 
-    def _drain(self, *, max_steps: int | None, until_final: bool) -> list[Step]:
+    def _drain(self, *, max_steps: int | None) -> list[Step]:
+        """Process queued events until none is left or a top-level final state is reached.
+
+        Outcomes still queued at the final state are dropped, as SCXML drops the external
+        queue when a machine terminates.
+        """
         taken: list[Step] = []
         while self._pending:
             if self.trace.final_state is not None:
-                raise ChartError(
-                    f"{self.chart.path}: the machine finished in {self.trace.final_state!r}; "
-                    f"event {self._pending[0]!r} arrived after the end"
-                )
+                self._pending.clear()
+                break
             if max_steps is not None and len(taken) >= max_steps:
                 recent = ", ".join(s.event or "" for s in taken[-5:])
                 raise ChartError(
@@ -254,7 +263,7 @@ class Machine:
         self._current_left = []
         self._current_guards = {}
         self._current_actions = []
-        step = Step(n=len(self.trace.steps), time=self._clock(), event=event)
+        step = Step(n=self._first_step + len(self.trace.steps), time=self._clock(), event=event)
         try:
             if event is None:
                 self._init_datamodel()
@@ -376,6 +385,7 @@ class Machine:
             "history": {k: [s.id for s in v] for k, v in history.items()},
             "pending": list(self._pending),
             "final_state": self.trace.final_state,
+            "next_step": self._first_step + len(self.trace.steps),
         }
 
     def _check_snapshot(self, snap: Mapping[str, Any]) -> None:
@@ -399,6 +409,8 @@ class Machine:
         for k, v in snap.get("datamodel", {}).items():
             setattr(self._model, k, v)
         self._pending.extend(snap.get("pending", []))
+        self._first_step = int(snap.get("next_step", 0))
+        self.trace.restored_at = self._first_step
 
 
 def _make_model(chart: Chart, bindings: Mapping[str, Binding]) -> _Model:

@@ -55,8 +55,14 @@ class EventPath:
 
     @property
     def events(self) -> list[str]:
-        """The events to send, in order (eventless steps fire on their own)."""
-        return [s.event for s in self.steps if s.event is not None]
+        """The events to send, in order.
+
+        Eventless steps and the engine's own ``done.state.*``/``done.invoke.*`` events fire on
+        their own and are left out; ``steps`` still lists them.
+        """
+        return [
+            s.event for s in self.steps if s.event is not None and not s.event.startswith("done.")
+        ]
 
     def to_json(self) -> dict[str, Any]:
         """The path as a JSON-able dict."""

@@ -9,7 +9,7 @@ shared, committed and drawn without leaking secrets.
 JSON shape (``version`` 1)::
 
     {"version": 1, "chart": "door", "digest": "<sha256>", "status": "final",
-     "final_state": "gone", "error": null,
+     "final_state": "gone", "error": null, "restored_at": null,
      "steps": [{"n": 0, "time": 0.0, "event": null, "transitions": [],
                 "entered": ["closed"], "left": [], "guards": {},
                 "actions": [{"action": "check_lock", "state": "closed", "outcome": "ok",
@@ -118,8 +118,10 @@ class Step:
 class Trace:
     """The record of one run of one chart (and, through ``children``, of nested runs).
 
-    ``status`` is ``running`` until the machine reaches a top-level final state (``final``)
-    or a step raises (``error``; ``error`` then holds the exception's class name only).
+    ``restored_at`` is the number of the first step when the run carried on from a snapshot
+    (``None`` for a run from the initial state). ``status`` is ``running`` until the machine
+    reaches a top-level final state (``final``) or a step raises (``error``; ``error`` then
+    holds the exception's class name only).
     """
 
     chart: str
@@ -128,6 +130,7 @@ class Trace:
     status: str = "running"
     final_state: str | None = None
     error: str | None = None
+    restored_at: int | None = None
 
     @property
     def transitions(self) -> list[str]:
@@ -159,6 +162,7 @@ class Trace:
             "status": self.status,
             "final_state": self.final_state,
             "error": self.error,
+            "restored_at": self.restored_at,
             "steps": [s.to_json() for s in self.steps],
         }
 
@@ -178,6 +182,7 @@ class Trace:
             status=str(data.get("status", "running")),
             final_state=data.get("final_state"),
             error=data.get("error"),
+            restored_at=data.get("restored_at"),
         )
 
     def dumps(self) -> str:

@@ -167,3 +167,11 @@ def test_chart_replay_exits_1_on_divergence(tmp_path: Path, door_chart: Chart) -
     recorded.save(tmp_path / "run.json")
 
     assert main(["chart", "replay", str(door_chart.path), str(tmp_path / "run.json")]) == 1
+
+
+def test_paths_leave_out_the_engines_own_done_events() -> None:
+    chart = load_chart(REPO / "tests" / "charts" / "good" / "parallel.yaml")
+    paths = transition_paths(chart)
+
+    assert [p.events for p in paths] == [["fetched"], ["fetch_failed"], ["sent"]]
+    assert [s.event for s in paths[0].steps] == ["fetched", "done.state.work"]

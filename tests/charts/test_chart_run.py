@@ -224,3 +224,43 @@ def test_charts_run_by_an_action_nest_their_traces(clock: FakeClock) -> None:
     assert [t.chart for t in result.trace.walk()] == ["parent", "fetcher", "fetcher"]
     nested = json.loads(result.trace.dumps())["steps"][0]["actions"][0]["children"]
     assert [len(c["steps"]) for c in nested] == [2, 4]
+
+
+class Worker:
+    def __init__(self, download: str) -> None:
+        self.download = download
+
+    @action("fetched", "fetch_failed")
+    def fetch(self) -> str:
+        return self.download
+
+    @action("sent")
+    def send(self) -> str:
+        return "sent"
+
+
+@pytest.mark.parametrize(
+    ("download", "final"), [("fetched", "finished"), ("fetch_failed", "failed")]
+)
+def test_parallel_regions_run_their_actions_and_join_on_done_state(
+    download: str, final: str
+) -> None:
+    chart = load_chart(GOOD / "parallel.yaml")
+    result = bind(chart, [Worker(download)]).run()
+
+    assert result.final_state == final
+    first = result.trace.steps[0]
+    assert first.entered == ["work", "download", "fetching", "upload", "sending"]
+    assert first.outcomes == [download, "sent"]
+    assert result.trace.steps[-1].transitions[-1] in {"work#0", "work#1"}
+
+
+def test_outcomes_still_queued_at_the_final_state_are_dropped(door_chart: Chart) -> None:
+    machine = bind(door_chart, [DoorService()])
+    machine.start()
+    machine._pending.extend(["remove", "open"])
+
+    steps = machine._drain(max_steps=None)
+
+    assert [s.event for s in steps] == ["remove"]
+    assert machine.pending == ()

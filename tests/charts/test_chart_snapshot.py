@@ -38,6 +38,8 @@ def test_a_restored_machine_handles_the_queued_outcome_without_rerunning_actions
     assert second.calls == ["fetch"]
     assert result.final_state == "done"
     assert resumed.snapshot()["datamodel"] == {"tries": 1}
+    assert resumed.trace.restored_at == 2
+    assert [s.n for s in resumed.trace.steps] == [2, 3]
 
 
 def test_a_snapshot_keeps_nested_configuration_and_datamodel(door_chart: Chart) -> None:
