@@ -42,6 +42,7 @@ from beacon._errors import KeyMismatchError, ProtocolViolation, RecordIntegrityE
 __all__ = [
     "CollectionKeys",
     "KeyBundle",
+    "b64decode_strict",
     "client_state",
     "decrypt_record",
     "encrypt_record",
@@ -75,9 +76,22 @@ def _check_kb(kb: bytes) -> None:
 
 
 def _fail_integrity() -> NoReturn:
-    # One fixed message, and `from None` so no inner exception (padding, JSON position, ...)
-    # travels along as __cause__ or __context__.
-    raise RecordIntegrityError(_INTEGRITY_MESSAGE) from None
+    # One fixed message. Callers raise it *outside* any except block, so no inner exception
+    # (a JSONDecodeError holds the whole plaintext in .doc) rides along as __context__.
+    raise RecordIntegrityError(_INTEGRITY_MESSAGE)
+
+
+def b64decode_strict(text: object) -> bytes | None:
+    """Decode standard base64 (alphabet and padding checked); ``None`` if ``text`` is not.
+
+    Returning instead of raising keeps the failing input out of any exception chain.
+    """
+    if not isinstance(text, str) or not text.isascii():
+        return None
+    try:
+        return base64.b64decode(text.encode("ascii"), validate=True)
+    except binascii.Error:
+        return None
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,16 +155,11 @@ class KeyBundle:
         Raises:
             UsageError: not two strings, not strict base64, or not 32 bytes each.
         """
-        if isinstance(pair, str | bytes) or len(pair) != 2:
+        if not isinstance(pair, Sequence) or isinstance(pair, str | bytes) or len(pair) != 2:
             raise UsageError("a key pair must be a list of two base64 strings")
-        keys = []
-        for text in pair:
-            if not isinstance(text, str):
-                raise UsageError("a key pair must be a list of two base64 strings")
-            try:
-                keys.append(base64.b64decode(text.encode("ascii"), validate=True))
-            except (UnicodeEncodeError, binascii.Error):
-                raise UsageError("a key in the pair is not valid base64") from None
+        keys = [b64decode_strict(text) for text in pair]
+        if keys[0] is None or keys[1] is None:
+            raise UsageError("a key in the pair is not a valid base64 string")
         return cls(keys[0], keys[1])
 
     def to_b64(self) -> list[str]:
@@ -189,6 +198,8 @@ def parse_key_id(value: str) -> tuple[int, str]:
     Raises:
         UsageError: no ``-``, a non-decimal timestamp, or a tail that is not base64url.
     """
+    if not isinstance(value, str):
+        raise UsageError("malformed X-KeyID")
     stamp, sep, tail = value.partition("-")
     if not sep or not stamp.isascii() or not stamp.isdigit():
         raise UsageError("malformed X-KeyID")
@@ -213,6 +224,26 @@ def _mac_hex(bundle: KeyBundle, ciphertext_b64: str) -> str:
     return hmac.new(bundle.hmac_key, ciphertext_b64.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def _check_bundle(bundle: object) -> None:
+    if not isinstance(bundle, KeyBundle):
+        raise UsageError("records are encrypted and decrypted with a KeyBundle")
+
+
+def _dumps_or_none(cleartext: Mapping[str, Any]) -> str | None:
+    try:
+        return json.dumps(cleartext, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _loads_or_none(text: str | bytes) -> Any:
+    """Parsed JSON, or ``None`` on any failure (JSON ``null`` is never a valid result here)."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
 def encrypt_record(
     bundle: KeyBundle,
     cleartext: Mapping[str, Any],
@@ -228,12 +259,12 @@ def encrypt_record(
     Raises:
         UsageError: ``cleartext`` is not a JSON-serialisable mapping, or ``iv`` is not 16 bytes.
     """
+    _check_bundle(bundle)
     if not isinstance(cleartext, Mapping):
         raise UsageError("a record's cleartext must be a mapping")
-    try:
-        plain = json.dumps(cleartext, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-    except (TypeError, ValueError):
-        raise UsageError("a record's cleartext must be JSON-serialisable") from None
+    plain = _dumps_or_none(cleartext)
+    if plain is None:
+        raise UsageError("a record's cleartext must be JSON-serialisable")
     if iv is None:
         iv = rng(IV_SIZE)
     if not isinstance(iv, bytes) or len(iv) != IV_SIZE:
@@ -259,10 +290,7 @@ class _Envelope:
 
 def _open_envelope(payload: str) -> _Envelope:
     """Parse the envelope's shape only; nothing here is trusted yet."""
-    try:
-        obj = json.loads(payload)
-    except (TypeError, ValueError, RecursionError):
-        _fail_integrity()
+    obj = _loads_or_none(payload)
     if not isinstance(obj, dict):
         _fail_integrity()
     ciphertext_b64, iv_b64, mac_hex = obj.get("ciphertext"), obj.get("IV"), obj.get("hmac")
@@ -272,12 +300,9 @@ def _open_envelope(payload: str) -> _Envelope:
         _fail_integrity()
     if not ciphertext_b64.isascii():
         _fail_integrity()
-    try:
-        iv = base64.b64decode(iv_b64.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error):
-        _fail_integrity()
+    iv = b64decode_strict(iv_b64)
     # The IV is outside the HMAC: insist on its canonical base64 so its text cannot vary.
-    if len(iv) != IV_SIZE or _b64(iv) != iv_b64:
+    if iv is None or len(iv) != IV_SIZE or _b64(iv) != iv_b64:
         _fail_integrity()
     return _Envelope(ciphertext_b64, iv, mac_hex)
 
@@ -288,19 +313,24 @@ def _mac_matches(bundle: KeyBundle, envelope: _Envelope) -> bool:
     return hmac.compare_digest(expected, envelope.mac_hex.lower().encode("ascii"))
 
 
-def _decrypt_verified(bundle: KeyBundle, envelope: _Envelope) -> dict[str, Any]:
-    """AES-CBC decrypt, strip PKCS#7, UTF-8, JSON object; only after the HMAC matched."""
+def _plaintext_or_none(bundle: KeyBundle, envelope: _Envelope) -> str | None:
+    ciphertext = b64decode_strict(envelope.ciphertext_b64)
+    if ciphertext is None:
+        return None
+    cipher = Cipher(algorithms.AES(bundle.encryption_key), modes.CBC(envelope.iv))
     try:
-        ciphertext = base64.b64decode(envelope.ciphertext_b64.encode("ascii"), validate=True)
-        decryptor = Cipher(
-            algorithms.AES(bundle.encryption_key), modes.CBC(envelope.iv)
-        ).decryptor()
+        decryptor = cipher.decryptor()
         padded = decryptor.update(ciphertext) + decryptor.finalize()
         unpadder = padding.PKCS7(algorithms.AES.block_size).unpadder()
-        plain = unpadder.update(padded) + unpadder.finalize()
-        record = json.loads(plain.decode("utf-8"))
-    except (ValueError, RecursionError):  # binascii.Error, padding, UTF-8 and JSON errors
-        _fail_integrity()
+        return (unpadder.update(padded) + unpadder.finalize()).decode("utf-8")
+    except ValueError:  # not whole blocks, bad padding, not UTF-8
+        return None
+
+
+def _decrypt_verified(bundle: KeyBundle, envelope: _Envelope) -> dict[str, Any]:
+    """AES-CBC decrypt, strip PKCS#7, UTF-8, JSON object; only after the HMAC matched."""
+    plain = _plaintext_or_none(bundle, envelope)
+    record = None if plain is None else _loads_or_none(plain)
     if not isinstance(record, dict):
         _fail_integrity()
     return record
@@ -318,6 +348,7 @@ def decrypt_record(bundle: KeyBundle, payload: str, *, bso_id: str | None = None
         RecordIntegrityError: for every failure (HMAC, base64, IV length, padding, UTF-8,
             JSON, a non-object cleartext, an id mismatch), always with the same message.
     """
+    _check_bundle(bundle)
     envelope = _open_envelope(payload)
     if not _mac_matches(bundle, envelope):
         _fail_integrity()

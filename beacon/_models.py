@@ -16,7 +16,6 @@ Contract:
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import math
 import os
@@ -35,7 +34,7 @@ from pydantic import (
     model_validator,
 )
 
-from beacon._crypto import CollectionKeys, KeyBundle
+from beacon._crypto import CollectionKeys, KeyBundle, b64decode_strict
 from beacon._errors import ProtocolViolation, UsageError
 
 __all__ = [
@@ -73,12 +72,9 @@ def _two_decimals(value: float) -> float:
 
 
 def _standard_key(text: str) -> str:
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error):
-        raise ValueError("a key must be standard base64") from None
-    if len(raw) != 32:
-        raise ValueError("a key must be 32 bytes")
+    raw = b64decode_strict(text)
+    if raw is None or len(raw) != 32:
+        raise ValueError("a key must be 32 bytes in standard base64")
     return text
 
 
@@ -321,14 +317,24 @@ def parse_model(model: type[ModelT], data: bytes | str | Mapping[str, Any]) -> M
     """
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         raise UsageError("parse_model needs a pydantic model class")
+    if not isinstance(data, bytes | str | Mapping):
+        raise UsageError("parse_model takes bytes, str or a mapping")
+    result = _validate(model, data)
+    if isinstance(result, str):
+        # Raised outside the except block: the ValidationError holds the input values
+        # (secrets, for a token response) and must not ride along as __context__.
+        raise ProtocolViolation(f"invalid {model.__name__}: {result}")
+    return result
+
+
+def _validate(model: type[ModelT], data: bytes | str | Mapping[str, Any]) -> ModelT | str:
+    """The model, or a description of what is wrong with ``data``."""
     try:
         # Wire data is read by the wire names only: "sync_id" is not "syncID" (§4.3).
-        if isinstance(data, bytes | str):
-            return model.model_validate_json(data, by_alias=True, by_name=False)
         if isinstance(data, Mapping):
             return model.model_validate(dict(data), by_alias=True, by_name=False)
+        return model.model_validate_json(data, by_alias=True, by_name=False)
     except ValidationError as exc:
-        raise ProtocolViolation(f"invalid {model.__name__}: {_describe(exc)}") from None
+        return _describe(exc)
     except RecursionError:
-        raise ProtocolViolation(f"invalid {model.__name__}: nested too deeply") from None
-    raise UsageError("parse_model takes bytes, str or a mapping")
+        return "nested too deeply"

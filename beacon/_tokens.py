@@ -13,7 +13,6 @@ maps to 401; messages never carry the secret, the token or the derived key.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -68,6 +67,22 @@ def _signing_key(secret: str) -> bytes:
     return _hkdf(_secret_bytes(secret), salt=None, info=_SIGNING_INFO)
 
 
+def _dumps_or_none(plaintext: Mapping[str, Any]) -> bytes | None:
+    # tokenlib's rendering: json.dumps with default separators (sync15-protocol §5.6).
+    try:
+        return json.dumps(plaintext, allow_nan=False).encode("utf-8")
+    except (TypeError, ValueError, RecursionError):
+        return None
+
+
+def _loads_or_none(body: bytes) -> Any:
+    # Failures return instead of raising, so the decoded token never rides on __context__.
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+
+
 def mint_token(
     data: Mapping[str, Any],
     *,
@@ -100,10 +115,9 @@ def mint_token(
     if not _SALT.fullmatch(salt):
         raise UsageError("the token salt must be 1-64 printable ASCII characters")
     plaintext = {**data, "expires": expires, "salt": salt}
-    try:
-        body = json.dumps(plaintext, allow_nan=False).encode("utf-8")
-    except (TypeError, ValueError):
-        raise UsageError("token data must be JSON-serialisable") from None
+    body = _dumps_or_none(plaintext)
+    if body is None:
+        raise UsageError("token data must be JSON-serialisable")
     signature = hmac.new(_signing_key(secret), body, hashlib.sha256).digest()
     token = base64.urlsafe_b64encode(body + signature).decode("ascii")
     return token, derive_secret(token, secret=secret)
@@ -114,20 +128,14 @@ def _verified_payload(token: str, secret: str) -> dict[str, Any]:
     signing_key = _signing_key(secret)  # first, so an empty secret is a UsageError
     if not isinstance(token, str) or len(token) > _MAX_TOKEN or not _B64URL_PADDED.fullmatch(token):
         raise TokenInvalid("token is not URL-safe base64")
-    try:
-        raw = base64.urlsafe_b64decode(token.encode("ascii"))
-    except binascii.Error:  # pragma: no cover - the pattern above admits only valid base64
-        raise TokenInvalid("token is not URL-safe base64") from None
+    raw = base64.urlsafe_b64decode(token.encode("ascii"))  # the pattern admits only valid input
     if len(raw) <= _SIG_SIZE:
         raise TokenInvalid("token is too short")
     body, signature = raw[:-_SIG_SIZE], raw[-_SIG_SIZE:]
     expected = hmac.new(signing_key, body, hashlib.sha256).digest()
     if not hmac.compare_digest(expected, signature):
         raise TokenInvalid("token signature does not verify")
-    try:
-        payload = json.loads(body.decode("utf-8"))
-    except (ValueError, RecursionError):
-        raise TokenInvalid("token payload is not JSON") from None
+    payload = _loads_or_none(body)
     if not isinstance(payload, dict):
         raise TokenInvalid("token payload is not a JSON object")
     salt, expires = payload.get("salt"), payload.get("expires")

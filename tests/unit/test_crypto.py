@@ -237,6 +237,13 @@ def test_encrypt_draws_a_fresh_iv_from_the_injected_rng() -> None:
     assert set(payload) == {"ciphertext", "IV", "hmac"}
 
 
+def test_encrypt_and_decrypt_need_a_key_bundle() -> None:
+    with pytest.raises(UsageError):
+        encrypt_record(KB, {"id": "a"})  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        decrypt_record(ROOT.to_b64(), AS_PAYLOAD)  # type: ignore[arg-type]
+
+
 def test_encrypt_refuses_bad_arguments() -> None:
     with pytest.raises(UsageError):
         encrypt_record(ROOT, {"id": "a"}, iv=bytes(15))
@@ -322,8 +329,9 @@ def test_integrity_errors_carry_one_fixed_message_and_no_cause() -> None:
         bundle = AS_BUNDLE if payload in BAD_PAYLOADS.values() else ROOT
         with pytest.raises(RecordIntegrityError) as caught:
             decrypt_record(bundle, payload)
+        # No chained exception: a JSONDecodeError would carry the plaintext in .doc.
         assert caught.value.__cause__ is None
-        assert caught.value.__suppress_context__
+        assert caught.value.__context__ is None
         messages.add(str(caught.value))
     assert messages == {"record failed integrity verification"}
 
@@ -361,6 +369,9 @@ def test_key_bundles_are_frozen() -> None:
         ["!!!!", base64.b64encode(bytes(32)).decode()],
         [base64.b64encode(bytes(31)).decode(), base64.b64encode(bytes(32)).decode()],
         ["é", "é"],
+        5,
+        None,
+        {"a": 1, "b": 2},
     ],
 )
 def test_from_b64_refuses_anything_but_two_32_byte_base64_keys(pair: Any) -> None:
@@ -439,6 +450,8 @@ def test_crypto_keys_under_another_kb_is_a_key_mismatch() -> None:
         {"id": "keys", "collection": "meta", "default": PINNED_KEYS.default.to_b64()},
         {"default": PINNED_KEYS.default.to_b64(), "collections": ["bookmarks"]},
         {"default": PINNED_KEYS.default.to_b64(), "collections": {"tabs": "AAAA"}},
+        {"default": 5},
+        {"default": None},
     ],
 )
 def test_verified_crypto_keys_with_a_bad_shape_is_a_protocol_violation(

@@ -114,6 +114,7 @@ def test_malformed_tokens_are_refused(token: str) -> None:
     with pytest.raises(TokenInvalid) as caught:
         parse_token(token, secret=SECRET, now=NOW)
     assert not isinstance(caught.value, TokenExpired)
+    assert caught.value.__context__ is None
 
 
 def test_mint_draws_a_three_byte_hex_salt_from_the_rng() -> None:
