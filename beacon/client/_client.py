@@ -36,6 +36,7 @@ import httpx
 
 from beacon._crypto import KeyBundle, key_id
 from beacon._errors import BackoffError, BeaconError, SetupRaceError, UsageError
+from beacon._models import InfoConfiguration
 from beacon.charts import Chart, Trace, bind, load_chart
 from beacon.client._collection_service import CollectionService
 from beacon.client._engines import ClientsEngine, Engine, RecordEngine, StoreBound
@@ -161,6 +162,7 @@ class SyncClient:
         self._clock = clock
         self._rng = rng
         self._store: Store | None = None
+        self._limits: dict[str, InfoConfiguration] = {}
         self.last_result: SyncResult | None = None
         self._open()  # now: engines can take local edits before the first sync
 
@@ -213,6 +215,7 @@ class SyncClient:
             refreshable=callable(self._access_token),
             clock=self._clock,
             rng=self._rng,
+            limits=self._limits,
         )
         for engine in self._engines:
             run.counts(engine.name)

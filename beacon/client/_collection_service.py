@@ -197,7 +197,12 @@ class CollectionService:
             for record in outgoing
         ]
         try:
-            result = self._storage.post_records(self._name, bsos, if_unmodified_since=last)
+            node = self._run.node or ""
+            if node not in run.limits:  # one request per node and client, on the first upload
+                run.limits[node] = self._storage.info_configuration()
+            result = self._storage.post_records(
+                self._name, bsos, if_unmodified_since=last, limits=run.limits[node]
+            )
         except ConflictError as exc:
             failure(run, exc)
             self._offset, self._refetch = None, True

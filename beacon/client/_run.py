@@ -24,6 +24,7 @@ from beacon._errors import (
     BeaconError,
     TransportError,
 )
+from beacon._models import InfoConfiguration
 from beacon.client._store import Store
 from beacon.client._tokenclient import Token, TokenClient
 from beacon.client._transport import Transport
@@ -86,6 +87,8 @@ class Run:
     error: BeaconError | None = None
     engine_errors: dict[str, BeaconError] = field(default_factory=dict)
     invalidations: int = 0
+    limits: dict[str, InfoConfiguration] = field(default_factory=dict)
+    """info/configuration per node, kept by the client between runs (fetched on first upload)."""
 
     def counts(self, engine: str) -> EngineCounts:
         """The engine's counts for this run (created on first use)."""

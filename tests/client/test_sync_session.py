@@ -126,6 +126,18 @@ def test_a_new_global_sync_id_resets_every_engine_and_refetches_keys(world: Worl
     assert a.notes.get("n1") == {"id": "n1", "text": "from a"}
 
 
+def test_a_new_global_sync_id_alone_resets_every_engine(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    meta = _meta(world)
+    meta["syncID"] = "BBBBBBBBBBBB"  # engine syncIDs unchanged: only the global one moved
+    _put_meta(world, meta)
+    result = a.client.sync()
+    assert "needs_keys" in result.states  # cached keys dropped although crypto is unchanged
+    assert result.engines["notes"]["reset"] is True
+    assert result.engines["clients"]["reset"] is True
+
+
 def test_a_new_engine_sync_id_resets_that_engine_only(world: World) -> None:
     a = world.device("a")
     a.client.sync()

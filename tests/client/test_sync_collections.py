@@ -1,0 +1,152 @@
+"""The collection chart against the embedded service (issue 5, item 2f): paging, 412, crash,
+per-record failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sync_world import World, requests_of, tail
+
+from beacon import SyncClient
+from beacon._crypto import KeyBundle, encrypt_record
+from beacon.charts import action
+from beacon.client import _collection_service
+from beacon.client._collection_service import CollectionService
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
+def _bundle(client: SyncClient, world: World, collection: str) -> KeyBundle:
+    cached = client.store.crypto_keys(KeyBundle.from_kb(world.kb))
+    assert cached is not None
+    return cached.value.bundle_for(collection)
+
+
+def test_a_download_is_paged(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = world.device("a")
+    for n in range(5):
+        a.notes.put(f"n{n}", {"text": str(n)})
+    a.client.sync()
+    monkeypatch.setattr(_collection_service, "PAGE_SIZE", 2)
+    b = world.device("b")
+    result = b.client.sync()
+    pages = [p for m, p in requests_of(b) if m == "GET" and tail(p) == "storage/notes"]
+    assert len(pages) == 3  # 2 + 2 + 1 records
+    assert result.engines["notes"]["applied"] == 5
+    assert dict(b.notes.records()) == dict(a.notes.records())
+    assert result.states.count("collection:downloading") >= 3
+
+
+def test_a_412_on_upload_downloads_again_and_retries_once(world: World) -> None:
+    a, b = world.device("a"), world.device("b")
+    a.client.sync()
+    b.client.sync()
+    bundle = _bundle(a.client, world, "notes")
+    other = encrypt_record(bundle, {"id": "x1", "text": "written in between"})
+
+    def someone_writes_first(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST" and request.url.path.endswith("/storage/notes"):
+            b.wire.before.clear()
+            world.clock.advance(1)
+            world.svc.faults.put_record(world.fxa_uid, "notes", "x1", other)
+        return None
+
+    world.clock.advance(5)
+    b.notes.put("mine", {"text": "b's edit"})
+    b.wire.before.append(someone_writes_first)
+    result = b.client.sync()
+    assert result.outcome == "ok"
+    posts = [p for m, p in requests_of(b) if m == "POST" and tail(p) == "storage/notes"]
+    assert len(posts) == 2  # the refused one and the retry
+    assert b.notes.get("x1") == {"id": "x1", "text": "written in between"}
+    assert set(world.svc.faults.records(world.fxa_uid, "notes")) == {"x1", "mine"}
+    assert "conflict" in _events(result.trace, chart="collection")
+
+
+def _events(trace: dict[str, Any], *, chart: str) -> list[str]:
+    """Every event of ``chart`` in a trace tree, in order."""
+    out: list[str] = []
+    for step in trace["steps"]:
+        if trace["chart"] == chart and step["event"] is not None:
+            out.append(step["event"])
+        for record in step["actions"]:
+            for child in record.get("children", []):
+                out.extend(_events(child, chart=chart))
+    return out
+
+
+class Crash(Exception):
+    """Stands for the process dying at an exact point."""
+
+
+def test_a_crash_before_the_last_fetch_moves_means_a_refetch_not_a_gap(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "one"})
+    a.notes.put("n2", {"text": "two"})
+    a.client.sync()
+    b = world.device("b")
+    real = CollectionService.advance_last_fetch
+
+    @action("ok")
+    def crash(self: CollectionService) -> str:
+        if repr(self) == "CollectionService('notes')":
+            raise Crash
+        return real(self)
+
+    monkeypatch.setattr(CollectionService, "advance_last_fetch", crash)
+    with pytest.raises(Crash):
+        b.client.sync()
+    assert b.notes.get("n1") is not None  # applied before the crash
+    assert b.client.store.collection_state("notes").last_fetch is None  # never moved
+    monkeypatch.setattr(CollectionService, "advance_last_fetch", real)
+    world.clock.advance(5)
+    a.notes.put("n3", {"text": "written meanwhile"})
+    a.client.sync()
+    b.client.close()
+    restarted = world.device("b")
+    result = restarted.client.sync()
+    assert result.engines["notes"]["downloaded"] == 3  # n1 and n2 again, and n3: no gap
+    assert dict(restarted.notes.records()) == dict(a.notes.records())
+    assert restarted.client.store.collection_state("notes").last_fetch is not None
+
+
+def test_a_record_that_fails_verification_is_counted_and_the_rest_applied(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("good", {"text": "fine"})
+    a.client.sync()
+    wrong = encrypt_record(KeyBundle.generate(), {"id": "bad", "text": "other key"})
+    world.svc.faults.put_record(world.fxa_uid, "notes", "bad", wrong)
+    b = world.device("b")
+    result = b.client.sync()
+    assert result.outcome == "ok"
+    counts = result.engines["notes"]
+    assert counts["failed"] == 1
+    assert counts["failed_ids"] == ["bad"]
+    assert counts["applied"] == 1
+    assert b.notes.get("good") == {"id": "good", "text": "fine"}
+    assert b.notes.get("bad") is None
+
+
+def test_an_unchanged_collection_is_not_downloaded(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "one"})
+    a.client.sync()
+    requests_of(a)
+    world.clock.advance(5)
+    a.notes.put("n2", {"text": "two"})
+    result = a.client.sync()
+    sent = [(m, tail(p)) for m, p in requests_of(a)]
+    # i/c, then the upload only: our own last upload is not downloaded back.
+    assert sent == [("GET", "info/collections"), ("POST", "storage/notes")]
+    assert result.engines["notes"]["uploaded"] == 1
