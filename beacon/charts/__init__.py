@@ -19,12 +19,20 @@ transition's ``on``/``before``/``after`` are *effects*: ``@action()`` with no ou
 returning ``None``. Several actions entered in one step queue their outcomes in call order.
 
 **Guards.** Names in ``cond``/``unless`` expressions that are not datamodel variables bind
-to service methods marked ``@guard``: no arguments, return ``bool``, only read. Expressions
-use the library's dialect (``not x``, ``a and b``, ``n < 2``, ``In('state')``).
+to service methods marked ``@guard``: no arguments, return ``bool`` (anything else is a
+``ChartError``), only read: the library may evaluate a guard more than once per selection.
+Expressions use the library's dialect (``not x``, ``a and b``, ``n < 2``, ``In('state')``).
+Two transitions of one state on one event need guards that exclude each other (``cond: x``
+and ``unless: x``); the check proves that from the expressions.
 
-**Datamodel.** ``datamodel:`` variables (write values as expressions: ``attempts: "0"``) live
-on the machine's model; ``assign`` changes them and guards compare them, e.g. a fresh-start
-counter bounded by ``cond: fresh_starts < 1``.
+**Parallel states.** An event goes to every region, so actions of different regions should
+use distinct outcome names (``fetched``/``sent``, not ``ok``/``ok``). Outcomes still queued
+when a top-level final state is reached are dropped.
+
+**Datamodel.** ``datamodel:`` variables (write values as expression strings:
+``attempts: "0"``; a bare ``0`` is an error) live on the machine's model, are initialised on
+every fresh start, changed by ``assign`` and compared by guards, e.g. a fresh-start counter
+bounded by ``cond: fresh_starts < 1``.
 
 **Strictness.** A callback that raises (action, guard, observer) propagates out of
 :meth:`Machine.run`/:meth:`Machine.send`; nothing becomes a silent ``error.execution``. An
@@ -36,13 +44,17 @@ event in a non-final state.
 service method (a name offered twice or never is an error) and returns a :class:`Machine`.
 Nothing runs until ``machine.run()`` (until a top-level final state; returns
 :class:`RunResult`) or ``machine.send(event)`` (one external event, then the outcomes it
-leads to). ``machine.add_observer(fn)`` calls ``fn(step)`` after each step.
+leads to). ``machine.add_observer(fn)`` calls ``fn(step)`` after each step (a
+:class:`Step`: the event, the transitions it fired, states left and entered, guard results,
+action outcomes, the configuration). ``machine.handled_events()`` lists the events the
+current configuration takes.
 
 **Snapshots.** Between steps ``machine.snapshot()`` is JSON: configuration, datamodel,
 history memory and queued outcomes. ``bind(chart, services, restore=snapshot)`` carries on
 from there, in another process: no entry actions re-run, the queued outcome is processed
-next. An observer that saves a snapshot after a step sees the outcome of that step's actions
-queued, so a crash right after an action's I/O resumes by handling its outcome.
+next, and step numbers continue (``trace.restored_at``). An observer that saves a snapshot
+after a step sees the outcome of that step's actions queued, so a crash right after an
+action's I/O resumes by handling its outcome.
 
 **Nesting.** A chart bound while an action of another runs (e.g. the session chart's action
 running the collection chart per engine) attaches its :class:`Trace` to that action's record,

@@ -33,8 +33,9 @@ from statemachine.exceptions import TransitionNotAllowed
 from statemachine.orderedset import OrderedSet
 
 from beacon._errors import ChartError, UnhandledEvent
-from beacon.charts._check import _binding_findings
+from beacon.charts._check_binding import binding_findings
 from beacon.charts._load import Chart
+from beacon.charts._proxy import make_model
 from beacon.charts._service import Binding, collect
 from beacon.charts._trace import ActionRecord, Step, Trace
 
@@ -60,12 +61,6 @@ class RunResult:
     final_state: str
     trace: Trace
     steps: int
-
-
-class _Model:
-    """Base of the per-binding model class: guards, actions and the datamodel live here."""
-
-    _beacon_machine: Machine
 
 
 class _Listener:
@@ -110,7 +105,7 @@ def bind(
     services = list(services)
     errors = [
         f
-        for f in _binding_findings(str(chart.path), chart.structure, services)
+        for f in binding_findings(str(chart.path), chart.structure, services)
         if f.severity == "error"
     ]
     if errors:
@@ -144,7 +139,7 @@ class Machine:
         self._current_actions: list[ActionRecord] = []
         # Step numbers continue across a restore, so two traces of one run line up.
         self._first_step = 0
-        self._model = _make_model(chart, bindings)
+        self._model = make_model(chart, bindings)
         self._model._beacon_machine = self
         self._sm: StateChart[Any] | None = None
         # True while the library resolves callbacks: it reads every name off the model then,
@@ -175,6 +170,17 @@ class Machine:
     def final_state(self) -> str | None:
         """The top-level final state reached, or ``None`` while running."""
         return self.trace.final_state
+
+    def handled_events(self) -> tuple[str, ...]:
+        """Events a transition of the current configuration takes, guards not evaluated.
+
+        Sorted; ``done.*`` events and eventless transitions are left out (the engine raises
+        those itself). Useful to drive a machine from outside, e.g. in exploration tests.
+        """
+        s = self.chart.structure
+        leaves = [sid for sid in self.configuration if not s.states[sid].compound]
+        events = {e for leaf in leaves for t in s.available(leaf) for e in t.events}
+        return tuple(sorted(e for e in events if not e.startswith("done.")))
 
     def add_observer(self, fn: Observer) -> None:
         """Call ``fn(step)`` after every step (an exception it raises propagates)."""
@@ -411,34 +417,3 @@ class Machine:
         self._pending.extend(snap.get("pending", []))
         self._first_step = int(snap.get("next_step", 0))
         self.trace.restored_at = self._first_step
-
-
-def _make_model(chart: Chart, bindings: Mapping[str, Binding]) -> _Model:
-    """A model instance exposing the chart's guards (properties) and actions (methods)."""
-    attrs: dict[str, Any] = {}
-    structure = chart.structure
-    clash = set(structure.datamodel) & (structure.actions() | structure.guards())
-    if clash:
-        raise ChartError(f"{chart.path}: datamodel names {sorted(clash)} are also callbacks")
-    for name in structure.guards():
-        attrs[name] = property(_guard_getter(bindings[name]))
-    for name in structure.actions():
-        attrs[name] = _action_method(bindings[name])
-    model_cls = type(f"{chart.name.title()}Model", (_Model,), attrs)
-    model: _Model = model_cls()
-    return model
-
-
-def _guard_getter(b: Binding) -> Callable[[_Model], bool]:
-    def get(model: _Model) -> bool:
-        return model._beacon_machine._guard(b)
-
-    return get
-
-
-def _action_method(b: Binding) -> Callable[..., None]:
-    def run_action(model: _Model, state: Any = None) -> None:
-        model._beacon_machine._act(b, getattr(state, "id", None))
-
-    run_action.__name__ = b.name
-    return run_action

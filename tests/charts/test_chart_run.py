@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from chart_services import GOOD, DoorService, FakeClock, Fetcher
+from chart_services import GOOD, REPO, DoorService, FakeClock, Fetcher
 
 from beacon import ChartError, UnhandledEvent
-from beacon.charts import Chart, Step, action, bind, guard, load_chart
+from beacon.charts import Chart, Step, action, bind, chart_path, guard, load_chart, packaged_charts
 
 
 def test_an_actions_outcome_is_the_next_event(fetcher_chart: Chart, clock: FakeClock) -> None:
@@ -264,3 +264,20 @@ def test_outcomes_still_queued_at_the_final_state_are_dropped(door_chart: Chart)
 
     assert [s.event for s in steps] == ["remove"]
     assert machine.pending == ()
+
+
+def test_handled_events_follow_the_configuration(door_chart: Chart) -> None:
+    machine = bind(door_chart, [DoorService()])
+    machine.start()
+    assert machine.handled_events() == ("lock", "open", "remove")
+
+    machine.send("lock")
+    assert machine.handled_events() == ("remove", "unlock")
+
+
+def test_packaged_charts_are_found_by_name() -> None:
+    assert {"door", "session", "token", "collection"} <= set(packaged_charts())
+    assert chart_path("door").read_text() == (REPO / "statecharts" / "door.yaml").read_text()
+    assert load_chart("door").name == "door"
+    with pytest.raises(ChartError, match="no packaged chart named 'window'"):
+        chart_path("window")
