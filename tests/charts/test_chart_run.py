@@ -281,3 +281,49 @@ def test_packaged_charts_are_found_by_name() -> None:
     assert load_chart("door").name == "door"
     with pytest.raises(ChartError, match="no packaged chart named 'window'"):
         chart_path("window")
+
+
+class Notes:
+    def __init__(self, leaving: object = None) -> None:
+        self.leaving = leaving
+        self.notes: list[str] = []
+
+    @action()
+    def note_leaving(self) -> object:
+        self.notes.append("leaving")
+        return self.leaving
+
+    @action()
+    def note_going(self) -> None:
+        self.notes.append("going")
+
+
+def test_effects_run_on_exit_and_on_transitions_without_raising_events() -> None:
+    notes = Notes()
+    machine = bind(load_chart(GOOD / "effects.yaml"), [notes])
+    [step] = machine.send("go")
+
+    assert notes.notes == ["leaving", "going"]
+    assert [(a.action, a.state, a.outcome) for a in step.actions] == [
+        ("note_leaving", "idle", None),
+        ("note_going", "idle", None),
+    ]
+    assert machine.final_state == "done"
+
+
+def test_an_effect_that_returns_a_value_is_an_error() -> None:
+    machine = bind(load_chart(GOOD / "effects.yaml"), [Notes(leaving="ok")])
+
+    with pytest.raises(ChartError, match=r"'note_leaving' .*declares no outcomes but returned str"):
+        machine.send("go")
+
+
+class LoudNotes(Notes):
+    @action("ok")
+    def note_going(self) -> None:
+        self.notes.append("going")
+
+
+def test_an_action_with_outcomes_outside_enter_is_refused() -> None:
+    with pytest.raises(ChartError, match="'note_going' declares outcomes"):
+        bind(load_chart(GOOD / "effects.yaml"), [LoudNotes()])
