@@ -229,6 +229,8 @@ def _mermaid_states(s: Structure, ids: list[str], depth: int) -> list[str]:
         info = s.states[sid]
         if info.compound:
             out.append(f"{pad}state {sid} {{")
+            for h in (c for c in info.children if s.states[c].kind == "history"):
+                out.append(f'{pad}    state "H" as {h}')
             children = [c for c in info.children if s.states[c].kind == "state"]
             if info.parallel:
                 for i, c in enumerate(children):

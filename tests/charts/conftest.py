@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from chart_services import DOOR, GOOD, FakeClock
 
 from beacon.charts import Chart, load_chart
+from charts.chart_services import DOOR, GOOD, FakeClock
 
 
 @pytest.fixture

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from chart_services import BROKEN, GOOD, REPO
 
 from beacon import ChartError
 from beacon.charts import Finding, action, check_chart, guard, load_chart
 from beacon.cli import main
+from charts.chart_services import BROKEN, GOOD, REPO
 
 
 class Launcher:

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from chart_services import REPO, DoorService, FakeClock, Fetcher
 
 from beacon import ChartError
 from beacon.charts import Chart, Coverage, Trace, bind, load_chart, replay, transition_paths
 from beacon.cli import main
+from charts.chart_services import REPO, DoorService, FakeClock, Fetcher
 
 
 @pytest.mark.parametrize(

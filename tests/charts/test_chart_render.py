@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from chart_services import REPO, DoorService, FakeClock
 
 from beacon.charts import (
     Chart,
@@ -18,6 +17,7 @@ from beacon.charts import (
 )
 from beacon.charts._render import is_failure
 from beacon.cli import main
+from charts.chart_services import REPO, DoorService, FakeClock
 
 CHARTS = sorted((REPO / "statecharts").glob("*.yaml"))
 

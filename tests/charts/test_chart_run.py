@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from chart_services import GOOD, REPO, DoorService, FakeClock, Fetcher
 
 from beacon import ChartError, UnhandledEvent
 from beacon.charts import Chart, Step, action, bind, chart_path, guard, load_chart, packaged_charts
+from charts.chart_services import GOOD, REPO, DoorService, FakeClock, Fetcher
 
 
 def test_an_actions_outcome_is_the_next_event(fetcher_chart: Chart, clock: FakeClock) -> None:

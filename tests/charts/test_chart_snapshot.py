@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from chart_services import DoorService, FakeClock, Fetcher
 
 from beacon import ChartError
-from beacon.charts import Chart, Step, bind
+from beacon.charts import Chart, Step, bind, load_chart
+from charts.chart_services import GOOD, DoorService, FakeClock, Fetcher
 
 
 def test_a_restored_machine_handles_the_queued_outcome_without_rerunning_actions(
@@ -69,3 +69,17 @@ def test_a_snapshot_naming_unknown_states_is_refused(door_chart: Chart) -> None:
 
     with pytest.raises(ChartError, match=r"unknown states \['ajar'\]"):
         bind(door_chart, [DoorService()], restore=snap)
+
+
+def test_history_memory_survives_a_snapshot() -> None:
+    chart = load_chart(GOOD / "history.yaml")
+    machine = bind(chart, [])
+    machine.send("next")
+    machine.send("pause")
+    snap = json.loads(json.dumps(machine.snapshot()))
+
+    resumed = bind(chart, [], restore=snap)
+    resumed.send("resume")
+
+    assert snap["history"] == {"resume_point": ["second"]}
+    assert resumed.configuration == ("working", "second")
