@@ -118,6 +118,8 @@ def build_app(core: Core, faults: Faults, *, signup: bool = True) -> Starlette:
         exception_handlers={HTTPException: _http_error},
         middleware=[Middleware(ServiceMiddleware, core=core)],
     )
+    # A path like /storage// must be a 404 (§3.4), never a redirect.
+    app.router.redirect_slashes = False
     app.state.core = core
     app.state.faults = faults
     app.state.signup = signup

@@ -40,6 +40,7 @@ from beacon.server._wire import (
     dumps,
     now_ms,
     parse_ts,
+    quote,
     render_ts,
 )
 
@@ -135,11 +136,19 @@ def output_format(accept: str | None) -> str:
     raise StorageHTTPError(406, 0)
 
 
-def bso_json(row: _store.BsoRow) -> dict[str, object]:
-    out: dict[str, object] = {"id": row.id, "modified": Ts(row.modified), "payload": row.payload}
+def bso_text(row: _store.BsoRow) -> str:
+    """The output BSO (§3.2): id, modified (two decimals), payload, sortindex only if set."""
+    text = (
+        '{"id":'
+        + quote(row.id)
+        + ',"modified":'
+        + render_ts(row.modified)
+        + ',"payload":'
+        + quote(row.payload)
+    )
     if row.sortindex is not None:
-        out["sortindex"] = row.sortindex
-    return out
+        text += ',"sortindex":' + str(int(row.sortindex))
+    return text + "}"
 
 
 # -- read endpoints ---------------------------------------------------------------------------
@@ -214,14 +223,14 @@ def get_collection(ctx: NodeRequest) -> Reply:
             limit=limit,
             offset=offset,
         )
-    items: list[object] = [bso_json(r) for r in rows] if full else [r.id for r in rows]
+    items = [bso_text(r) for r in rows] if full else [quote(r.id) for r in rows]
     headers = {"X-Weave-Records": str(len(items))}
     if next_offset is not None:
         headers["X-Weave-Next-Offset"] = str(next_offset)
     if fmt == "newlines":
-        body = "".join(dumps(item) + "\n" for item in items)
+        body = "".join(item + "\n" for item in items)
         return Reply(200, body, modified, headers, media_type="application/newlines")
-    return Reply(200, dumps(items), modified, headers)
+    return Reply(200, "[" + ",".join(items) + "]", modified, headers)
 
 
 def get_item(ctx: NodeRequest) -> Reply:
@@ -232,7 +241,7 @@ def get_item(ctx: NodeRequest) -> Reply:
     if row is None:
         raise StorageHTTPError(404, 0)
     check_preconditions(ctx, row.modified)
-    return Reply(200, dumps(bso_json(row)), row.modified)
+    return Reply(200, bso_text(row), row.modified)
 
 
 # -- the wrapper ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
+from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
 # Legacy respcodes (protocol §3.10).
@@ -101,8 +102,15 @@ def parse_ts(value: str) -> int:
     return int(number * 1000)
 
 
+def quote(text: str) -> str:
+    """A JSON string literal (the C-accelerated encoder json.dumps uses)."""
+    return _quote(text)
+
+
 def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, Ts):
+    if isinstance(value, str):
+        out.append(_quote(value))
+    elif isinstance(value, Ts):
         out.append(render_ts(int(value)))
     elif isinstance(value, dict):
         out.append("{")
@@ -111,7 +119,7 @@ def _encode(value: Any, out: list[str]) -> None:
             if not first:
                 out.append(",")
             first = False
-            out.append(json.dumps(str(key)))
+            out.append(_quote(str(key)))
             out.append(":")
             _encode(item, out)
         out.append("}")
