@@ -291,7 +291,7 @@ def _error_for(final: str, run: Run) -> BeaconError:
         return SetupRaceError("storage was set up again under us twice in one run")
     if run.error is not None:
         return run.error
-    if final == "backed_off":  # pragma: no cover - services always record the window
+    if final == "in_backoff":  # pragma: no cover - services always record the window
         return BackoffError("the server asked to back off", until=run.clock())
     return BeaconError(f"the sync run ended in {final!r}")  # pragma: no cover
 

@@ -221,7 +221,7 @@ class SessionService:
     # -- meta/global -----------------------------------------------------------------------------
 
     @action(
-        "ok", "not_found", "outdated", "too_new",
+        "ok", "not_found", "outdated", "too_new_error",
         "unauthorized", "backoff", "network_error", "failed",
     )  # fmt: skip
     def fetch_meta_global(self) -> str:
@@ -247,7 +247,7 @@ class SessionService:
                 f"{STORAGE_VERSION} and will not write to it",
                 storage_version=version,
             )
-            return "too_new"
+            return "too_new_error"
         self._fetched_meta = record
         self._fetched_meta_modified = bso.modified or 0.0
         return "ok"
@@ -397,7 +397,7 @@ class SessionService:
             run.keys = cached.value
         stop = {
             "unauthorized": "unauthorized",
-            "backed_off": "backoff",
+            "in_backoff": "backoff",
             "unreachable": "network_error",
         }
         for engine in self._engines:

@@ -28,7 +28,7 @@ def test_storage_503_ends_the_run_and_the_window_sends_no_request(world: World) 
         a.client.sync()
     assert info.value.until == pytest.approx(world.clock.now + 300)
     assert a.client.last_result is not None
-    assert a.client.last_result.states[-1] == "backed_off"
+    assert a.client.last_result.states[-1] == "in_backoff"
     requests_of(a)
     world.clock.advance(299)
     a.client.close()
