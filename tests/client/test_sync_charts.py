@@ -19,7 +19,7 @@ SERVICES: dict[str, type] = {
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
 def test_the_chart_checks_clean_with_its_service_bound(name: str) -> None:
-    service = object.__new__(SERVICES[name])
+    service: object = object.__new__(SERVICES[name])
     findings = check_chart(chart_path(name), [service])
     assert [str(f) for f in findings] == []
 
