@@ -35,7 +35,7 @@ from typing import Any
 import httpx
 
 from beacon._crypto import KeyBundle, key_id
-from beacon._errors import BackoffError, BeaconError, SetupRaceError, UsageError
+from beacon._errors import BackoffError, BeaconError, ConflictError, SetupRaceError, UsageError
 from beacon._models import InfoConfiguration
 from beacon.charts import Chart, Trace, bind, load_chart
 from beacon.client._collection_service import CollectionService
@@ -260,6 +260,12 @@ class SyncClient:
         machine = bind(_chart("collection"), [service], clock=self._clock)
         final = machine.run(max_steps=100_000).final_state
         run.counts(engine.name).state = final
+        if final in ("failed", "conflicted") and engine.name not in run.engine_errors:
+            run.engine_errors[engine.name] = (
+                run.error
+                if isinstance(run.error, ConflictError)
+                else ConflictError(f"{engine.name}: the upload lost a race twice", status=412)
+            )
         return final
 
     def disconnect(self) -> None:

@@ -86,6 +86,9 @@ class SessionService:
         self._storage: StorageClient | None = None
         self._fetched_meta: dict[str, Any] | None = None
         self._fetched_meta_modified = 0.0
+        # The engine configuration a fresh start rebuilds meta/global from (pitfalls P1, P13):
+        # kept in memory when the caches that hold it are dropped (node or kB change, wipe).
+        self._previous_meta: dict[str, Any] | None = None
         self._not_modified = False
 
     def __repr__(self) -> str:
@@ -117,6 +120,20 @@ class SessionService:
     @property
     def _local_engines(self) -> dict[str, int]:
         return {e.name: e.version for e in self._engines}
+
+    def _remember_configuration(self) -> None:
+        """Keep the last adopted meta/global before a drop of the caches holding it."""
+        if self._run.meta_global is not None:
+            self._previous_meta = self._run.meta_global
+            return
+        cached = self._run.store.meta_global()
+        if cached is not None:
+            try:
+                record = json.loads(cached.value)
+            except ValueError:
+                return
+            if isinstance(record, dict):
+                self._previous_meta = record
 
     def _reset_engines(self, names: Sequence[str] | None = None) -> None:
         """Reset engines (all when ``names`` is None): their syncID and last fetch go."""
@@ -153,6 +170,7 @@ class SessionService:
     @action("ok")
     def forget_key_state(self) -> str:
         """A new kB: drop cached keys, meta/global, token and collection state; reset engines."""
+        self._remember_configuration()
         with self._run.store.transaction():
             self._run.store.adopt_kb_fingerprint(client_state(self._run.kb))
             self._reset_engines()
@@ -174,6 +192,7 @@ class SessionService:
         if token is None:  # pragma: no cover - entered only after a token arrived
             raise RuntimeError("node reassignment without a token")
         old = run.store.node_assignment()
+        self._remember_configuration()
         with run.store.transaction():
             if old is not None:  # pitfall P12: the old node's backoff goes with it
                 run.store.set_backoff_until(node_key(old.api_endpoint), None)
@@ -331,6 +350,7 @@ class SessionService:
     def wipe_storage(self) -> str:
         """DELETE all storage (skipped when i/c lists nothing); forget the old setup."""
         run, store = self._run, self._run.store
+        self._remember_configuration()
         if run.info:
             try:
                 self.storage.delete_all()
@@ -349,7 +369,7 @@ class SessionService:
     def upload_meta_global(self) -> str:
         """PUT a new meta/global built from the persisted configuration, X-I-U-S: 0."""
         run, store = self._run, self._run.store
-        previous = run.meta_global
+        previous = run.meta_global or self._previous_meta
         record = fresh_meta_global(
             previous,
             local_engines=self._local_engines,

@@ -9,6 +9,7 @@ import pytest
 from sync_world import World, requests_of, tail
 
 from beacon import SyncResult
+from beacon._crypto import KeyBundle
 
 
 @pytest.fixture
@@ -89,3 +90,18 @@ def test_two_devices_converge(world: World) -> None:
     # Each device lists the other in the clients collection.
     names_seen_by_a = {c.get("name") for c in a.client.engines[0].clients()}  # type: ignore[attr-defined]
     assert "device b" in names_seen_by_a
+
+
+def test_disconnect_forgets_everything_locally(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "x"})
+    a.client.sync()
+    a.client.disconnect()
+    assert a.client.store.node_assignment() is None
+    assert a.client.store.token(KeyBundle.from_kb(world.kb)) is None
+    assert a.notes.get("n1") is None
+    requests_of(a)
+    result = a.client.sync()  # starts over as a new device: token, then the stored setup
+    assert requests_of(a)[0] == ("GET", "/1.0/sync/1.5")
+    assert result.outcome == "ok"
+    assert a.notes.get("n1") == {"id": "n1", "text": "x"}

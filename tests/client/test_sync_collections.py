@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sync_world import World, requests_of, tail
 
-from beacon import SyncClient
+from beacon import ConflictError, SyncClient
 from beacon._crypto import KeyBundle, encrypt_record
 from beacon.charts import action
 from beacon.client import _collection_service
@@ -150,3 +150,29 @@ def test_an_unchanged_collection_is_not_downloaded(world: World) -> None:
     # i/c, then the upload only: our own last upload is not downloaded back.
     assert sent == [("GET", "info/collections"), ("POST", "storage/notes")]
     assert result.engines["notes"]["uploaded"] == 1
+
+
+def test_losing_the_upload_race_twice_is_a_conflict_error(world: World) -> None:
+    a, b = world.device("a"), world.device("b")
+    a.client.sync()
+    b.client.sync()
+    bundle = _bundle(a.client, world, "notes")
+    writes = {"n": 0}
+
+    def someone_always_writes_first(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST" and request.url.path.endswith("/storage/notes"):
+            writes["n"] += 1
+            world.clock.advance(1)
+            payload = encrypt_record(bundle, {"id": f"x{writes['n']}", "text": "race"})
+            world.svc.faults.put_record(world.fxa_uid, "notes", f"x{writes['n']}", payload)
+        return None
+
+    world.clock.advance(5)
+    b.notes.put("mine", {"text": "never lands"})
+    b.wire.before.append(someone_always_writes_first)
+    with pytest.raises(ConflictError):
+        b.client.sync()
+    assert b.client.last_result is not None
+    assert b.client.last_result.engines["notes"]["state"] == "conflicted"
+    assert b.client.last_result.states[-1] == "failed"
+    assert "mine" not in world.svc.faults.records(world.fxa_uid, "notes")

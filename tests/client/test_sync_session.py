@@ -211,3 +211,23 @@ def test_a_second_fresh_start_in_one_run_is_a_setup_race(world: World) -> None:
     assert a.client.last_result is not None
     assert a.client.last_result.states.count("fresh_start") == 1
     assert a.client.last_result.states[-1] == "setup_race"
+
+
+def test_a_fresh_start_keeps_engines_this_client_does_not_sync(world: World) -> None:
+    world.device("b", engines=("notes", "recipes")).client.sync()
+    a = world.device("a", engines=("notes",))
+    a.client.sync()
+    meta = _meta(world)
+    meta["declined"] = ["passwords"]
+    engines = meta["engines"]
+    assert isinstance(engines, dict)
+    del engines["passwords"]
+    _put_meta(world, meta)
+    a.client.sync()  # adopts the declined list
+    world.svc.faults.delete_record(world.fxa_uid, "meta", "global")
+    result = a.client.sync()
+    assert "fresh_start" in result.states
+    after = _meta(world)
+    assert "recipes" in after["engines"]  # type: ignore[operator]  # pitfall P1
+    assert "passwords" not in after["engines"]  # type: ignore[operator]
+    assert after["declined"] == ["passwords"]
