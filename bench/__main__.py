@@ -81,9 +81,9 @@ def _rows(key: str, outcome: dict[str, Any]) -> list[list[str]]:
     """Table rows for one benchmark: its figures, or its scalar results when it has none."""
     status = outcome["status"]
     if status == "absent":
-        return [[key, "(module absent: not measured)", "", "", "", "", ""]]
+        return [[key, "(module absent: not measured)", "", "", "", "", "", ""]]
     if status == "error":
-        return [[key, f"ERROR {outcome['error']}", "", "", "", "", ""]]
+        return [[key, f"ERROR {outcome['error']}", "", "", "", "", "", ""]]
     result = outcome["result"]
     rows: list[list[str]] = []
     figures = result.get("figures") if isinstance(result, dict) else None
@@ -103,6 +103,7 @@ def _rows(key: str, outcome: dict[str, Any]) -> list[list[str]]:
                     _fmt(fig.get("ratio")),
                     str(fig.get("target") or ""),
                     "" if met is None else ("met" if met else "MISSED"),
+                    str(fig.get("note") or ""),
                 ]
             )
         return rows
@@ -120,13 +121,13 @@ def _rows(key: str, outcome: dict[str, Any]) -> list[list[str]]:
                 flat.append((name, value))
     else:
         flat.append(("result", result))
-    return [[key, name, _fmt(value), "", "", "", ""] for name, value in flat]
+    return [[key, name, _fmt(value), "", "", "", "", ""] for name, value in flat]
 
 
 def print_table(results: dict[str, Any], console: Console) -> None:
     table = Table(title="beacon benchmarks (each ratio measured side by side in this run)")
-    for column in ("bench", "figure", "value", "baseline", "ratio", "target", ""):
-        table.add_column(column, overflow="fold")
+    for column in ("bench", "figure", "value", "baseline", "ratio", "target", "", "note"):
+        table.add_column(column, overflow="fold", max_width=48 if column == "note" else None)
     for key, outcome in results["benchmarks"].items():
         for row in _rows(key, outcome):
             table.add_row(*row)

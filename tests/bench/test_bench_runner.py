@@ -81,3 +81,21 @@ def test_every_present_benchmark_module_imports_and_has_run() -> None:
     assert "bench.crypto" in present
     for name in present:
         assert callable(importlib.import_module(name).run)
+
+
+@pytest.mark.usefixtures("bench_package")
+def test_requests_tiny_run_counts_one_request_for_a_no_change_sync() -> None:
+    result = _module("requests").run(repeats=2, records=2)
+    figures = {f["name"]: f for f in _check_figures(result)}
+    assert figures["requests per no-change sync"]["value"] == 1.0
+    assert figures["requests per no-change sync"]["met"] is True
+    assert result["requests"]["first_sync"][0].startswith("GET /1.0/sync/1.5 200")
+    assert len(result["requests"]["no_change_sync"]) == 1
+
+
+@pytest.mark.usefixtures("bench_package")
+def test_download_tiny_run_goes_through_a_server_process() -> None:
+    result = _module("download").run(small=20, large=60)
+    figures = _check_figures(result)
+    assert [f["unit"] for f in figures] == ["records/s", "MiB", "records/s"]
+    assert result["requests"]["60"] >= result["requests"]["20"]
