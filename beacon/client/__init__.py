@@ -1,4 +1,17 @@
 """The Sync 1.5 client: transport, token and storage clients, local store, engines, charts.
 
 Nothing here imports ``beacon.server``; both stand on the protocol primitives.
+
+How a run is put together (``SyncClient.sync()``, in ``_client``):
+
+* ``statecharts/session.yaml`` is the seed note's machine (Married → Initial Assigned →
+  info/collections → meta/global and crypto/keys → Ready), bound to ``_session_service``;
+* its ``assigning`` state runs ``statecharts/token.yaml`` (``_token_service``);
+* its ``ready`` state runs ``statecharts/collection.yaml`` once per engine
+  (``_collection_service``), clients first;
+* the services do their I/O through ``_tokenclient``, ``_storage`` and ``_transport``, keep
+  what must survive in ``_store`` (one SQLite file per account, written in a transaction per
+  action) and share one run's working set through ``_run``; ``_setup`` holds the meta/global
+  arithmetic (fresh records, fix-ups, the declined merge);
+* engines (``_engines``) give records their local meaning.
 """

@@ -26,7 +26,10 @@ def test_first_sync_of_an_empty_account_sets_storage_up(world: World) -> None:
     assert result.outcome == "ok"
     sent = [(m, tail(p)) for m, p in requests_of(a)]
     # token, i/c, meta/global 404, new meta/global and keys (nothing to wipe: i/c was empty),
-    # i/c again (the seed note's re-entry), then the clients engine uploads our record.
+    # i/c again (the seed note's re-entry): Ready after 6 requests, where application-services'
+    # SetupStateMachine needs 10 (anchor §3.2: token, info/configuration, i/c, meta/global 404,
+    # DELETE, PUT meta/global, PUT keys, i/c, GET meta/global, GET keys). Then the clients
+    # engine fetches info/configuration once and uploads our record.
     assert sent == [
         ("GET", "/1.0/sync/1.5"),
         ("GET", "info/collections"),
@@ -59,6 +62,12 @@ def test_a_run_with_nothing_changed_and_a_valid_token_is_one_request(world: Worl
     result = a.client.sync()
     assert [(m, tail(p)) for m, p in requests_of(a)] == [("GET", "info/collections")]
     assert result.requests == 1
+    # The first run's own uploads moved the store's timestamp after its last i/c, so that GET
+    # was answered in full; from now on it is conditional and answered 304.
+    result = a.client.sync()
+    assert result.requests == 1
+    assert world.log()[-1].status == 304
+    assert "not_modified" in [step["event"] for step in result.trace["steps"]]
     # The state persists: a new client object on the same directory (a new process) too.
     a.client.close()
     again = world.device("a")
