@@ -4,7 +4,8 @@ Contract:
 
 1. Every request goes through the shared :class:`~beacon.client._transport.Transport`
    (counted), signed with Hawk from the token's ``id``/``key`` (protocol §2).
-2. Responses map to beacon errors, the same way on every endpoint (§3.10):
+2. Responses map to beacon errors, the same way on every endpoint (§3.10,
+   :mod:`._responses`):
 
    * 401 → :class:`~beacon.AuthenticationError` (never read as missing data);
    * 409 / 412 → :class:`~beacon.ConflictError`;
@@ -25,7 +26,8 @@ Contract:
    request); :meth:`StorageClient.stream_collection` is a lazy iterator that fetches a page
    only when the previous one is consumed, so memory is bounded by the page size. Follow-up
    pages carry ``X-If-Unmodified-Since`` = the first page's X-Last-Modified: a collection that
-   changes mid-download raises ConflictError instead of yielding an inconsistent snapshot.
+   changes mid-download raises ConflictError instead of yielding an inconsistent snapshot
+   (:mod:`._paging`).
 6. Uploads (:meth:`StorageClient.post_records`) use the batch API (§3.6) within every
    info/configuration limit (§3.7); see :mod:`beacon.client._batch`.
 """
@@ -33,26 +35,19 @@ Contract:
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
-from beacon._errors import (
-    AuthenticationError,
-    BackoffError,
-    ConflictError,
-    ProtocolViolation,
-    ServerError,
-    UsageError,
-)
+from beacon._errors import ProtocolViolation, UsageError
 from beacon._hawk import HawkAuth
 from beacon._models import Bso, InfoCollections, InfoConfiguration, format_timestamp, parse_model
 from beacon.client._batch import UploadResult, plan_batches
+from beacon.client._paging import Page, RecordStream, Sort, downloaded
+from beacon.client._responses import check_response, is_number, last_modified, weave_timestamp
 from beacon.client._tokenclient import Token
-from beacon.client._transport import DEFAULT_RETRY_AFTER, Response, Transport
+from beacon.client._transport import Response, Transport
 
 __all__ = [
     "MAX_IDS",
@@ -69,7 +64,6 @@ MAX_IDS = 100
 _COLLECTION = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
 _BSO_ID = re.compile(r"^[ -~]{1,64}$")
 
-Sort = Literal["newest", "oldest", "index"]
 BackoffSink = Callable[[float], None]
 
 
@@ -78,25 +72,6 @@ class InfoCollectionsResult(NamedTuple):
 
     collections: dict[str, float]
     last_modified: float
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of ``GET storage/<collection>``.
-
-    Attributes:
-        records: full BSOs (``full=True``), in server order; each has ``modified`` set.
-        ids: the ids (``full=False``).
-        last_modified: the collection's X-Last-Modified as this request saw it.
-        timestamp: X-Weave-Timestamp.
-        next_offset: pass back as ``offset`` for the next page; None on the last page.
-    """
-
-    records: tuple[Bso, ...] = field(repr=False)
-    ids: tuple[str, ...]
-    last_modified: float
-    timestamp: float
-    next_offset: str | None
 
 
 def _check_collection(name: str) -> str:
@@ -109,18 +84,6 @@ def _check_id(bso_id: str) -> str:
     if not isinstance(bso_id, str) or not _BSO_ID.match(bso_id):
         raise UsageError("not a valid record id")
     return bso_id
-
-
-def _timestamp(value: str | None, what: str, url: str) -> float:
-    if value is None:
-        raise ProtocolViolation(f"{url}: response without {what}")
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ProtocolViolation(f"{url}: {what} is not a timestamp")
-    return seconds
 
 
 class StorageClient:
@@ -179,54 +142,7 @@ class StorageClient:
         self.last_response = response
         if response.backoff_until is not None and self._on_backoff is not None:
             self._on_backoff(response.backoff_until)
-        status, shown = response.status, response.url
-        if status == 401:
-            raise AuthenticationError(
-                f"{method} {shown}: the storage node refused the token (401)",
-                status=status,
-                url=shown,
-                body=response.text(),
-            )
-        if status in (429, 503):
-            until = response.backoff_until or response.received_at + DEFAULT_RETRY_AFTER
-            raise BackoffError(
-                f"{method} {shown}: the storage node asked to back off ({status})",
-                until=until,
-                status=status,
-                url=shown,
-                retry_after=until - response.received_at,
-                body=response.text(),
-            )
-        # Every storage response carries X-Weave-Timestamp, errors too (§3.9).
-        _timestamp(response.header("X-Weave-Timestamp"), "X-Weave-Timestamp", shown)
-        if status in ok:
-            return response
-        if status in (409, 412):
-            raise ConflictError(
-                f"{method} {shown}: another client changed the target ({status})",
-                status=status,
-                url=shown,
-                retry_after=(
-                    response.backoff_until - response.received_at
-                    if response.backoff_until is not None
-                    else None
-                ),
-                body=response.text(),
-            )
-        raise ServerError(
-            f"{method} {shown}: the storage node answered {status}",
-            status=status,
-            url=shown,
-            body=response.text(),
-        )
-
-    @staticmethod
-    def _last_modified(response: Response) -> float:
-        return _timestamp(response.header("X-Last-Modified"), "X-Last-Modified", response.url)
-
-    @staticmethod
-    def _weave_timestamp(response: Response) -> float:
-        return _timestamp(response.header("X-Weave-Timestamp"), "X-Weave-Timestamp", response.url)
+        return check_response(response, ok)
 
     # -- info/* (§3.4) -------------------------------------------------------------------------
 
@@ -243,7 +159,7 @@ class StorageClient:
         if response.status == 304:
             return None
         body = parse_model(InfoCollections, response.content)
-        return InfoCollectionsResult(dict(body.root), self._last_modified(response))
+        return InfoCollectionsResult(dict(body.root), last_modified(response))
 
     def info_configuration(self) -> InfoConfiguration:
         """``GET info/configuration`` (limits, §3.7); a 404 (older servers) means defaults.
@@ -263,8 +179,8 @@ class StorageClient:
         if (
             not isinstance(body, list)
             or len(body) != 2
-            or not _is_number(body[0])
-            or not (body[1] is None or _is_number(body[1]))
+            or not is_number(body[0])
+            or not (body[1] is None or is_number(body[1]))
         ):
             raise ProtocolViolation("info/quota is not [used, quota]")
         return float(body[0]), None if body[1] is None else float(body[1])
@@ -315,7 +231,7 @@ class StorageClient:
             headers["X-If-Unmodified-Since"] = format_timestamp(if_unmodified_since)
         body = json.dumps(_wire(bso), separators=(",", ":")).encode("utf-8")
         response = self._send("PUT", path, headers=headers, content=body)
-        return self._last_modified(response)
+        return last_modified(response)
 
     def delete_record(
         self, collection: str, bso_id: str, *, if_unmodified_since: float | None = None
@@ -323,7 +239,7 @@ class StorageClient:
         """``DELETE storage/<collection>/<id>``; the new timestamp, or None on 404."""
         path = f"storage/{_check_collection(collection)}/{quote(_check_id(bso_id), safe='')}"
         response = self._send("DELETE", path, headers=_iuus(if_unmodified_since), ok=(200, 404))
-        return None if response.status == 404 else self._weave_timestamp(response)
+        return None if response.status == 404 else weave_timestamp(response)
 
     # -- collections (§3.4-§3.5) ---------------------------------------------------------------
 
@@ -377,7 +293,7 @@ class StorageClient:
         if not isinstance(body, list):
             raise ProtocolViolation(f"{response.url}: the collection listing is not a list")
         if full:
-            records = tuple(_downloaded(item, response.url) for item in body)
+            records = tuple(downloaded(item, response.url) for item in body)
             found_ids = tuple(r.id for r in records)
         else:
             if not all(isinstance(i, str) for i in body):
@@ -387,8 +303,8 @@ class StorageClient:
         return Page(
             records=records,
             ids=found_ids,
-            last_modified=self._last_modified(response),
-            timestamp=self._weave_timestamp(response),
+            last_modified=last_modified(response),
+            timestamp=weave_timestamp(response),
             next_offset=next_offset or None,
         )
 
@@ -472,100 +388,25 @@ class StorageClient:
             headers=_iuus(if_unmodified_since),
             ok=(200, 404),
         )
-        return None if response.status == 404 else self._weave_timestamp(response)
+        return None if response.status == 404 else weave_timestamp(response)
 
     def delete_all(self) -> float | None:
         """``DELETE`` the user's whole storage (the api_endpoint root, as a-s does, §3.4);
         the server's timestamp, or None on 404."""
         response = self._send("DELETE", "", ok=(200, 204, 404))
-        return None if response.status == 404 else self._weave_timestamp(response)
-
-
-class RecordStream:
-    """A lazy, paged download: iterate for records, or :meth:`pages` for pages.
-
-    No request is sent until iteration starts; the next page is requested only when the
-    previous one has been consumed. ``last_modified`` is the collection timestamp of the first
-    page (the snapshot every later page is pinned to), None before the first request.
-    """
-
-    def __init__(
-        self,
-        client: StorageClient,
-        collection: str,
-        *,
-        newer: float | None,
-        older: float | None,
-        sort: Sort | None,
-        page_size: int,
-        if_unmodified_since: float | None,
-    ) -> None:
-        self._client = client
-        self._collection = collection
-        self._query = {"newer": newer, "older": older, "sort": sort}
-        self._page_size = page_size
-        self._pin = if_unmodified_since
-        self._started = False
-        self.last_modified: float | None = None
-        self.pages_fetched = 0
-
-    def __repr__(self) -> str:
-        return f"RecordStream({self._collection!r}, pages_fetched={self.pages_fetched})"
-
-    def pages(self) -> Iterator[Page]:
-        """The pages, fetched one at a time; a stream can be iterated only once."""
-        if self._started:
-            raise UsageError("a RecordStream can be iterated only once")
-        self._started = True
-        offset: str | None = None
-        while True:
-            page = self._client.get_collection(
-                self._collection,
-                newer=self._query["newer"],  # type: ignore[arg-type]
-                older=self._query["older"],  # type: ignore[arg-type]
-                sort=self._query["sort"],  # type: ignore[arg-type]
-                limit=self._page_size,
-                offset=offset,
-                if_unmodified_since=self._pin,
-            )
-            self.pages_fetched += 1
-            if self.last_modified is None:
-                self.last_modified = page.last_modified
-                # Pin later pages to this snapshot (§3.5, §3.8): a concurrent write → 412.
-                self._pin = page.last_modified
-            yield page
-            if page.next_offset is None:
-                return
-            offset = page.next_offset
-
-    def __iter__(self) -> Iterator[Bso]:
-        for page in self.pages():
-            yield from page.records
+        return None if response.status == 404 else weave_timestamp(response)
 
 
 def _iuus(value: float | None) -> dict[str, str] | None:
     return None if value is None else {"X-If-Unmodified-Since": format_timestamp(value)}
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _number_map(body: Any, what: str) -> dict[str, float | int]:
     if not isinstance(body, dict) or not all(
-        isinstance(k, str) and _is_number(v) for k, v in body.items()
+        isinstance(k, str) and is_number(v) for k, v in body.items()
     ):
         raise ProtocolViolation(f"info/collection_{what} is not an object of numbers")
     return dict(body)
-
-
-def _downloaded(item: Any, url: str) -> Bso:
-    if not isinstance(item, dict):
-        raise ProtocolViolation(f"{url}: a listed record is not an object")
-    bso = parse_model(Bso, item)
-    if bso.modified is None:
-        raise ProtocolViolation(f"{url}: a listed record has no modified time")
-    return bso
 
 
 def _bso(record: Bso | Mapping[str, Any]) -> Bso:

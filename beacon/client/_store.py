@@ -9,7 +9,7 @@ Contract:
    several into one (nested blocks become savepoints). An exception inside the block rolls it
    all back. Rollback journal, ``synchronous=FULL``: a kill at any moment leaves the last
    committed state.
-3. **Recognisable.** The file carries an ``application_id`` and a schema version
+3. **Recognisable.** (Items 1-3 live in :mod:`._sqlite`.) The file carries an ``application_id`` and a schema version
    (``user_version``). A file that is not SQLite, another application's database, or a newer
    schema raises :class:`~beacon.UsageError` on open and is not modified.
 4. **Secrets at rest.** The token's ``id``/``key`` and the cached crypto/keys are stored only
@@ -45,19 +45,14 @@ The ``records`` table belongs to :mod:`beacon.client._engines`, which reaches it
 from __future__ import annotations
 
 import base64
-import json
 import os
-import sqlite3
-import stat
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
 from beacon._errors import BeaconError, UsageError
+from beacon.client._sqlite import APPLICATION_ID, SCHEMA_VERSION, StateFile
 from beacon.client._tokenclient import Token
 
 __all__ = [
@@ -69,29 +64,6 @@ __all__ = [
     "Store",
     "new_guid",
 ]
-
-#: ``PRAGMA application_id``: "bcn1" as a big-endian int32.
-APPLICATION_ID = 0x62636E31
-#: ``PRAGMA user_version``; bump with a migration when the schema changes.
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE settings (key TEXT PRIMARY KEY, value NOT NULL);
-CREATE TABLE collections (name TEXT PRIMARY KEY, sync_id TEXT, last_fetch REAL);
-CREATE TABLE backoff (node TEXT PRIMARY KEY, until REAL NOT NULL);
-CREATE TABLE records (
-    collection TEXT NOT NULL,
-    id TEXT NOT NULL,
-    payload TEXT,
-    deleted INTEGER NOT NULL DEFAULT 0,
-    server_modified REAL,
-    local_modified REAL NOT NULL,
-    changed INTEGER NOT NULL DEFAULT 0,
-    change_counter INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (collection, id)
-);
-CREATE INDEX records_changed ON records (collection, changed);
-"""
 
 # Settings dropped on node reassignment: everything that describes the old node's storage.
 _NODE_SCOPED = ("global_sync_id", "meta_global", "crypto_keys", "info_collections")
@@ -131,11 +103,8 @@ def new_guid(rng: Callable[[int], bytes] = os.urandom) -> str:
     return base64.urlsafe_b64encode(rng(9)).decode("ascii")
 
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-class Store:
-    """The account's SQLite file. One connection, not thread-safe.
+class Store(StateFile):
+    """The account's state: the seed note's Persistence list as typed, transactional accessors.
 
     Args:
         path: the file; created with mode 0600 if missing.
@@ -145,202 +114,8 @@ class Store:
             has a newer schema; the file is left as it was.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self._path = Path(path)
-        self._depth = 0
-        self._conn: sqlite3.Connection | None = None
-        self._create_file()
-        self._conn = self._connect()
-
-    # -- lifecycle -------------------------------------------------------------------------
-
-    def _create_file(self) -> bool:
-        """Create the file 0600 (and its directory 0700) if missing; True if created."""
-        path = self._path
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return False
-        except OSError as exc:
-            raise UsageError(
-                f"cannot create the state file {str(path)!r}: {exc.strerror}"
-            ) from None
-        os.close(fd)
-        return True
-
-    def _unusable(self, why: str) -> UsageError:
-        return UsageError(f"{str(self._path)!r} is not a usable beacon state file: {why}")
-
-    def _connect(self) -> sqlite3.Connection:
-        path = self._path
-        try:
-            info = os.stat(path)
-            with open(path, "rb") as f:
-                head = f.read(len(_SQLITE_MAGIC))
-        except OSError as exc:
-            raise UsageError(f"cannot read the state file {str(path)!r}: {exc.strerror}") from None
-        if not stat.S_ISREG(info.st_mode):
-            raise self._unusable("not a regular file")
-        empty = info.st_size == 0
-        if not empty and head != _SQLITE_MAGIC:
-            raise self._unusable("not an SQLite database")
-        try:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
-        except sqlite3.Error as exc:
-            raise self._unusable(type(exc).__name__) from None
-        try:
-            self._check(conn, empty)
-            if info.st_mode & 0o077:
-                os.chmod(path, 0o600)
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA secure_delete = ON")  # overwrite deleted secrets' pages
-            if empty:
-                self._initialise(conn)
-        except sqlite3.Error as exc:
-            conn.close()
-            raise self._unusable(f"{type(exc).__name__}: {exc}") from None
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _check(self, conn: sqlite3.Connection, empty: bool) -> None:
-        if empty:
-            return
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if app_id != APPLICATION_ID:
-            raise self._unusable("it belongs to another application")
-        if version > SCHEMA_VERSION:
-            raise self._unusable(f"schema {version} is newer than this beacon ({SCHEMA_VERSION})")
-        if version < 1:
-            raise self._unusable("it has no schema")
-        result = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            raise self._unusable("the database is corrupt")
-
-    @staticmethod
-    def _initialise(conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
     def __repr__(self) -> str:
-        return f"Store({str(self._path)!r})"
-
-    @property
-    def path(self) -> Path:
-        """The file."""
-        return self._path
-
-    @property
-    def connection(self) -> sqlite3.Connection:
-        """The SQLite connection, for engines in this package; use inside :meth:`transaction`."""
-        if self._conn is None:
-            raise UsageError("the store is closed")
-        return self._conn
-
-    def close(self) -> None:
-        """Close the file; the store is unusable afterwards. Idempotent."""
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(
-        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """All writes in the block commit together or not at all; nestable (savepoints).
-
-        Raises:
-            UsageError: the store is closed, or SQLite failed (disk full, locked, corrupt).
-        """
-        conn = self.connection
-        depth = self._depth
-        begin, commit, rollback = (
-            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
-            if depth == 0
-            else (f"SAVEPOINT s{depth}", f"RELEASE s{depth}", f"ROLLBACK TO s{depth}")
-        )
-        self._run(conn, begin)
-        self._depth = depth + 1
-        try:
-            yield
-        except BaseException:
-            self._depth = depth
-            self._run(conn, rollback)
-            if depth:
-                self._run(conn, f"RELEASE s{depth}")
-            raise
-        self._depth = depth
-        try:
-            self._run(conn, commit)
-        except BaseException:
-            if depth == 0 and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def _run(
-        self, conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
-    ) -> sqlite3.Cursor:
-        try:
-            return conn.execute(sql, params)
-        except sqlite3.Error as exc:
-            raise UsageError(
-                f"the state file {str(self._path)!r} failed: {type(exc).__name__}: {exc}"
-            ) from None
-
-    def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run one statement (in its own transaction unless one is open); all rows."""
-        if self._depth:
-            return self._run(self.connection, sql, params).fetchall()
-        with self.transaction():
-            return self._run(self.connection, sql, params).fetchall()
-
-    # -- settings ----------------------------------------------------------------------------
-
-    def _get(self, key: str) -> Any:
-        rows = self._sql("SELECT value FROM settings WHERE key = ?", (key,))
-        if not rows:
-            return None
-        value = rows[0][0]
-        if isinstance(value, bytes):
-            return value
-        try:
-            return json.loads(value)
-        except (TypeError, ValueError):
-            return None  # unreadable settings read as absent; the next write replaces them
-
-    def _put(self, key: str, value: Any) -> None:
-        if value is None:
-            self._sql("DELETE FROM settings WHERE key = ?", (key,))
-            return
-        stored = value if isinstance(value, bytes) else json.dumps(value, allow_nan=False)
-        self._sql(
-            "INSERT INTO settings (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, stored),
-        )
-
-    def _drop(self, keys: Iterable[str]) -> None:
-        with self.transaction():
-            for key in keys:
-                self._put(key, None)
+        return f"Store({str(self.path)!r})"
 
     # -- identity and kB ----------------------------------------------------------------------
 

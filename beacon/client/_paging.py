@@ -1,0 +1,127 @@
+"""Paged downloads of ``GET storage/<collection>`` (sync15-protocol §3.5).
+
+:class:`Page` is one response; :class:`RecordStream` walks the pages lazily with limit +
+offset (``X-Weave-Next-Offset``), so memory is bounded by the page size, and pins every page
+after the first to the first page's X-Last-Modified with ``X-If-Unmodified-Since``: a write
+by another client between pages is a ConflictError, never a torn snapshot (§3.5, §3.8).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from beacon._errors import ProtocolViolation, UsageError
+from beacon._models import Bso, parse_model
+
+__all__ = ["Page", "PageSource", "RecordStream", "Sort", "downloaded"]
+
+Sort = Literal["newest", "oldest", "index"]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of ``GET storage/<collection>``.
+
+    Attributes:
+        records: full BSOs (``full=True``), in server order; each has ``modified`` set.
+        ids: the ids (``full=False``).
+        last_modified: the collection's X-Last-Modified as this request saw it.
+        timestamp: X-Weave-Timestamp.
+        next_offset: pass back as ``offset`` for the next page; None on the last page.
+    """
+
+    records: tuple[Bso, ...] = field(repr=False)
+    ids: tuple[str, ...]
+    last_modified: float
+    timestamp: float
+    next_offset: str | None
+
+
+class PageSource(Protocol):
+    """What a stream reads pages from (``StorageClient``)."""
+
+    def get_collection(
+        self,
+        collection: str,
+        *,
+        newer: float | None = ...,
+        older: float | None = ...,
+        limit: int | None = ...,
+        offset: str | None = ...,
+        sort: Sort | None = ...,
+        if_unmodified_since: float | None = ...,
+    ) -> Page: ...
+
+
+class RecordStream:
+    """A lazy, paged download: iterate for records, or :meth:`pages` for pages.
+
+    No request is sent until iteration starts; the next page is requested only when the
+    previous one has been consumed. ``last_modified`` is the collection timestamp of the first
+    page (the snapshot every later page is pinned to), None before the first request.
+    """
+
+    def __init__(
+        self,
+        client: PageSource,
+        collection: str,
+        *,
+        newer: float | None,
+        older: float | None,
+        sort: Sort | None,
+        page_size: int,
+        if_unmodified_since: float | None,
+    ) -> None:
+        self._client = client
+        self._collection = collection
+        self._query = {"newer": newer, "older": older, "sort": sort}
+        self._page_size = page_size
+        self._pin = if_unmodified_since
+        self._started = False
+        self.last_modified: float | None = None
+        self.pages_fetched = 0
+
+    def __repr__(self) -> str:
+        return f"RecordStream({self._collection!r}, pages_fetched={self.pages_fetched})"
+
+    def pages(self) -> Iterator[Page]:
+        """The pages, fetched one at a time; a stream can be iterated only once."""
+        if self._started:
+            raise UsageError("a RecordStream can be iterated only once")
+        self._started = True
+        offset: str | None = None
+        while True:
+            page = self._client.get_collection(
+                self._collection,
+                newer=self._query["newer"],  # type: ignore[arg-type]
+                older=self._query["older"],  # type: ignore[arg-type]
+                sort=self._query["sort"],  # type: ignore[arg-type]
+                limit=self._page_size,
+                offset=offset,
+                if_unmodified_since=self._pin,
+            )
+            self.pages_fetched += 1
+            if self.last_modified is None:
+                self.last_modified = page.last_modified
+                # Pin later pages to this snapshot (§3.5, §3.8): a concurrent write → 412.
+                self._pin = page.last_modified
+            yield page
+            if page.next_offset is None:
+                return
+            offset = page.next_offset
+
+    def __iter__(self) -> Iterator[Bso]:
+        for page in self.pages():
+            yield from page.records
+
+
+def downloaded(item: Any, url: str) -> Bso:
+    """A listed record: a valid BSO with a server ``modified`` time."""
+    if not isinstance(item, dict):
+        raise ProtocolViolation(f"{url}: a listed record is not an object")
+    bso = parse_model(Bso, item)
+    if bso.modified is None:
+        raise ProtocolViolation(f"{url}: a listed record has no modified time")
+    return bso

@@ -1,0 +1,208 @@
+"""A generic engine over the local store: JSON records by id, last writer wins."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+from beacon._errors import UsageError
+from beacon.client._engine_api import (
+    COLLECTION,
+    RESERVED,
+    ApplyCounts,
+    IncomingRecord,
+    OutgoingRecord,
+)
+from beacon.client._records import Records, check_record_id, dumps
+from beacon.client._store import Store
+
+__all__ = ["RecordEngine"]
+
+
+class RecordEngine:
+    """A generic engine over the store's ``records`` table: JSON objects by id.
+
+    Local edits (:meth:`put`, :meth:`delete`) are tracked and uploaded; remote records are
+    applied with **last writer wins** on modification time (a local edit's clock time against
+    the server's ``modified``; a tie goes to the remote copy), so devices converge. A deletion
+    is a tombstone that is uploaded and kept, and a remote copy older than what we already
+    hold is ignored, so a replayed download cannot resurrect a deleted record. Edits made
+    while a sync runs stay outgoing: :meth:`mark_uploaded` clears only an edit unchanged since
+    :meth:`outgoing` returned it.
+
+    Args:
+        name: the collection name (``^[a-zA-Z0-9._-]{1,32}$``, protocol §3.1).
+        version: the engine version for meta/global.
+        store: the account store, or None to be attached later by ``SyncClient``.
+        clock: POSIX seconds for local edit times.
+        ttl: a TTL (seconds) for uploaded records, or None.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        version: int = 1,
+        store: Store | None = None,
+        clock: Callable[[], float] = time.time,
+        ttl: int | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not COLLECTION.match(name):
+            raise UsageError(f"not a valid collection name: {name!r}")
+        if name in RESERVED:
+            raise UsageError(f"{name!r} is a reserved collection")
+        self.name = name
+        self.version = version
+        self._records = Records(name)
+        self._clock = clock
+        self._ttl = ttl
+        self._pending: dict[str, int] = {}
+        if store is not None:
+            self.attach(store)
+
+    def __repr__(self) -> str:
+        return f"RecordEngine({self.name!r}, version={self.version})"
+
+    def attach(self, store: Store) -> None:
+        """Keep records in ``store`` (called by ``SyncClient`` when not given at construction)."""
+        self._records.attach(store)
+
+    # -- the local API -------------------------------------------------------------------------
+
+    def put(self, id: str, record: Mapping[str, Any]) -> None:
+        """Create or replace a record (a JSON object; its ``id`` field is set to ``id``)."""
+        check_record_id(id)
+        if not isinstance(record, Mapping):
+            raise UsageError("a record is a JSON object (a mapping)")
+        value = {**record, "id": id}
+        if value.get("deleted") is True:
+            raise UsageError("use delete() to delete a record")
+        try:
+            payload = dumps(value)
+        except (TypeError, ValueError):
+            raise UsageError("a record must be JSON-serialisable") from None
+        row = self._records.row(id)
+        self._records.write(
+            id,
+            payload=payload,
+            deleted=False,
+            server_modified=row.server_modified if row else None,
+            local_modified=self._clock(),
+            changed=True,
+            bump=True,
+        )
+
+    def delete(self, id: str) -> None:
+        """Delete a record: a tombstone ``{"id": id, "deleted": true}`` is uploaded."""
+        check_record_id(id)
+        row = self._records.row(id)
+        if row is not None and row.deleted and not row.changed:
+            return  # already deleted everywhere
+        self._records.write(
+            id,
+            payload=None,
+            deleted=True,
+            server_modified=row.server_modified if row else None,
+            local_modified=self._clock(),
+            changed=True,
+            bump=True,
+        )
+
+    def get(self, id: str) -> dict[str, Any] | None:
+        """A live record, or None (absent or deleted)."""
+        row = self._records.row(check_record_id(id))
+        if row is None or row.deleted or row.payload is None:
+            return None
+        value: dict[str, Any] = json.loads(row.payload)
+        return value
+
+    def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """All live records, by id."""
+        for record_id, payload in self._records.live():
+            yield record_id, json.loads(payload)
+
+    # -- the Engine Protocol ---------------------------------------------------------------------
+
+    def apply_incoming(self, records: Sequence[IncomingRecord]) -> ApplyCounts:
+        """Apply remote records, last writer wins (see the class docstring); idempotent."""
+        applied = reconciled = failed = 0
+        with self._records.store.transaction():
+            for record in records:
+                outcome = self._apply_one(record)
+                applied += outcome == "applied"
+                reconciled += outcome == "reconciled"
+                failed += outcome == "failed"
+        return ApplyCounts(applied, reconciled, failed)
+
+    def _apply_one(self, record: IncomingRecord) -> str:
+        try:
+            check_record_id(record.id)
+            if record.cleartext.get("id", record.id) != record.id:
+                return "failed"
+            payload = None if record.deleted else dumps({**record.cleartext, "id": record.id})
+        except (UsageError, TypeError, ValueError, AttributeError):
+            return "failed"
+        row = self._records.row(record.id)
+        if row is not None:
+            if row.server_modified is not None and record.modified < row.server_modified:
+                return "reconciled"  # older than what we hold: a replay, never a resurrection
+            same = row.deleted == record.deleted and (record.deleted or row.payload == payload)
+            if row.changed and not same and row.local_modified > record.modified:
+                # Our pending edit is newer: keep it, it will overwrite the server's copy.
+                return "reconciled"
+            if same:
+                self._records.write(
+                    record.id,
+                    payload=row.payload,
+                    deleted=row.deleted,
+                    server_modified=record.modified,
+                    local_modified=row.local_modified,
+                    changed=False,
+                    bump=False,
+                )
+                return "reconciled"
+        self._records.write(
+            record.id,
+            payload=payload,
+            deleted=record.deleted,
+            server_modified=record.modified,
+            local_modified=record.modified,
+            changed=False,
+            bump=True,  # a remote write supersedes any edit outgoing() already returned
+        )
+        return "applied"
+
+    def outgoing(self) -> list[OutgoingRecord]:
+        """Every changed record (tombstones for deletions), in id order."""
+        out: list[OutgoingRecord] = []
+        pending: dict[str, int] = {}
+        for record_id, row in self._records.changed_rows():
+            cleartext: dict[str, Any]
+            if row.deleted or row.payload is None:
+                cleartext = {"id": record_id, "deleted": True}
+            else:
+                cleartext = json.loads(row.payload)
+            pending[record_id] = row.change_counter
+            out.append(OutgoingRecord(record_id, cleartext, ttl=self._ttl))
+        self._pending = pending
+        return out
+
+    def mark_uploaded(self, ids: Iterable[str], server_modified: float) -> None:
+        """The server stored these ids: they are no longer outgoing (unless edited since)."""
+        self._records.mark_uploaded(ids, server_modified, self._pending)
+
+    def reset(self) -> None:
+        """Forget what the server holds: every local record and tombstone becomes outgoing."""
+        self._records.sql(
+            "UPDATE records SET changed = 1, server_modified = NULL,"
+            " change_counter = change_counter + 1 WHERE collection = ?",
+            (self.name,),
+        )
+        self._pending = {}
+
+    def wipe_local(self) -> None:
+        """Delete every local record of this collection, without uploading anything."""
+        self._records.delete_all()
+        self._pending = {}

@@ -1,0 +1,149 @@
+"""The store's ``records`` table, one collection at a time: the SQL both engines share.
+
+Each row is a JSON cleartext (or a tombstone), the server's ``modified`` for it, the local edit
+time, a ``changed`` flag (outgoing) and a change counter that lets ``mark_uploaded`` tell an
+edit made during an upload from the one that was uploaded.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from beacon._errors import UsageError
+from beacon.client._engine_api import RECORD_ID
+from beacon.client._store import Store
+
+__all__ = ["Records", "Row", "check_record_id", "dumps"]
+
+
+class Row:
+    """One row of the store's ``records`` table for a collection."""
+
+    __slots__ = (
+        "change_counter",
+        "changed",
+        "deleted",
+        "local_modified",
+        "payload",
+        "server_modified",
+    )
+
+    def __init__(self, row: Sequence[Any]) -> None:
+        self.payload: str | None = row[0]
+        self.deleted = bool(row[1])
+        self.server_modified: float | None = row[2]
+        self.local_modified: float = row[3]
+        self.changed = bool(row[4])
+        self.change_counter: int = row[5]
+
+
+def dumps(value: Mapping[str, Any]) -> str:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
+
+
+def check_record_id(record_id: str) -> str:
+    # Printable ASCII, 1-64 chars, and no ',' (a-s; ``ids=`` is comma-separated, §3.2).
+    if not isinstance(record_id, str) or not RECORD_ID.match(record_id) or "," in record_id:
+        raise UsageError("a record id is 1-64 printable ASCII characters without ','")
+    return record_id
+
+
+class Records:
+    """The ``records`` table of one collection: the SQL both engines share."""
+
+    def __init__(self, collection: str) -> None:
+        self.collection = collection
+        self._store: Store | None = None
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise UsageError(f"engine {self.collection!r} is not attached to a store yet")
+        return self._store
+
+    def attach(self, store: Store) -> None:
+        self._store = store
+
+    def sql(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement in a (nested) store transaction; all rows."""
+        with self.store.transaction():
+            try:
+                return self.store.connection.execute(statement, params).fetchall()
+            except sqlite3.Error as exc:
+                raise UsageError(f"the records table failed: {type(exc).__name__}") from None
+
+    def row(self, record_id: str) -> Row | None:
+        rows = self.sql(
+            "SELECT payload, deleted, server_modified, local_modified, changed, change_counter"
+            " FROM records WHERE collection = ? AND id = ?",
+            (self.collection, record_id),
+        )
+        return Row(rows[0]) if rows else None
+
+    def write(
+        self,
+        record_id: str,
+        *,
+        payload: str | None,
+        deleted: bool,
+        server_modified: float | None,
+        local_modified: float,
+        changed: bool,
+        bump: bool,
+    ) -> None:
+        """Upsert a row; ``bump`` increments the change counter (a local edit)."""
+        self.sql(
+            "INSERT INTO records (collection, id, payload, deleted, server_modified,"
+            " local_modified, changed, change_counter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (collection, id) DO UPDATE SET payload = excluded.payload,"
+            " deleted = excluded.deleted, server_modified = excluded.server_modified,"
+            " local_modified = excluded.local_modified, changed = excluded.changed,"
+            " change_counter = change_counter + excluded.change_counter",
+            (
+                self.collection,
+                record_id,
+                payload,
+                int(deleted),
+                server_modified,
+                local_modified,
+                int(changed),
+                int(bump),
+            ),
+        )
+
+    def changed_rows(self) -> list[tuple[str, Row]]:
+        rows = self.sql(
+            "SELECT id, payload, deleted, server_modified, local_modified, changed, change_counter"
+            " FROM records WHERE collection = ? AND changed = 1 ORDER BY id",
+            (self.collection,),
+        )
+        return [(r[0], Row(r[1:])) for r in rows]
+
+    def live(self) -> list[tuple[str, str]]:
+        return self.sql(
+            "SELECT id, payload FROM records WHERE collection = ? AND deleted = 0 ORDER BY id",
+            (self.collection,),
+        )
+
+    def mark_uploaded(
+        self, ids: Iterable[str], server_modified: float, pending: Mapping[str, int]
+    ) -> None:
+        with self.store.transaction():
+            for record_id in ids:
+                counter = pending.get(record_id)
+                if counter is None:
+                    continue
+                # Only an edit unchanged since outgoing() returned it counts as uploaded.
+                self.sql(
+                    "UPDATE records SET changed = 0, server_modified = ?"
+                    " WHERE collection = ? AND id = ? AND change_counter = ?",
+                    (server_modified, self.collection, record_id, counter),
+                )
+
+    def delete_all(self, *, where: str = "", params: Sequence[Any] = ()) -> None:
+        self.sql(f"DELETE FROM records WHERE collection = ? {where}", (self.collection, *params))

@@ -1,0 +1,266 @@
+"""The SQLite file under the account store: creation, recognition, transactions, settings.
+
+Contract (the file half of :mod:`beacon.client._store`):
+
+1. The file is created with mode 0600 (``O_EXCL``) before SQLite writes a byte, its parent
+   directory with 0700 when missing; an existing file's mode is tightened to 0600 once it is
+   recognised. SQLite's journal inherits the file's mode.
+2. It carries :data:`APPLICATION_ID` and :data:`SCHEMA_VERSION`. A file that is not SQLite,
+   fails ``quick_check``, belongs to another application or has a newer schema raises
+   :class:`~beacon.UsageError` and is not modified (not even its mode).
+3. Rollback journal with ``synchronous=FULL`` and ``secure_delete`` (deleted secrets are
+   overwritten). :meth:`StateFile.transaction` nests through savepoints; every statement runs
+   inside one; any ``sqlite3`` failure becomes :class:`~beacon.UsageError`.
+4. ``settings`` is a key → JSON (or bytes) table for the typed accessors of ``Store``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from beacon._errors import UsageError
+
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "StateFile"]
+
+#: ``PRAGMA application_id``: "bcn1" as a big-endian int32.
+APPLICATION_ID = 0x62636E31
+#: ``PRAGMA user_version``; bump with a migration when the schema changes.
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE settings (key TEXT PRIMARY KEY, value NOT NULL);
+CREATE TABLE collections (name TEXT PRIMARY KEY, sync_id TEXT, last_fetch REAL);
+CREATE TABLE backoff (node TEXT PRIMARY KEY, until REAL NOT NULL);
+CREATE TABLE records (
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    payload TEXT,
+    deleted INTEGER NOT NULL DEFAULT 0,
+    server_modified REAL,
+    local_modified REAL NOT NULL,
+    changed INTEGER NOT NULL DEFAULT 0,
+    change_counter INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (collection, id)
+);
+CREATE INDEX records_changed ON records (collection, changed);
+"""
+
+# Settings dropped on node reassignment: everything that describes the old node's storage.
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+class StateFile:
+    """One beacon state file and its connection; not thread-safe.
+
+    Args:
+        path: the file; created with mode 0600 if missing.
+
+    Raises:
+        UsageError: the file is not SQLite, is corrupt, belongs to another application, or
+            has a newer schema; the file is left as it was.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._path = Path(path)
+        self._depth = 0
+        self._conn: sqlite3.Connection | None = None
+        self._create_file()
+        self._conn = self._connect()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def _create_file(self) -> bool:
+        """Create the file 0600 (and its directory 0700) if missing; True if created."""
+        path = self._path
+        try:
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise UsageError(
+                f"cannot create the state file {str(path)!r}: {exc.strerror}"
+            ) from None
+        os.close(fd)
+        return True
+
+    def _unusable(self, why: str) -> UsageError:
+        return UsageError(f"{str(self._path)!r} is not a usable beacon state file: {why}")
+
+    def _connect(self) -> sqlite3.Connection:
+        path = self._path
+        try:
+            info = os.stat(path)
+            with open(path, "rb") as f:
+                head = f.read(len(_SQLITE_MAGIC))
+        except OSError as exc:
+            raise UsageError(f"cannot read the state file {str(path)!r}: {exc.strerror}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise self._unusable("not a regular file")
+        empty = info.st_size == 0
+        if not empty and head != _SQLITE_MAGIC:
+            raise self._unusable("not an SQLite database")
+        try:
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+        except sqlite3.Error as exc:
+            raise self._unusable(type(exc).__name__) from None
+        try:
+            self._check(conn, empty)
+            if info.st_mode & 0o077:
+                os.chmod(path, 0o600)
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA secure_delete = ON")  # overwrite deleted secrets' pages
+            if empty:
+                self._initialise(conn)
+        except sqlite3.Error as exc:
+            conn.close()
+            raise self._unusable(f"{type(exc).__name__}: {exc}") from None
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _check(self, conn: sqlite3.Connection, empty: bool) -> None:
+        if empty:
+            return
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if app_id != APPLICATION_ID:
+            raise self._unusable("it belongs to another application")
+        if version > SCHEMA_VERSION:
+            raise self._unusable(f"schema {version} is newer than this beacon ({SCHEMA_VERSION})")
+        if version < 1:
+            raise self._unusable("it has no schema")
+        result = conn.execute("PRAGMA quick_check").fetchone()[0]
+        if result != "ok":
+            raise self._unusable("the database is corrupt")
+
+    @staticmethod
+    def _initialise(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def __repr__(self) -> str:
+        return f"Store({str(self._path)!r})"
+
+    @property
+    def path(self) -> Path:
+        """The file."""
+        return self._path
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The SQLite connection, for engines in this package; use inside :meth:`transaction`."""
+        if self._conn is None:
+            raise UsageError("the store is closed")
+        return self._conn
+
+    def close(self) -> None:
+        """Close the file; the store is unusable afterwards. Idempotent."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes in the block commit together or not at all; nestable (savepoints).
+
+        Raises:
+            UsageError: the store is closed, or SQLite failed (disk full, locked, corrupt).
+        """
+        conn = self.connection
+        depth = self._depth
+        begin, commit, rollback = (
+            ("BEGIN IMMEDIATE", "COMMIT", "ROLLBACK")
+            if depth == 0
+            else (f"SAVEPOINT s{depth}", f"RELEASE s{depth}", f"ROLLBACK TO s{depth}")
+        )
+        self._run(conn, begin)
+        self._depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            self._depth = depth
+            self._run(conn, rollback)
+            if depth:
+                self._run(conn, f"RELEASE s{depth}")
+            raise
+        self._depth = depth
+        try:
+            self._run(conn, commit)
+        except BaseException:
+            if depth == 0 and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def _run(
+        self, conn: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
+    ) -> sqlite3.Cursor:
+        try:
+            return conn.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise UsageError(
+                f"the state file {str(self._path)!r} failed: {type(exc).__name__}: {exc}"
+            ) from None
+
+    def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement (in its own transaction unless one is open); all rows."""
+        if self._depth:
+            return self._run(self.connection, sql, params).fetchall()
+        with self.transaction():
+            return self._run(self.connection, sql, params).fetchall()
+
+    # -- settings ----------------------------------------------------------------------------
+
+    def _get(self, key: str) -> Any:
+        rows = self._sql("SELECT value FROM settings WHERE key = ?", (key,))
+        if not rows:
+            return None
+        value = rows[0][0]
+        if isinstance(value, bytes):
+            return value
+        try:
+            return json.loads(value)
+        except (TypeError, ValueError):
+            return None  # unreadable settings read as absent; the next write replaces them
+
+    def _put(self, key: str, value: Any) -> None:
+        if value is None:
+            self._sql("DELETE FROM settings WHERE key = ?", (key,))
+            return
+        stored = value if isinstance(value, bytes) else json.dumps(value, allow_nan=False)
+        self._sql(
+            "INSERT INTO settings (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, stored),
+        )
+
+    def _drop(self, keys: Iterable[str]) -> None:
+        with self.transaction():
+            for key in keys:
+                self._put(key, None)
