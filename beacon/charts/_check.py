@@ -53,6 +53,7 @@ from beacon.charts._model import (
     TransitionInfo,
     conjunction,
     event_matches,
+    in_states,
     parse_guard,
     satisfiable,
 )
@@ -158,17 +159,23 @@ def _reference_findings(file: str, s: Structure) -> list[Finding]:
             try:
                 parse_guard(expr)
             except SyntaxError as exc:
-                out.append(
-                    Finding(
-                        "schema",
-                        "error",
-                        file,
-                        f"guard {expr!r} does not parse: {exc.msg}",
-                        state=t.source,
-                        event=t.event or None,
-                        transition=t.label,
-                    )
+                problem = f"guard {expr!r} does not parse: {exc.msg}"
+            else:
+                unknown = [x for x in in_states(expr) if x not in s.states]
+                if not unknown:
+                    continue
+                problem = f"guard {expr!r} tests In() of unknown state(s) {unknown}"
+            out.append(
+                Finding(
+                    "schema",
+                    "error",
+                    file,
+                    problem,
+                    state=t.source,
+                    event=t.event or None,
+                    transition=t.label,
                 )
+            )
     for name, expr in s.datamodel_exprs:
         if not isinstance(expr, str):
             message = (

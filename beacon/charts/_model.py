@@ -25,7 +25,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Formula", "StateInfo", "Structure", "TransitionInfo", "event_matches", "parse_guard"]
+__all__ = [
+    "Formula",
+    "StateInfo",
+    "Structure",
+    "TransitionInfo",
+    "event_matches",
+    "in_states",
+    "parse_guard",
+]
 
 # Names the guard dialect provides itself; they never bind to services.
 _BUILTIN_NAMES = frozenset({"True", "False", "None", "true", "false", "null", "In"})
@@ -323,6 +331,18 @@ def parse_guard(expr: str) -> Formula:
         ):
             raise SyntaxError(f"guard {expr!r} calls {ast.unparse(node.func)!r}; only In() is")
     return Formula(_formula(tree), frozenset(names))
+
+
+def in_states(expr: str) -> list[str]:
+    """The state ids an expression tests with ``In('...')``."""
+    tree = ast.parse(normalize_guard(expr), mode="eval")
+    return [
+        arg.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "In"
+        for arg in node.args
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+    ]
 
 
 def _formula(node: ast.expr) -> tuple[Any, ...]:

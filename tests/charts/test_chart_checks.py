@@ -150,3 +150,20 @@ def test_chart_check_exits_0_for_good_charts(capsys: pytest.CaptureFixture[str])
 
     assert status == 0
     assert capsys.readouterr().out.strip().endswith("fetcher.yaml: ok")
+
+
+def test_a_guard_testing_an_unknown_state_is_reported(tmp_path: Path) -> None:
+    doc = tmp_path / "in.yaml"
+    doc.write_text(
+        "states:\n"
+        "  a:\n"
+        "    initial: true\n"
+        "    transitions:\n"
+        "      - {event: go, cond: In('b'), target: b}\n"
+        "      - {event: go, cond: In('nowhere'), target: b}\n"
+        "  b: {final: true}\n"
+    )
+
+    [finding] = check_chart(doc)
+    assert (finding.check, finding.state, finding.event) == ("schema", "a", "go")
+    assert finding.message == "guard \"In('nowhere')\" tests In() of unknown state(s) ['nowhere']"
