@@ -40,6 +40,7 @@ from beacon._models import InfoConfiguration
 from beacon.charts import Chart, Trace, bind, load_chart
 from beacon.client._collection_service import CollectionService
 from beacon.client._engines import ClientsEngine, Engine, RecordEngine, StoreBound
+from beacon.client._fresh_start import FreshStartService
 from beacon.client._run import Run
 from beacon.client._session_service import SessionService
 from beacon.client._store import Store
@@ -226,7 +227,7 @@ class SyncClient:
             obtain_token=lambda: self._run_token_chart(run),
             sync_engine=lambda engine: self._run_collection_chart(run, session, engine),
         )
-        machine = bind(_chart("session"), [session], clock=self._clock)
+        machine = bind(_chart("session"), [session, FreshStartService(session)], clock=self._clock)
         try:
             outcome = machine.run(max_steps=200)
         finally:

@@ -6,15 +6,15 @@ sync15-protocol §4.3, §4.4, §4.8):
 * ``check_account`` reads only: a backoff window of the assigned node (the token server's is
   the token chart's business: a valid token needs no token server), or the minimum wait after
   a run that ended in a second 401 (desktop ``lastSyncReassigned``, anchor §4 item 9), refuses
-  the run with no request; a kB whose fingerprint differs from the
-  stored one is ``kb_changed`` (seed note, Persistence: discard keys, meta/global and
-  per-collection state).
+  the run with no request; a kB whose fingerprint differs from the stored one is
+  ``kb_changed`` (seed note, Persistence: discard keys, meta/global and per-collection state).
 * ``fetch_info_collections`` is the first storage request of every run, with
   X-If-Modified-Since when a previous i/c is known (304 → ``not_modified``).
 * meta/global and crypto/keys caches are reused only on **exact** timestamp equality with i/c
   (anchor §3.2 ``WithPreviousState``, §8). A storage version newer than 5 stops the run before
   any write; an older one, a missing meta/global or missing keys lead to one fresh start per
-  run. Keys that do not verify under kB are a trust error, never a wipe (anchor §7 P8, P11).
+  run (its actions are in ``_fresh_start``). Keys that do not verify under kB are a trust
+  error, never a wipe (anchor §7 P8, P11).
 * A new global syncID resets every engine and refetches keys; changed collection keys reset the
   engines whose bundle changed (all of them when the default changed: anchor §2.5
   ``addLocalCommandsFromKeys``, §4 item 6); engine syncIDs are compared per collection by the
@@ -22,6 +22,10 @@ sync15-protocol §4.3, §4.4, §4.8):
 * A 401 is never read as missing data: it is the ``unauthorized`` outcome, which the chart
   routes to ``invalidated`` (drop the token, run again once).
 * Every write to local state happens in one store transaction per action.
+
+The helpers without a chart mark (:attr:`SessionService.storage`, :meth:`~SessionService.fail`,
+:meth:`~SessionService.reset_engines`, :meth:`~SessionService.remember_configuration`) are
+shared with :class:`~._fresh_start.FreshStartService`.
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ from beacon.client._run import Run, backoff_error, failure, node_key
 from beacon.client._setup import (
     STORAGE_VERSION,
     fixup_meta_global,
-    fresh_meta_global,
     merge_declined,
 )
 from beacon.client._storage import StorageClient
@@ -78,7 +81,7 @@ class SessionService:
         obtain_token: Callable[[], str],
         sync_engine: Callable[[Engine], str],
     ) -> None:
-        self._run = run
+        self.run = run
         self._engines = list(engines)
         self._server = token_server_url
         self._obtain_token = obtain_token
@@ -88,7 +91,7 @@ class SessionService:
         self._fetched_meta_modified = 0.0
         # The engine configuration a fresh start rebuilds meta/global from (pitfalls P1, P13):
         # kept in memory when the caches that hold it are dropped (node or kB change, wipe).
-        self._previous_meta: dict[str, Any] | None = None
+        self.previous_meta: dict[str, Any] | None = None
         self._not_modified = False
 
     def __repr__(self) -> str:
@@ -99,56 +102,57 @@ class SessionService:
     @property
     def storage(self) -> StorageClient:
         """The storage client for the current token (rebuilt when the token changes)."""
-        token = self._run.token
+        token = self.run.token
         if token is None:  # pragma: no cover - the chart only reaches storage with a token
             raise RuntimeError("no token: the session chart is out of order")
         if self._storage is None or self._storage.token is not token:
             self._storage = StorageClient(
-                self._run.transport, token, on_backoff=self._remember_backoff
+                self.run.transport, token, on_backoff=self._remember_backoff
             )
         return self._storage
 
     def _remember_backoff(self, until: float) -> None:
         """Any response asking for backoff, success or not: keep it for this node (§3.9)."""
-        node = self._run.node
+        node = self.run.node
         if node is not None:
-            self._run.store.set_backoff_until(node, until)
+            self.run.store.set_backoff_until(node, until)
 
-    def _fail(self, exc: BeaconError) -> str:
-        return failure(self._run, exc, backoff_key=self._run.node)
+    def fail(self, exc: BeaconError) -> str:
+        """The outcome for an I/O error; backoff windows are kept for the current node."""
+        return failure(self.run, exc, backoff_key=self.run.node)
 
     @property
-    def _local_engines(self) -> dict[str, int]:
+    def local_engines(self) -> dict[str, int]:
         return {e.name: e.version for e in self._engines}
 
-    def _remember_configuration(self) -> None:
+    def remember_configuration(self) -> None:
         """Keep the last adopted meta/global before a drop of the caches holding it."""
-        if self._run.meta_global is not None:
-            self._previous_meta = self._run.meta_global
+        if self.run.meta_global is not None:
+            self.previous_meta = self.run.meta_global
             return
-        cached = self._run.store.meta_global()
+        cached = self.run.store.meta_global()
         if cached is not None:
             try:
                 record = json.loads(cached.value)
             except ValueError:
                 return
             if isinstance(record, dict):
-                self._previous_meta = record
+                self.previous_meta = record
 
-    def _reset_engines(self, names: Sequence[str] | None = None) -> None:
+    def reset_engines(self, names: Sequence[str] | None = None) -> None:
         """Reset engines (all when ``names`` is None): their syncID and last fetch go."""
         for engine in self._engines:
             if names is None or engine.name in names:
-                self._run.store.reset_collection(engine.name)
+                self.run.store.reset_collection(engine.name)
                 engine.reset()
-                self._run.counts(engine.name).reset = True
+                self.run.counts(engine.name).reset = True
 
     # -- Married ----------------------------------------------------------------------------
 
     @action("ok", "kb_changed", "backoff")
     def check_account(self) -> str:
         """Refuse the run inside a backoff window (no request); notice a new kB."""
-        run, store = self._run, self._run.store
+        run, store = self.run, self.run.store
         now = run.clock()
         windows: list[tuple[str, float | None]] = []
         assignment = store.node_assignment()
@@ -170,35 +174,35 @@ class SessionService:
     @action("ok")
     def forget_key_state(self) -> str:
         """A new kB: drop cached keys, meta/global, token and collection state; reset engines."""
-        self._remember_configuration()
-        with self._run.store.transaction():
-            self._run.store.adopt_kb_fingerprint(client_state(self._run.kb))
-            self._reset_engines()
-        self._run.token = None
+        self.remember_configuration()
+        with self.run.store.transaction():
+            self.run.store.adopt_kb_fingerprint(client_state(self.run.kb))
+            self.reset_engines()
+        self.run.token = None
         return "ok"
 
     @action("ok", "node_reassigned", "unauthorized", "backoff", "network_error", "failed")
     def obtain_token(self) -> str:
         """Run the token chart; its final state is this action's outcome."""
-        with self._run.store.transaction():
-            self._run.store.adopt_kb_fingerprint(client_state(self._run.kb))
+        with self.run.store.transaction():
+            self.run.store.adopt_kb_fingerprint(client_state(self.run.kb))
         return self._obtain_token()
 
     @action("ok")
     def forget_node_state(self) -> str:
         """Node reassignment: the old node's caches and every collection's state go."""
-        run = self._run
+        run = self.run
         token = run.token
         if token is None:  # pragma: no cover - entered only after a token arrived
             raise RuntimeError("node reassignment without a token")
         old = run.store.node_assignment()
-        self._remember_configuration()
+        self.remember_configuration()
         with run.store.transaction():
             if old is not None:  # pitfall P12: the old node's backoff goes with it
                 run.store.set_backoff_until(node_key(old.api_endpoint), None)
             run.store.drop_node_scoped()
             run.store.set_node_assignment(token.api_endpoint, token.uid)
-            self._reset_engines()
+            self.reset_engines()
         return "ok"
 
     # -- Initial Assigned -----------------------------------------------------------------------
@@ -206,35 +210,35 @@ class SessionService:
     @action("ok", "not_modified", "unauthorized", "backoff", "network_error", "failed")
     def fetch_info_collections(self) -> str:
         """GET info/collections, with X-If-Modified-Since when a previous one is cached."""
-        store = self._run.store
+        store = self.run.store
         cached = store.info_collections()
         try:
             result = self.storage.info_collections(
                 if_modified_since=cached.timestamp if cached is not None else None
             )
         except BeaconError as exc:
-            return self._fail(exc)
+            return self.fail(exc)
         if result is None and cached is not None:
-            self._run.info = dict(cached.value)
+            self.run.info = dict(cached.value)
             return "not_modified"
         if result is None:  # pragma: no cover - a 304 is only possible with the header
             raise ProtocolViolation("info/collections answered 304 to an unconditional GET")
-        self._run.info = dict(result.collections)
+        self.run.info = dict(result.collections)
         store.set_info_collections(result.collections, timestamp=result.last_modified)
         return "ok"
 
     @guard
     def meta_global_current(self) -> bool:
         """A cached meta/global whose timestamp equals i/c's ``meta`` exactly."""
-        cached = self._run.store.meta_global()
-        info = self._run.info or {}
+        cached = self.run.store.meta_global()
+        info = self.run.info or {}
         return cached is not None and "meta" in info and info["meta"] == cached.timestamp
 
     @guard
     def keys_current(self) -> bool:
         """Cached keys whose timestamp equals i/c's ``crypto`` exactly."""
-        cached = self._run.store.crypto_keys(self._run.root)
-        info = self._run.info or {}
+        cached = self.run.store.crypto_keys(self.run.root)
+        info = self.run.info or {}
         return cached is not None and "crypto" in info and info["crypto"] == cached.timestamp
 
     # -- meta/global -----------------------------------------------------------------------------
@@ -248,7 +252,7 @@ class SessionService:
         try:
             bso = self.storage.get_record("meta", "global")
         except BeaconError as exc:
-            return self._fail(exc)
+            return self.fail(exc)
         if bso is None:
             return "not_found"
         try:
@@ -261,7 +265,7 @@ class SessionService:
         if not isinstance(version, int) or version < STORAGE_VERSION:
             return "outdated"
         if version > STORAGE_VERSION:
-            self._run.error = ClientUpgradeRequired(
+            self.run.error = ClientUpgradeRequired(
                 f"meta/global has storage version {version}; this client speaks "
                 f"{STORAGE_VERSION} and will not write to it",
                 storage_version=version,
@@ -274,7 +278,7 @@ class SessionService:
     @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")
     def resolve_meta_global(self) -> str:
         """Adopt meta/global: syncIDs, the declined merge, our engines; upload a fix-up."""
-        run, store = self._run, self._run.store
+        run, store = self.run, self.run.store
         if self._fetched_meta is not None:
             record, modified = self._fetched_meta, self._fetched_meta_modified
         else:
@@ -286,7 +290,7 @@ class SessionService:
         local = store.declined_engines()
         merge = merge_declined(remote_declined, local)
         fixed, changed = fixup_meta_global(
-            record, declined=merge.declined, local_engines=self._local_engines, rng=run.rng
+            record, declined=merge.declined, local_engines=self.local_engines, rng=run.rng
         )
         if changed:
             try:
@@ -298,17 +302,17 @@ class SessionService:
                 run.error.__cause__ = exc
                 return "conflict"
             except BeaconError as exc:
-                return self._fail(exc)
+                return self.fail(exc)
         with store.transaction():
             if store.global_sync_id() != fixed["syncID"]:
                 # A new global syncID: every engine resets and keys are fetched again
                 # (anchor §2.3 ResolveMetaGlobalContent, §4 item 4.5).
                 if store.global_sync_id() is not None:
                     store.set_crypto_keys(None)
-                self._reset_engines()
+                self.reset_engines()
                 store.set_global_sync_id(fixed["syncID"])
             for name in sorted(merge.local_resets):
-                self._reset_engines([name])
+                self.reset_engines([name])
             store.set_meta_global(json.dumps(fixed), timestamp=modified)
             store.set_engine_config(enabled=sorted(fixed["engines"]), declined=merge.declined)
         run.meta_global = fixed
@@ -321,11 +325,11 @@ class SessionService:
     @action("ok", "not_found", "key_mismatch", "unauthorized", "backoff", "network_error", "failed")
     def fetch_crypto_keys(self) -> str:
         """GET crypto/keys, verify under kB, reset the engines whose key changed."""
-        run, store = self._run, self._run.store
+        run, store = self.run, self.run.store
         try:
             bso = self.storage.get_record("crypto", "keys")
         except BeaconError as exc:
-            return self._fail(exc)
+            return self.fail(exc)
         if bso is None:
             return "not_found"
         try:
@@ -334,76 +338,14 @@ class SessionService:
             run.error = exc
             return "key_mismatch"
         except BeaconError as exc:
-            return self._fail(exc)
+            return self.fail(exc)
         old = store.crypto_keys(run.root)
         with store.transaction():
             if old is not None:
                 names = [e.name for e in self._engines]
-                self._reset_engines(sorted(old.value.changed_collections(keys, names)))
+                self.reset_engines(sorted(old.value.changed_collections(keys, names)))
             store.set_crypto_keys(keys, timestamp=bso.modified or 0.0, root=run.root)
         run.keys = keys
-        return "ok"
-
-    # -- fresh start -----------------------------------------------------------------------------
-
-    @action("ok", "unauthorized", "backoff", "network_error", "failed")
-    def wipe_storage(self) -> str:
-        """DELETE all storage (skipped when i/c lists nothing); forget the old setup."""
-        run, store = self._run, self._run.store
-        self._remember_configuration()
-        if run.info:
-            try:
-                self.storage.delete_all()
-            except BeaconError as exc:
-                return self._fail(exc)
-        with store.transaction():
-            store.set_meta_global(None)
-            store.set_crypto_keys(None)
-            store.set_global_sync_id(None)
-            store.set_info_collections(None)
-            self._reset_engines()
-        run.info = {}
-        return "ok"
-
-    @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")
-    def upload_meta_global(self) -> str:
-        """PUT a new meta/global built from the persisted configuration, X-I-U-S: 0."""
-        run, store = self._run, self._run.store
-        previous = run.meta_global or self._previous_meta
-        record = fresh_meta_global(
-            previous,
-            local_engines=self._local_engines,
-            declined=store.declined_engines() or (),
-            rng=run.rng,
-        )
-        try:
-            modified = self.storage.put_record(
-                "meta", "global", json.dumps(record), if_unmodified_since=0.0
-            )
-        except ConflictError:
-            return "conflict"  # another device set storage up first: adopt theirs
-        except BeaconError as exc:
-            return self._fail(exc)
-        with store.transaction():
-            store.set_meta_global(json.dumps(record), timestamp=modified)
-            store.set_global_sync_id(record["syncID"])
-            store.set_engine_config(enabled=sorted(record["engines"]), declined=record["declined"])
-        run.meta_global = record
-        return "ok"
-
-    @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")
-    def upload_crypto_keys(self) -> str:
-        """PUT new random crypto/keys encrypted under kB, X-I-U-S: 0."""
-        run, store = self._run, self._run.store
-        keys = CollectionKeys.generate(rng=run.rng)
-        payload = keys.encrypt(run.root, rng=run.rng)
-        try:
-            modified = self.storage.put_record("crypto", "keys", payload, if_unmodified_since=0.0)
-        except ConflictError:
-            return "conflict"
-        except BeaconError as exc:
-            return self._fail(exc)
-        store.set_crypto_keys(keys, timestamp=modified, root=run.root)
         return "ok"
 
     # -- Ready -----------------------------------------------------------------------------------
@@ -411,7 +353,7 @@ class SessionService:
     @action("ok", "unauthorized", "backoff", "network_error", "failed")
     def sync_engines(self) -> str:
         """Run the collection chart for each engine, clients first (anchor §3.5)."""
-        run = self._run
+        run = self.run
         cached = run.store.crypto_keys(run.root)
         if cached is not None:
             run.keys = cached.value
@@ -436,7 +378,7 @@ class SessionService:
     @action("ok")
     def drop_token(self) -> str:
         """A 401 from storage: forget the token; a second one in a run marks the account."""
-        run, store = self._run, self._run.store
+        run, store = self.run, self.run.store
         run.invalidations += 1
         run.token = None
         self._storage = None

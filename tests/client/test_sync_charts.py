@@ -6,21 +6,22 @@ import pytest
 
 from beacon.charts import chart_path, check_chart, load_chart
 from beacon.client._collection_service import CollectionService
+from beacon.client._fresh_start import FreshStartService
 from beacon.client._session_service import SessionService
 from beacon.client._token_service import TokenService
 
 # The services are only inspected (their marked methods), never called: no __init__ needed.
-SERVICES: dict[str, type] = {
-    "token": TokenService,
-    "session": SessionService,
-    "collection": CollectionService,
+SERVICES: dict[str, tuple[type, ...]] = {
+    "token": (TokenService,),
+    "session": (SessionService, FreshStartService),
+    "collection": (CollectionService,),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
-def test_the_chart_checks_clean_with_its_service_bound(name: str) -> None:
-    service: object = object.__new__(SERVICES[name])
-    findings = check_chart(chart_path(name), [service])
+def test_the_chart_checks_clean_with_its_services_bound(name: str) -> None:
+    services: list[object] = [object.__new__(cls) for cls in SERVICES[name]]
+    findings = check_chart(chart_path(name), services)
     assert [str(f) for f in findings] == []
 
 
