@@ -20,13 +20,16 @@ Contract:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from beacon._errors import UsageError
 from beacon._tokens import TokenInvalid, mint_token, parse_token
 from beacon.server._db import Database
 from beacon.server._wire import TokenServerError
 
+_FXA_UID = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
 SYNC_SCOPE = "https://identity.mozilla.com/apps/oldsync"
 #: Access tokens live long: ``beacon account create`` output must still work days later.
 ACCESS_TOKEN_LIFETIME = 365 * 24 * 3600.0
@@ -74,10 +77,14 @@ class Accounts:
         return Account(fxa_uid, token, generation, keys_changed_at)
 
     def create(self, fxa_uid: str | None = None) -> Account:
-        """A new account (random uid unless given); ``UsageError``-free: uids never collide."""
+        """A new account (random 32-hex uid unless given); ``UsageError`` if it exists."""
         uid = fxa_uid if fxa_uid is not None else self._rng(16).hex()
+        if not _FXA_UID.match(uid):
+            raise UsageError("an FxA uid is 1-64 characters of [A-Za-z0-9_-]")
         now = self._now_ms()
         with self._db.transaction() as conn:
+            if conn.execute("SELECT 1 FROM accounts WHERE fxa_uid = ?", (uid,)).fetchone():
+                raise UsageError("an account with that FxA uid already exists")
             conn.execute(
                 "INSERT INTO accounts (fxa_uid, generation, keys_changed_at, created_at)"
                 " VALUES (?, ?, ?, ?)",

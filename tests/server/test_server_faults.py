@@ -219,3 +219,24 @@ def test_clients_of_the_transport_close_cleanly(svc: EmbeddedService) -> None:
     with httpx.Client(transport=transport) as http:
         assert http.get(svc.token_server_url).status_code == 401
     transport.close()
+
+
+def test_head_answers_headers_without_a_body(user: User) -> None:
+    response = user.request("HEAD", "/info/collections")
+    assert response.status_code == 200
+    assert response.content == b""
+    assert response.headers["X-Last-Modified"] == "0.00"
+
+
+def test_account_uids_are_unique_and_well_formed(svc: EmbeddedService) -> None:
+    account = svc.create_account("fixed-uid")
+    assert account.fxa_uid == "fixed-uid"
+    with pytest.raises(UsageError):
+        svc.create_account("fixed-uid")
+    with pytest.raises(UsageError):
+        svc.create_account("bad uid!")
+    assert svc.account("fixed-uid").generation == account.generation
+    with pytest.raises(UsageError):
+        svc.account("nobody")
+    with pytest.raises(UsageError):
+        svc.reset_password("nobody")

@@ -155,7 +155,7 @@ def test_no_request_breaks_the_server_or_touches_another_user() -> None:
         assert "X-Weave-Timestamp" in response.headers
         if response.status_code >= 400:
             assert _snapshot(svc, alice.token["uid"]) == alice_before
-            if response.status_code != 405:
+            if response.status_code != 405 and request["method"] != "HEAD":
                 assert response.text.isdigit()
         if request["target"] != "self":
             assert response.status_code in (400, 401, 404, 405)

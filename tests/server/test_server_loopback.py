@@ -208,7 +208,9 @@ def test_beacon_serve_starts_from_a_shell(tmp_path: Path) -> None:
                 created = httpx.post(base + "/accounts")
                 break
             except httpx.TransportError:
-                assert process.poll() is None, "beacon serve exited"
+                if process.poll() is not None:
+                    assert process.stderr is not None
+                    pytest.fail("beacon serve exited: " + process.stderr.read().decode()[-2000:])
                 assert time.monotonic() < deadline, "beacon serve did not come up"
                 time.sleep(0.05)
         assert created.status_code == 201
