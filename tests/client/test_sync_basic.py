@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,3 +115,15 @@ def test_disconnect_forgets_everything_locally(world: World) -> None:
     assert requests_of(a)[0] == ("GET", "/1.0/sync/1.5")
     assert result.outcome == "ok"
     assert a.notes.get("n1") == {"id": "n1", "text": "x"}
+
+
+def test_no_secret_reaches_the_result_the_trace_or_a_repr(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "plaintext that stays local"})
+    result = a.client.sync()
+    token = a.client.store.token(KeyBundle.from_kb(world.kb))
+    assert token is not None
+    shown = json.dumps(result.trace) + repr(result) + repr(a.client) + json.dumps(result.engines)
+    for secret in (world.account.access_token, token.id, token.key, world.kb.hex()):
+        assert secret not in shown
+    assert "plaintext that stays local" not in shown

@@ -231,3 +231,20 @@ def test_a_fresh_start_keeps_engines_this_client_does_not_sync(world: World) -> 
     assert "recipes" in after["engines"]  # type: ignore[operator]  # pitfall P1
     assert "passwords" not in after["engines"]  # type: ignore[operator]
     assert after["declined"] == ["passwords"]
+
+
+def test_meta_global_changed_under_our_fix_up_is_a_setup_race(world: World) -> None:
+    world.device("a").client.sync()
+    b = world.device("b", engines=("notes", "recipes"))  # b must add "recipes" to meta/global
+
+    def another_device_writes_meta_first(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "PUT" and request.url.path.endswith("/storage/meta/global"):
+            b.wire.before.clear()
+            world.clock.advance(1)
+            _put_meta(world, _meta(world))
+        return None
+
+    b.wire.before.append(another_device_writes_meta_first)
+    with pytest.raises(SetupRaceError):
+        b.client.sync()
+    assert "recipes" not in _meta(world)["engines"]  # type: ignore[operator]
