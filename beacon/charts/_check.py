@@ -48,15 +48,8 @@ from statemachine.io.yaml.reader import YAMLReader
 
 from beacon.charts._check_binding import binding_findings
 from beacon.charts._finding import Finding
-from beacon.charts._model import (
-    Structure,
-    TransitionInfo,
-    conjunction,
-    event_matches,
-    in_states,
-    parse_guard,
-    satisfiable,
-)
+from beacon.charts._guards import conjunction, in_states, parse_guard, satisfiable
+from beacon.charts._model import Structure, TransitionInfo, event_matches
 
 __all__ = ["Analysis", "Finding", "analyse", "check_chart"]
 

@@ -7,7 +7,8 @@ a service method. Used by ``check_chart(path, services)`` and by ``bind`` (whose
 from __future__ import annotations
 
 from beacon.charts._finding import Finding
-from beacon.charts._model import Formula, Structure, conjunction, event_matches, satisfiable
+from beacon.charts._guards import Formula, conjunction, satisfiable
+from beacon.charts._model import Structure, event_matches
 from beacon.charts._service import collect
 
 __all__ = ["binding_findings"]
