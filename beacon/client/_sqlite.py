@@ -115,7 +115,10 @@ class StateFile:
         try:
             self._check(conn, empty)
             if info.st_mode & 0o077:
-                os.chmod(path, 0o600)
+                try:
+                    os.chmod(path, 0o600)
+                except OSError as exc:
+                    raise self._unusable(f"cannot make it owner-only: {exc.strerror}") from None
             conn.execute("PRAGMA synchronous = FULL")
             conn.execute("PRAGMA secure_delete = ON")  # overwrite deleted secrets' pages
             if empty:

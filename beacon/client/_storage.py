@@ -109,7 +109,9 @@ class StorageClient:
         self._transport = transport
         self.token = token
         self._base = token.api_endpoint.rstrip("/")
-        self._auth = HawkAuth(token.id, token.key, clock=transport.clock)
+        clock, offset = transport.clock, token.server_offset
+        # Hawk timestamps on the server's clock (see Token.server_offset, protocol §2.4).
+        self._auth = HawkAuth(token.id, token.key, clock=lambda: clock() + offset)
         self._on_backoff = on_backoff
         self._limits = limits
         self.last_response: Response | None = None

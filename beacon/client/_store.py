@@ -9,9 +9,10 @@ Contract:
    several into one (nested blocks become savepoints). An exception inside the block rolls it
    all back. Rollback journal, ``synchronous=FULL``: a kill at any moment leaves the last
    committed state.
-3. **Recognisable.** (Items 1-3 live in :mod:`._sqlite`.) The file carries an ``application_id`` and a schema version
+3. **Recognisable.** The file carries an ``application_id`` and a schema version
    (``user_version``). A file that is not SQLite, another application's database, or a newer
-   schema raises :class:`~beacon.UsageError` on open and is not modified.
+   schema raises :class:`~beacon.UsageError` on open and is not modified. (Items 1-3 are
+   implemented in :mod:`._sqlite`.)
 4. **Secrets at rest.** The token's ``id``/``key`` and the cached crypto/keys are stored only
    encrypted under the caller's kB-derived :class:`~beacon._crypto.KeyBundle` (the Sync
    record envelope, sync15-protocol §4.2). kB itself is never stored: only its fingerprint
@@ -173,6 +174,7 @@ class Store(StateFile):
                 hashed_fxa_uid=str(data["hashed_fxa_uid"]),
                 fetched_at=float(data["fetched_at"]),
                 node_type=data.get("node_type"),
+                server_offset=float(data.get("server_offset", 0.0)),
             )
         except (BeaconError, KeyError, TypeError, ValueError):
             return None
@@ -190,6 +192,7 @@ class Store(StateFile):
                 "hashed_fxa_uid": token.hashed_fxa_uid,
                 "fetched_at": token.fetched_at,
                 "node_type": token.node_type,
+                "server_offset": token.server_offset,
             },
         )
 

@@ -26,6 +26,7 @@ accepts a bare base URL or one already ending in ``1.0/sync/1.5`` (a-s ``fixup_s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -85,6 +86,9 @@ class Token:
         hashed_fxa_uid: telemetry id (32 hex chars).
         fetched_at: the client clock when the token arrived (POSIX seconds).
         node_type: informational, may be ``None``.
+        server_offset: the token server's clock (``X-Timestamp``) minus ours when the token
+            arrived, in seconds; Hawk timestamps are shifted by it so a skewed local clock
+            does not make every storage request a 401 (the node allows ±60 s, §2.4).
     """
 
     id: str = field(repr=False)
@@ -95,6 +99,7 @@ class Token:
     hashed_fxa_uid: str
     fetched_at: float
     node_type: str | None = None
+    server_offset: float = 0.0
 
     def expires_at(self, *, margin: float = TOKEN_SAFETY_MARGIN) -> float:
         """The client-clock time after which the token should not be used.
@@ -222,8 +227,13 @@ class TokenClient:
 def _token_from(response: Response) -> Token:
     url = response.url
     # a-s requires X-Timestamp on a success (protocol §1.5).
-    if response.header("X-Timestamp") is None:
-        raise ProtocolViolation(f"token server response without X-Timestamp: {url}")
+    raw = response.header("X-Timestamp")
+    try:
+        server_time = float(raw) if raw is not None else math.nan
+    except ValueError:
+        server_time = math.nan
+    if not math.isfinite(server_time) or server_time < 0:
+        raise ProtocolViolation(f"token server response without a valid X-Timestamp: {url}")
     body = parse_model(TokenResponse, response.content)
     endpoint = body.api_endpoint.rstrip("/")
     parts = urlsplit(endpoint)
@@ -240,7 +250,13 @@ def _token_from(response: Response) -> Token:
         hashed_fxa_uid=body.hashed_fxa_uid,
         fetched_at=response.received_at,
         node_type=body.node_type,
+        # X-Timestamp has one-second resolution: offsets under 2 s are noise.
+        server_offset=_offset(server_time - response.received_at),
     )
+
+
+def _offset(seconds: float) -> float:
+    return 0.0 if abs(seconds) < 2 else float(round(seconds))
 
 
 def _status_string(body: object) -> str:

@@ -28,6 +28,7 @@ TOKEN = Token(
     hashed_fxa_uid="f" * 32,
     fetched_at=1_700_000_000.0,
     node_type="spanner",
+    server_offset=-120.0,
 )
 
 

@@ -18,6 +18,7 @@ from beacon._errors import (
     TransportError,
     UsageError,
 )
+from beacon.client._storage import StorageClient
 from beacon.client._tokenclient import (
     TOKEN_SAFETY_MARGIN,
     Token,
@@ -268,3 +269,25 @@ def test_embedded_token_server_refusals(service: EmbeddedService) -> None:
         with pytest.raises(BackoffError) as backoff:
             client.fetch(account.access_token, key_id=key_id(KB, account.keys_changed_at))
         assert backoff.value.until == NOW + 25
+
+
+def test_the_server_clock_offset_is_kept_for_hawk() -> None:
+    ahead = answer(200, headers={"X-Timestamp": str(int(NOW) + 300)})
+    assert client_for(ahead).fetch(ACCESS, key_id=KID).server_offset == 300
+    close = answer(200, headers={"X-Timestamp": str(int(NOW) + 1)})
+    assert client_for(close).fetch(ACCESS, key_id=KID).server_offset == 0
+    with pytest.raises(ProtocolViolation, match="X-Timestamp"):
+        client_for(answer(200, headers={"X-Timestamp": "later"})).fetch(ACCESS, key_id=KID)
+
+
+def test_a_skewed_local_clock_still_signs_valid_storage_requests() -> None:
+    server_now = NOW + 3600  # the client's clock is an hour behind the service's
+    with EmbeddedService(clock=lambda: server_now) as service:
+        account = service.create_account()
+        with Transport(transport=service.transport(), clock=lambda: NOW) as http:
+            token = TokenClient(http, service.token_server_url).fetch(
+                account.access_token, key_id=key_id(KB, account.keys_changed_at)
+            )
+            assert token.server_offset == 3600
+            result = StorageClient(http, token).info_collections()
+    assert result is not None
