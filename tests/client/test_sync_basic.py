@@ -6,10 +6,11 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sync_world import World, requests_of, tail
 
-from beacon import SyncResult
+from beacon import SyncResult, TransportError
 from beacon._crypto import KeyBundle
 
 
@@ -127,3 +128,25 @@ def test_no_secret_reaches_the_result_the_trace_or_a_repr(world: World) -> None:
     for secret in (world.account.access_token, token.id, token.key, world.kb.hex()):
         assert secret not in shown
     assert "plaintext that stays local" not in shown
+
+
+def test_a_network_failure_ends_the_run_and_the_next_one_carries_on(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    a.notes.put("n1", {"text": "waits for the network"})
+
+    def unplugged(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST":
+            raise httpx.ConnectError("unplugged", request=request)
+        return None
+
+    a.wire.before.append(unplugged)
+    with pytest.raises(TransportError):
+        a.client.sync()
+    assert a.client.last_result is not None
+    assert a.client.last_result.states[-1] == "unreachable"
+    assert a.client.last_result.engines["notes"]["state"] == "unreachable"
+    a.wire.before.clear()
+    result = a.client.sync()
+    assert result.engines["notes"]["uploaded"] == 1
+    assert set(world.svc.faults.records(world.fxa_uid, "notes")) == {"n1"}
