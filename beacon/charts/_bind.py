@@ -30,13 +30,13 @@ from typing import Any
 
 from statemachine import StateChart
 from statemachine.exceptions import TransitionNotAllowed
-from statemachine.orderedset import OrderedSet
 
 from beacon._errors import ChartError, UnhandledEvent
 from beacon.charts._check_binding import binding_findings
 from beacon.charts._load import Chart
 from beacon.charts._proxy import make_model
 from beacon.charts._service import Binding, collect
+from beacon.charts._snapshot import SNAPSHOT_VERSION, STATE_FIELD, apply_snapshot, check_snapshot
 from beacon.charts._trace import ActionRecord, Step, Trace
 
 __all__ = ["Machine", "RunResult", "bind"]
@@ -49,9 +49,6 @@ Clock = Callable[[], float]
 _RUNNING_ACTION: contextvars.ContextVar[ActionRecord | None] = contextvars.ContextVar(
     "beacon_running_action", default=None
 )
-
-_STATE_FIELD = "_beacon_configuration"
-SNAPSHOT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -147,7 +144,7 @@ class Machine:
         self._registering = False
         self._restore = dict(restore) if restore is not None else None
         if self._restore is not None:
-            self._check_snapshot(self._restore)
+            check_snapshot(chart, self._restore)
         parent = _RUNNING_ACTION.get()
         if parent is not None:
             parent.children.append(self.trace)
@@ -195,10 +192,12 @@ class Machine:
             return None
         restore = self._restore
         if restore is not None:
-            self._apply_snapshot(restore)
+            pending, self._first_step = apply_snapshot(self.chart, self._model, restore)
+            self._pending.extend(pending)
+            self.trace.restored_at = self._first_step
             self._registering = True
             self._sm = self.chart.machine_class(
-                model=self._model, state_field=_STATE_FIELD, listeners=[_Listener(self)]
+                model=self._model, state_field=STATE_FIELD, listeners=[_Listener(self)]
             )
             self._registering = False
             history = restore.get("history", {})
@@ -275,7 +274,7 @@ class Machine:
                 self._init_datamodel()
                 self._registering = True
                 self._sm = self.chart.machine_class(
-                    model=self._model, state_field=_STATE_FIELD, listeners=[_Listener(self)]
+                    model=self._model, state_field=STATE_FIELD, listeners=[_Listener(self)]
                 )
                 self._registering = False
             else:
@@ -393,27 +392,3 @@ class Machine:
             "final_state": self.trace.final_state,
             "next_step": self._first_step + len(self.trace.steps),
         }
-
-    def _check_snapshot(self, snap: Mapping[str, Any]) -> None:
-        if snap.get("version") != SNAPSHOT_VERSION or snap.get("chart") != self.chart.name:
-            raise ChartError(
-                f"{self.chart.path}: not a snapshot of chart {self.chart.name!r} "
-                f"(version {SNAPSHOT_VERSION})"
-            )
-        states = self.chart.structure.states
-        unknown = [s for s in snap.get("configuration", []) if s not in states]
-        unknown += [s for ids in snap.get("history", {}).values() for s in ids if s not in states]
-        if unknown:
-            raise ChartError(f"{self.chart.path}: the snapshot names unknown states {unknown}")
-
-    def _apply_snapshot(self, snap: Mapping[str, Any]) -> None:
-        config = list(snap.get("configuration", []))
-        if not config:
-            raise ChartError(f"{self.chart.path}: the snapshot has no configuration")
-        value: Any = config[0] if len(config) == 1 else OrderedSet(config)
-        setattr(self._model, _STATE_FIELD, value)
-        for k, v in snap.get("datamodel", {}).items():
-            setattr(self._model, k, v)
-        self._pending.extend(snap.get("pending", []))
-        self._first_step = int(snap.get("next_step", 0))
-        self.trace.restored_at = self._first_step
