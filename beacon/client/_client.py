@@ -26,6 +26,7 @@ Example (against the embedded service, in-process)::
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -164,6 +165,7 @@ class SyncClient:
         self._rng = rng
         self._store: Store | None = None
         self._limits: dict[str, InfoConfiguration] = {}
+        self._pending_declined: dict[str, bool] = {}
         self.last_result: SyncResult | None = None
         self._open()  # now: engines can take local edits before the first sync
 
@@ -217,6 +219,8 @@ class SyncClient:
             clock=self._clock,
             rng=self._rng,
             limits=self._limits,
+            user_enabled=frozenset(n for n, d in self._pending_declined.items() if not d),
+            user_disabled=frozenset(n for n, d in self._pending_declined.items() if d),
         )
         for engine in self._engines:
             run.counts(engine.name)
@@ -231,6 +235,8 @@ class SyncClient:
         try:
             outcome = machine.run(max_steps=200)
         finally:
+            if run.user_changes_applied:
+                self._pending_declined.clear()
             self.last_result = SyncResult(
                 outcome=machine.final_state or "interrupted",
                 engines={name: c.to_json() for name, c in run.engine_results.items()},
@@ -250,6 +256,20 @@ class SyncClient:
             self.last_result = result
             return result
         raise _error_for(final, run)
+
+    def decline(self, name: str) -> None:
+        """Decline an engine for every device of the account, from the next sync on.
+
+        The next sync writes it into meta/global's ``declined`` list (removing its ``engines``
+        entry), deletes its data from the server and resets it here; other devices stop
+        syncing it (anchor-state-machines §3.3, §4 item 12). The change is kept in memory
+        until a sync has applied it.
+        """
+        self._pending_declined[_declinable(name)] = True
+
+    def undecline(self, name: str) -> None:
+        """Take an engine off the declined list from the next sync on (it gets a new syncID)."""
+        self._pending_declined[_declinable(name)] = False
 
     def _run_token_chart(self, run: Run) -> str:
         machine = bind(_chart("token"), [TokenService(run, token_server_url=self._url)],
@@ -301,6 +321,14 @@ def _error_for(final: str, run: Run) -> BeaconError:
     if final == "in_backoff":  # pragma: no cover - services always record the window
         return BackoffError("the server asked to back off", until=run.clock())
     return BeaconError(f"the sync run ended in {final!r}")  # pragma: no cover
+
+
+def _declinable(name: str) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9._-]{1,32}", name):
+        raise UsageError(f"not an engine name: {name!r}")
+    if name in ("clients", "meta", "crypto"):
+        raise UsageError(f"{name!r} cannot be declined")
+    return name
 
 
 def _state_file(path: Path) -> Path:

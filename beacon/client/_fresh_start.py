@@ -62,11 +62,9 @@ class FreshStartService:
         """PUT a new meta/global built from the persisted configuration, X-I-U-S: 0."""
         run, store = self._session.run, self._session.run.store
         previous = run.meta_global or self._session.previous_meta
+        declined = (set(store.declined_engines() or ()) | run.user_disabled) - run.user_enabled
         record = fresh_meta_global(
-            previous,
-            local_engines=self._session.local_engines,
-            declined=store.declined_engines() or (),
-            rng=run.rng,
+            previous, local_engines=self._session.local_engines, declined=declined, rng=run.rng
         )
         try:
             modified = self._session.storage.put_record(
@@ -81,6 +79,7 @@ class FreshStartService:
             store.set_global_sync_id(record["syncID"])
             store.set_engine_config(enabled=sorted(record["engines"]), declined=record["declined"])
         run.meta_global = record
+        run.user_changes_applied = True
         return "ok"
 
     @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")

@@ -87,6 +87,11 @@ class Run:
     error: BeaconError | None = None
     engine_errors: dict[str, BeaconError] = field(default_factory=dict)
     invalidations: int = 0
+    user_enabled: frozenset[str] = frozenset()
+    """Engines the user undeclined since the last adopted meta/global (anchor §3.3)."""
+    user_disabled: frozenset[str] = frozenset()
+    """Engines the user declined since then."""
+    user_changes_applied: bool = False
     limits: dict[str, InfoConfiguration] = field(default_factory=dict)
     """info/configuration per node, kept by the client between runs (fetched on first upload)."""
 

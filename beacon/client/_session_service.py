@@ -288,7 +288,9 @@ class SessionService:
             record, modified = json.loads(cached.value), cached.timestamp
         remote_declined = [n for n in record.get("declined") or [] if isinstance(n, str)]
         local = store.declined_engines()
-        merge = merge_declined(remote_declined, local)
+        merge = merge_declined(
+            remote_declined, local, user_enabled=run.user_enabled, user_disabled=run.user_disabled
+        )
         fixed, changed = fixup_meta_global(
             record, declined=merge.declined, local_engines=self.local_engines, rng=run.rng
         )
@@ -303,6 +305,13 @@ class SessionService:
                 return "conflict"
             except BeaconError as exc:
                 return self.fail(exc)
+        # The data of an engine the user just declined leaves the server (anchor §3.3).
+        for name in sorted(run.user_disabled & set(run.info or {})):
+            try:
+                self.storage.delete_collection(name)
+            except BeaconError as exc:
+                return self.fail(exc)
+        run.user_changes_applied = True
         with store.transaction():
             if store.global_sync_id() != fixed["syncID"]:
                 # A new global syncID: every engine resets and keys are fetched again

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sync_world import World, requests_of, tail
 
-from beacon import ClientUpgradeRequired, KeyMismatchError, SetupRaceError
+from beacon import ClientUpgradeRequired, KeyMismatchError, SetupRaceError, UsageError
 from beacon._crypto import CollectionKeys, KeyBundle
 
 
@@ -248,3 +248,36 @@ def test_meta_global_changed_under_our_fix_up_is_a_setup_race(world: World) -> N
     with pytest.raises(SetupRaceError):
         b.client.sync()
     assert "recipes" not in _meta(world)["engines"]  # type: ignore[operator]
+
+
+def test_a_user_decline_reaches_every_device_and_an_undecline_brings_it_back(
+    world: World,
+) -> None:
+    a, b = world.device("a"), world.device("b")
+    a.notes.put("n1", {"text": "shared"})
+    a.client.sync()
+    b.client.sync()
+    a.client.decline("notes")
+    result = a.client.sync()
+    assert result.engines["notes"]["state"] == "declined"
+    meta = _meta(world)
+    assert meta["declined"] == ["notes"]
+    assert "notes" not in meta["engines"]  # type: ignore[operator]  # pitfall P2
+    assert world.svc.faults.records(world.fxa_uid, "notes") == {}  # its data left the server
+    assert b.client.sync().engines["notes"]["state"] == "declined"
+    b.notes.put("n2", {"text": "stays local while declined"})
+    b.client.sync()
+    assert world.svc.faults.records(world.fxa_uid, "notes") == {}
+
+    b.client.undecline("notes")
+    b.client.sync()
+    assert _meta(world)["declined"] == []
+    a.client.sync()
+    b.client.sync()
+    assert dict(a.notes.records()) == dict(b.notes.records())
+    assert set(dict(a.notes.records())) == {"n1", "n2"}
+
+
+def test_the_clients_engine_cannot_be_declined(world: World) -> None:
+    with pytest.raises(UsageError):
+        world.device("a").client.decline("clients")
