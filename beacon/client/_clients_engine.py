@@ -133,6 +133,10 @@ class ClientsEngine:
 
     def outgoing(self) -> list[OutgoingRecord]:
         """Our record, when it needs uploading (see the class docstring); else nothing."""
+        with self._records.store.transaction():
+            return self._outgoing()
+
+    def _outgoing(self) -> list[OutgoingRecord]:
         own = self.own_record()
         row = self._records.row(own["id"])
         stale = (

@@ -83,32 +83,34 @@ class RecordEngine:
             payload = dumps(value)
         except (TypeError, ValueError):
             raise UsageError("a record must be JSON-serialisable") from None
-        row = self._records.row(id)
-        self._records.write(
-            id,
-            payload=payload,
-            deleted=False,
-            server_modified=row.server_modified if row else None,
-            local_modified=self._clock(),
-            changed=True,
-            bump=True,
-        )
+        with self._records.store.transaction():  # read and write as one step
+            row = self._records.row(id)
+            self._records.write(
+                id,
+                payload=payload,
+                deleted=False,
+                server_modified=row.server_modified if row else None,
+                local_modified=self._clock(),
+                changed=True,
+                bump=True,
+            )
 
     def delete(self, id: str) -> None:
         """Delete a record: a tombstone ``{"id": id, "deleted": true}`` is uploaded."""
         check_record_id(id)
-        row = self._records.row(id)
-        if row is not None and row.deleted and not row.changed:
-            return  # already deleted everywhere
-        self._records.write(
-            id,
-            payload=None,
-            deleted=True,
-            server_modified=row.server_modified if row else None,
-            local_modified=self._clock(),
-            changed=True,
-            bump=True,
-        )
+        with self._records.store.transaction():
+            row = self._records.row(id)
+            if row is not None and row.deleted and not row.changed:
+                return  # already deleted everywhere
+            self._records.write(
+                id,
+                payload=None,
+                deleted=True,
+                server_modified=row.server_modified if row else None,
+                local_modified=self._clock(),
+                changed=True,
+                bump=True,
+            )
 
     def get(self, id: str) -> dict[str, Any] | None:
         """A live record, or None (absent or deleted)."""

@@ -8,7 +8,6 @@ edit made during an upload from the one that was uploaded.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -70,12 +69,8 @@ class Records:
         self._store = store
 
     def sql(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run one statement in a (nested) store transaction; all rows."""
-        with self.store.transaction():
-            try:
-                return self.store.connection.execute(statement, params).fetchall()
-            except sqlite3.Error as exc:
-                raise UsageError(f"the records table failed: {type(exc).__name__}") from None
+        """Run one statement in the store's open transaction (or its own); all rows."""
+        return self.store.execute(statement, params)
 
     def row(self, record_id: str) -> Row | None:
         rows = self.sql(

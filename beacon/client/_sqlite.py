@@ -231,12 +231,18 @@ class StateFile:
                 f"the state file {str(self._path)!r} failed: {type(exc).__name__}: {exc}"
             ) from None
 
-    def _sql(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run one statement (in its own transaction unless one is open); all rows."""
+    def execute(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one statement inside the open transaction, or in one of its own; all rows.
+
+        For the engines in this package (the ``records`` table). SQLite failures are
+        :class:`~beacon.UsageError`.
+        """
         if self._depth:
-            return self._run(self.connection, sql, params).fetchall()
+            return self._run(self.connection, statement, params).fetchall()
         with self.transaction():
-            return self._run(self.connection, sql, params).fetchall()
+            return self._run(self.connection, statement, params).fetchall()
+
+    _sql = execute
 
     # -- settings ----------------------------------------------------------------------------
 
