@@ -241,7 +241,7 @@ class StorageClient:
         """``DELETE storage/<collection>/<id>``; the new timestamp, or None on 404."""
         path = f"storage/{_check_collection(collection)}/{quote(_check_id(bso_id), safe='')}"
         response = self._send("DELETE", path, headers=_iuus(if_unmodified_since), ok=(200, 404))
-        return None if response.status == 404 else weave_timestamp(response)
+        return None if response.status == 404 else _written(response)
 
     # -- collections (§3.4-§3.5) ---------------------------------------------------------------
 
@@ -390,13 +390,21 @@ class StorageClient:
             headers=_iuus(if_unmodified_since),
             ok=(200, 404),
         )
-        return None if response.status == 404 else weave_timestamp(response)
+        return None if response.status == 404 else _written(response)
 
     def delete_all(self) -> float | None:
         """``DELETE`` the user's whole storage (the api_endpoint root, as a-s does, §3.4);
         the server's timestamp, or None on 404."""
         response = self._send("DELETE", "", ok=(200, 204, 404))
-        return None if response.status == 404 else weave_timestamp(response)
+        return None if response.status == 404 else _written(response)
+
+
+def _written(response: Response) -> float:
+    """A write's new timestamp: X-Last-Modified, else X-Weave-Timestamp (§3.4, §3.9; DELETE
+    bodies differ between servers and are ignored, §7 item 3)."""
+    if response.header("X-Last-Modified") is not None:
+        return last_modified(response)
+    return weave_timestamp(response)
 
 
 def _iuus(value: float | None) -> dict[str, str] | None:

@@ -475,3 +475,77 @@ def test_embedded_faults_map_to_errors(world: World) -> None:
     faults.revoke_tokens(uid)
     with pytest.raises(AuthenticationError):
         s.info_collections()
+
+
+def test_info_configuration_404_means_defaults_and_is_kept_for_uploads() -> None:
+    script = Script(
+        reply(404, 0),
+        reply(200, {"modified": 2.0, "success": ["r0000"]}, {"X-Last-Modified": "2.00"}),
+    )
+    client = storage(script)
+    assert client.info_configuration() == InfoConfiguration()
+    client.post_records("tabs", bsos(1))
+    assert [r.url.path for r in script.requests] == [
+        "/1.5/7/info/configuration",
+        "/1.5/7/storage/tabs",
+    ]
+
+
+def test_uploads_fetch_info_configuration_once() -> None:
+    ok = {"modified": 2.0, "success": ["r0000"]}
+    script = Script(
+        reply(200, {"max_post_records": 5}, {"X-Last-Modified": "0.00"}),
+        reply(200, ok, {"X-Last-Modified": "2.00"}),
+        reply(200, ok, {"X-Last-Modified": "3.00"}),
+    )
+    client = storage(script)
+    client.post_records("tabs", bsos(1))
+    client.post_records("tabs", bsos(1))
+    assert [r.url.path for r in script.requests].count("/1.5/7/info/configuration") == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "body"),
+    [
+        ("info_quota", {"used": 1}),
+        ("info_quota", [1, "lots"]),
+        ("collection_usage", {"tabs": "big"}),
+        ("collection_counts", {"tabs": 1.5}),
+        ("collection_counts", [1]),
+    ],
+)
+def test_malformed_info_bodies_are_protocol_violations(method: str, body: Any) -> None:
+    with pytest.raises(ProtocolViolation):
+        getattr(storage(Script(reply(body=body))), method)()
+
+
+def test_deletes_return_the_new_timestamp() -> None:
+    script = Script(
+        reply(200, {"modified": 3.0}, {"X-Last-Modified": "3.00"}),
+        reply(200, None),  # no X-Last-Modified: X-Weave-Timestamp stands in
+        reply(404, 0),
+    )
+    client = storage(script)
+    assert client.delete_record("tabs", "a", if_unmodified_since=2.5) == 3.0
+    assert script.requests[0].headers["X-If-Unmodified-Since"] == "2.50"
+    assert client.delete_collection("tabs") == 1_700_000_000.0
+    assert client.delete_all() is None
+
+
+def test_bad_download_arguments_are_usage_errors() -> None:
+    client = storage(Script())
+    with pytest.raises(UsageError):
+        client.get_collection("tabs", limit=0)
+    with pytest.raises(UsageError):
+        client.get_collection("tabs", sort="random")  # type: ignore[arg-type]
+    with pytest.raises(UsageError):
+        client.stream_collection("tabs", page_size=0)
+
+
+def test_a_stream_is_iterated_once() -> None:
+    script = Script(reply(200, [], {"X-Last-Modified": "0.00"}))
+    stream = storage(script).stream_collection("tabs")
+    assert list(stream) == []
+    with pytest.raises(UsageError):
+        list(stream)
+    assert len(script.requests) == 1

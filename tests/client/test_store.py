@@ -60,7 +60,11 @@ def mode(p: Path) -> int:
 def test_file_and_directory_are_owner_only(store: Store, path: Path) -> None:
     assert mode(path) == 0o600
     assert mode(path.parent) == 0o700
-    store.set_client_name("laptop")  # journal files inherit the mode; the file stays 0600
+    journal = path.with_name(path.name + "-journal")
+    with store.transaction():
+        store.set_client_name("laptop")
+        assert mode(journal) == 0o600  # SQLite gives its journal the file's mode
+    assert not journal.exists()
     assert mode(path) == 0o600
 
 
