@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,19 @@ def _run(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         signup=not args.no_signup,
     )
+    # Bind first, so the URL printed is the real one (``--port 0`` picks a free port).
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        sock.close()
+        svc.close()
+        raise UsageError(f"cannot listen on {args.host}:{args.port} ({exc.strerror})") from None
+    port = sock.getsockname()[1]
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    base = f"http://{shown}:{args.port}"
+    base = f"http://{shown}:{port}"
     print(f"beacon: Sync 1.5 service at {base}", file=sys.stderr)
     print(f"beacon: token server  {base}/1.0/sync/1.5", file=sys.stderr)
     print(f"beacon: storage nodes {args.nodes}", file=sys.stderr)
@@ -71,16 +83,11 @@ def _run(args: argparse.Namespace) -> int:
         f"beacon: data          {args.data if args.data else 'in memory (lost on exit)'}",
         file=sys.stderr,
     )
-    print(f"beacon: admin API     {'on' if admin_secret else 'off'}", file=sys.stderr)
+    print(f"beacon: admin API     {'on' if admin_secret else 'off'}", file=sys.stderr, flush=True)
+    config = uvicorn.Config(svc.app, log_level="info", lifespan="off", ws="none")
     try:
-        uvicorn.run(
-            svc.app,
-            host=args.host,
-            port=args.port,
-            log_level="info",
-            lifespan="off",
-            ws="none",
-        )
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
+        sock.close()
         svc.close()
     return 0

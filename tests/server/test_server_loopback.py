@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
@@ -173,15 +173,7 @@ def test_account_cli_reset_password_and_errors(
     assert "beacon: error:" in err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_beacon_serve_starts_from_a_shell(tmp_path: Path) -> None:
-    port = _free_port()
     env = {**os.environ, "BEACON_ADMIN_SECRET": ADMIN_SECRET}
     process = subprocess.Popen(
         [
@@ -190,7 +182,7 @@ def test_beacon_serve_starts_from_a_shell(tmp_path: Path) -> None:
             "beacon",
             "serve",
             "--port",
-            str(port),
+            "0",
             "--data",
             str(tmp_path),
             "--nodes",
@@ -200,17 +192,20 @@ def test_beacon_serve_starts_from_a_shell(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         env=env,
     )
-    base = f"http://127.0.0.1:{port}"
+    assert process.stderr is not None
+    first = ""
     try:
+        first = process.stderr.readline().decode()
+        match = re.search(r"service at (http://127\.0\.0\.1:\d+)", first)
+        assert match, first + process.stderr.read().decode()[-2000:]
+        base = match.group(1)
         deadline = time.monotonic() + 20
         while True:
             try:
                 created = httpx.post(base + "/accounts")
                 break
             except httpx.TransportError:
-                if process.poll() is not None:
-                    assert process.stderr is not None
-                    pytest.fail("beacon serve exited: " + process.stderr.read().decode()[-2000:])
+                assert process.poll() is None, "beacon serve exited"
                 assert time.monotonic() < deadline, "beacon serve did not come up"
                 time.sleep(0.05)
         assert created.status_code == 201
@@ -224,6 +219,7 @@ def test_beacon_serve_starts_from_a_shell(tmp_path: Path) -> None:
                 kb,
                 account["keys_changed_at"],
             )
+            assert "/node/" in token["api_endpoint"]
             auth = HawkAuth(token["id"], token["key"])
             root = token["api_endpoint"]
             assert (
@@ -237,7 +233,8 @@ def test_beacon_serve_starts_from_a_shell(tmp_path: Path) -> None:
         assert admin.status_code == 200
     finally:
         process.terminate()
-        _, err = process.communicate(timeout=20)
+        _, rest = process.communicate(timeout=20)
+    err = first.encode() + rest
     assert ADMIN_SECRET.encode() not in err
     assert b"Sync 1.5 service at" in err
 
