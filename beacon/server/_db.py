@@ -8,6 +8,7 @@ Contract:
 * One connection, shared by every thread, guarded by :attr:`Database.lock` (an ``RLock``).
   :meth:`Database.transaction` takes the lock and commits (or rolls back) as one unit; every
   read and write in the server goes through it.
+* A new database file is created owner-only (0600): it holds the secrets.
 * :meth:`Database.secret` returns a named random secret, generated on first use and stored in
   the ``meta`` table (master secret for tokens, OAuth signing secret, metrics secret). Secrets
   are never logged and never appear in a repr.
@@ -17,6 +18,7 @@ Contract:
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 import threading
@@ -85,6 +87,10 @@ class Database:
     def __init__(self, path: Path | None) -> None:
         target = ":memory:" if path is None else str(path)
         self.path = path
+        if path is not None and not path.exists():
+            # The file holds the token master secret: owner-only from the start (SQLite gives
+            # its -wal/-shm files the same permissions).
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
         self._conn = sqlite3.connect(target, check_same_thread=False, isolation_level=None)
         self.lock = threading.RLock()
         with self.lock:

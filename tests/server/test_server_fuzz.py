@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from server_fixtures import Clock, counter_rng, make_user
@@ -104,6 +105,7 @@ requests = st.fixed_dictionaries(
         "headers": header_sets,
         "body": bodies,
         "target": st.sampled_from(["self", "self", "self", "bob", "broken-mac"]),
+        "inject": st.sampled_from([False] * 9 + [True]),
     }
 )
 
@@ -143,6 +145,8 @@ def test_no_request_breaks_the_server_or_touches_another_user() -> None:
         if request["target"] == "broken-mac":
             auth = HawkAuth(alice.token["id"], "B" * 43 + "=", clock=clock, nonce=alice.nonce)
         alice_before = _snapshot(svc, alice.token["uid"])
+        if request["inject"]:
+            svc.faults.fail_next(1)
         response = alice.http.request(
             request["method"],
             root + request["path"],
@@ -151,17 +155,78 @@ def test_no_request_breaks_the_server_or_touches_another_user() -> None:
             content=request["body"] if request["method"] in ("PUT", "POST") else None,
             auth=auth,
         )
-        assert response.status_code < 500, (response.status_code, response.text)
+        if request["inject"]:
+            assert (response.status_code, response.headers["Retry-After"]) == (503, "10")
+        else:
+            assert response.status_code < 500, (response.status_code, response.text)
         assert "X-Weave-Timestamp" in response.headers
         if response.status_code >= 400:
             assert _snapshot(svc, alice.token["uid"]) == alice_before
             if response.status_code != 405 and request["method"] != "HEAD":
                 assert response.text.isdigit()
         if request["target"] != "self":
-            assert response.status_code in (400, 401, 404, 405)
+            assert response.status_code in (400, 401, 404, 405, 503)
         assert _snapshot(svc, bob.token["uid"]) == bob_before
 
     try:
         check()
+    finally:
+        svc.close()
+
+
+token_headers = st.fixed_dictionaries(
+    {},
+    optional={
+        "Authorization": st.one_of(
+            st.sampled_from(["Bearer ", "Bearer x.y", "BrowserID abc", "bearer", "Hawk id=1"]),
+            st.text(max_size=20).map(lambda t: "Bearer " + t),
+        ),
+        "X-KeyID": st.one_of(
+            st.sampled_from(["1234-qqo", "-", "0-", "99999999999999999999-qqo", "1-====", "x"]),
+            st.text(max_size=12),
+        ),
+        "X-Client-State": st.one_of(
+            st.sampled_from(["aaaa", "", "bbbb", "!"]), st.text(max_size=40)
+        ),
+    },
+)
+
+
+def test_no_token_request_breaks_the_token_server() -> None:
+    clock = Clock()
+    svc = EmbeddedService(clock=clock, rng=counter_rng())
+    alice = make_user(svc, clock, "alice")
+    valid_key_id = alice.token_request().request.headers["X-KeyID"]
+
+    @settings(max_examples=max(200, settings().max_examples))
+    @given(
+        headers=token_headers,
+        use_real_token=st.booleans(),
+        use_real_key_id=st.booleans(),
+        path=st.sampled_from(
+            ["/1.0/sync/1.5", "/1.0/sync/1.1", "/1.0/x/1.5", "/1.0/sync/1.5?duration=-5"]
+        ),
+    )
+    def check(
+        headers: dict[str, str], use_real_token: bool, use_real_key_id: bool, path: str
+    ) -> None:
+        sent = dict(headers)
+        if use_real_token:
+            sent["Authorization"] = f"Bearer {alice.account.access_token}"
+        if use_real_key_id:
+            sent["X-KeyID"] = valid_key_id
+        encoded = [(k.encode(), v.encode("utf-8")) for k, v in sent.items()]
+        try:
+            response = alice.http.get("http://beacon.test" + path, headers=encoded)
+        except httpx.LocalProtocolError:
+            return  # httpx refuses to send some header values at all
+        assert response.status_code in (200, 400, 401, 404), response.text
+        assert response.json()
+        assert "X-Timestamp" in response.headers
+
+    try:
+        check()
+        # Whatever was tried, alice's own credentials still work and her uid did not change.
+        assert alice.token_request().json()["uid"] == alice.token["uid"]
     finally:
         svc.close()

@@ -125,7 +125,7 @@ def test_data_survives_a_restart(tmp_path: Path, clock: Clock) -> None:
     second.close()
     assert got.json()["payload"] == "kept"
     assert again["uid"] == token["uid"]
-    assert (tmp_path / "beacon-server.sqlite3").exists()
+    assert (tmp_path / "beacon-server.sqlite3").stat().st_mode & 0o777 == 0o600
 
 
 def test_account_create_cli_against_a_served_instance(
