@@ -261,3 +261,16 @@ def test_the_token_server_answers_503_with_retry_after_on_demand(user: User) -> 
     assert response.headers["Retry-After"] == "30"
     assert response.json()["status"] == "error"
     assert user.token_request().status_code == 200
+
+
+def test_the_token_server_can_send_backoff_headers(user: User) -> None:
+    user.svc.faults.backoff_next(1, seconds=120, header="X-Backoff", path_contains="/1.0/")
+    response = user.token_request()
+    assert response.status_code == 200
+    assert response.headers["X-Backoff"] == "120"
+
+
+def test_posting_to_the_token_server_is_405(user: User) -> None:
+    response = user.http.post(user.svc.token_server_url)
+    assert response.status_code == 405
+    assert response.json()["status"] == "error"
