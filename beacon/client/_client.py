@@ -281,7 +281,9 @@ class SyncClient:
         machine = bind(_chart("collection"), [service], clock=self._clock)
         final = machine.run(max_steps=100_000).final_state
         run.counts(engine.name).state = final
-        if final in ("failed", "conflicted") and engine.name not in run.engine_errors:
+        if final not in ("failed", "conflicted"):
+            run.engine_errors.pop(engine.name, None)  # an earlier attempt of this run failed
+        elif engine.name not in run.engine_errors:
             run.engine_errors[engine.name] = (
                 run.error
                 if isinstance(run.error, ConflictError)

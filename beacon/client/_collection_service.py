@@ -69,9 +69,10 @@ class CollectionService:
         return self._engine.name
 
     def _fail(self, exc: BeaconError) -> str:
-        if not isinstance(exc, ConflictError):
+        outcome = failure(self._run, exc, backoff_key=self._run.node)
+        if outcome == "failed":  # 401, backoff and network errors stop the run instead
             self._run.engine_errors.setdefault(self._name, exc)
-        return failure(self._run, exc, backoff_key=self._run.node)
+        return outcome
 
     def _meta_entry(self) -> dict[str, object] | None:
         engines = (self._run.meta_global or {}).get("engines") or {}

@@ -98,3 +98,25 @@ def test_a_kb_change_starts_over_cleanly(world: World) -> None:
     requests_of(again)
     result = again.client.sync()  # no error loop: the next run is the one-request run
     assert result.requests == 1
+
+
+def test_a_401_on_an_upload_mid_run_recovers_and_the_run_succeeds(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    a.notes.put("n1", {"text": "uploaded with the second token"})
+
+    def revoke_before_the_upload(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST" and request.url.path.endswith("/storage/notes"):
+            a.wire.before.clear()
+            world.svc.faults.revoke_tokens(world.fxa_uid)
+        return None
+
+    a.wire.before.append(revoke_before_the_upload)
+    requests_of(a)
+    result = a.client.sync()
+    assert result.outcome == "ok"
+    sent = [(m, tail(p)) for m, p in requests_of(a)]
+    assert sent.index(TOKEN) > sent.index(("POST", "storage/notes"))  # the 401 was mid-run
+    assert result.states.count("invalidated") == 1
+    assert result.engines["notes"]["state"] == "synced"
+    assert set(world.svc.faults.records(world.fxa_uid, "notes")) == {"n1"}
