@@ -25,6 +25,7 @@ Example (against the embedded service, in-process)::
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import time
@@ -244,18 +245,10 @@ class SyncClient:
                 requests=self._http.request_count - before,
                 states=tuple(_states_entered(machine.trace)),
             )
-        final = outcome.final_state
-        if final == "synced":
-            result = SyncResult(
-                outcome="ok",
-                engines=self.last_result.engines,
-                trace=self.last_result.trace,
-                requests=self.last_result.requests,
-                states=self.last_result.states,
-            )
-            self.last_result = result
-            return result
-        raise _error_for(final, run)
+        if outcome.final_state != "synced":
+            raise _error_for(outcome.final_state, run)
+        self.last_result = dataclasses.replace(self.last_result, outcome="ok")
+        return self.last_result
 
     def decline(self, name: str) -> None:
         """Decline an engine for every device of the account, from the next sync on.
@@ -272,8 +265,8 @@ class SyncClient:
         self._pending_declined[_declinable(name)] = False
 
     def _run_token_chart(self, run: Run) -> str:
-        machine = bind(_chart("token"), [TokenService(run, token_server_url=self._url)],
-                       clock=self._clock)  # fmt: skip
+        service = TokenService(run, token_server_url=self._url)
+        machine = bind(_chart("token"), [service], clock=self._clock)
         return _TOKEN_OUTCOMES[machine.run(max_steps=50).final_state]
 
     def _run_collection_chart(self, run: Run, session: SessionService, engine: Engine) -> str:
@@ -296,6 +289,8 @@ class SyncClient:
         self.store.clear()
         for engine in self._engines:
             engine.reset()
+        self._pending_declined.clear()
+        self._limits.clear()
         self.last_result = None
 
     def close(self) -> None:
