@@ -92,7 +92,6 @@ class SessionService:
         # The engine configuration a fresh start rebuilds meta/global from (pitfalls P1, P13):
         # kept in memory when the caches that hold it are dropped (node or kB change, wipe).
         self.previous_meta: dict[str, Any] | None = None
-        self._not_modified = False
 
     def __repr__(self) -> str:
         return f"SessionService(engines={[e.name for e in self._engines]!r})"
@@ -123,6 +122,7 @@ class SessionService:
 
     @property
     def local_engines(self) -> dict[str, int]:
+        """The engines this client syncs: name → engine version (for meta/global)."""
         return {e.name: e.version for e in self._engines}
 
     def remember_configuration(self) -> None:
