@@ -120,3 +120,35 @@ def test_a_401_on_an_upload_mid_run_recovers_and_the_run_succeeds(world: World) 
     assert result.states.count("invalidated") == 1
     assert result.engines["notes"]["state"] == "synced"
     assert set(world.svc.faults.records(world.fxa_uid, "notes")) == {"n1"}
+
+
+def test_after_a_password_reset_elsewhere_old_credentials_fail_without_damage(
+    world: World,
+) -> None:
+    a, b = world.device("a"), world.device("b")
+    a.notes.put("n1", {"text": "x"})
+    a.client.sync()
+    b.client.sync()
+    account = world.svc.reset_password(world.fxa_uid)
+    new_kb = bytes(range(100, 132))
+    b.client.close()
+    b2 = world.device(
+        "b", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+    )
+    assert "fresh_start" in b2.client.sync().states  # b starts the new storage
+    world.svc.faults.clear_request_log()
+    # a still holds the old kB and credentials: the token server refuses them (pitfalls P9,
+    # P10), the run is an authentication error, and nothing is written anywhere.
+    world.clock.advance(4000)  # a's persisted token has expired: it must ask again
+    with pytest.raises(AuthenticationError):
+        a.client.sync()
+    assert world.writes() == []
+    # With the new credentials a adopts b's storage: no second fresh start.
+    a.client.close()
+    a2 = world.device(
+        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+    )
+    result = a2.client.sync()
+    assert "forgetting_old_key" in result.states
+    assert "fresh_start" not in result.states
+    assert a2.notes.get("n1") == {"id": "n1", "text": "x"}
