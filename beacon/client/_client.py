@@ -8,19 +8,25 @@ that led there (``BackoffError`` with ``until``, ``AuthenticationError``,
 ``ClientUpgradeRequired``, ``KeyMismatchError``, ``SetupRaceError``, ``TransportError``, ...).
 The result of the last run, also a failed one, stays readable as :attr:`SyncClient.last_result`.
 
-Example (against the embedded service, in-process)::
+Example (against the embedded service, in-process; ``tests/client/test_sync_example.py`` runs
+it)::
 
-    from beacon import SyncClient, RecordEngine
-    from beacon.server import EmbeddedService
-
-    svc = EmbeddedService()
-    account = svc.create_account()
-    notes = RecordEngine("notes")
-    client = SyncClient(svc.token_server_url, account.access_token, kb=bytes(32),
-                        keys_changed_at=account.keys_changed_at, state_path=tmp_path,
-                        engines=[notes], transport=svc.transport())
-    notes.put("n1", {"text": "hello"})
-    result = client.sync()   # result.outcome == "ok"; result.engines["notes"]["uploaded"] == 1
+    >>> import tempfile
+    >>> from beacon import EmbeddedService, RecordEngine, SyncClient
+    >>> svc = EmbeddedService()
+    >>> account = svc.create_account()
+    >>> notes = RecordEngine("notes")
+    >>> state = tempfile.TemporaryDirectory()
+    >>> client = SyncClient(svc.token_server_url, account.access_token, kb=bytes(32),
+    ...                     keys_changed_at=account.keys_changed_at, state_path=state.name,
+    ...                     engines=[notes], transport=svc.transport())
+    >>> notes.put("n1", {"text": "hello"})
+    >>> result = client.sync()
+    >>> result.outcome, result.engines["notes"]["uploaded"]
+    ('ok', 1)
+    >>> client.sync().requests          # nothing changed, token still valid: info/collections
+    1
+    >>> client.close(); svc.close(); state.cleanup()
 """
 
 from __future__ import annotations
