@@ -15,14 +15,6 @@ from beacon.demo import Story, run_demo
 
 KB = bytes(range(7, 39))
 
-# Known client defect, found by this demo (not in beacon/demo): CollectionService._fail keeps
-# the AuthenticationError of a 401 met inside an engine's run in run.engine_errors, so the run
-# that recovers from it (invalidated → new token → upload accepted) still ends `failed`.
-# Strict: these turn red as soon as the client is fixed, so the marks come off then.
-CLIENT_401_DEFECT = pytest.mark.xfail(
-    strict=True, reason="client: a 401 met in an engine's run fails the run that recovered"
-)
-
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Story, Path]:
@@ -35,7 +27,6 @@ def _chapters(out: Path) -> list[dict[str, Any]]:
     return chapters
 
 
-@CLIENT_401_DEFECT
 def test_every_claim_of_the_story_holds(demo: tuple[Story, Path]) -> None:
     story, out = demo
     failed = [c.claim for c in story.checks if not c.passed]
@@ -44,7 +35,6 @@ def test_every_claim_of_the_story_holds(demo: tuple[Story, Path]) -> None:
     assert json.loads((out / "story.json").read_text())["ok"] is True
 
 
-@CLIENT_401_DEFECT
 def test_a_recovers_from_a_401_in_the_middle_of_a_run(demo: tuple[Story, Path]) -> None:
     _, out = demo
     revoked = [c for c in _chapters(out) if c["device"] == "A" and "revokes" in c["title"]]
@@ -80,7 +70,6 @@ def test_the_node_move_makes_a_fresh_start_and_the_devices_converge(
     assert len(chapters[-1]["requests"]) == 1
 
 
-@CLIENT_401_DEFECT
 def test_outputs_are_written(demo: tuple[Story, Path]) -> None:
     story, out = demo
     traces = sorted((out / "traces").glob("*.json"))
@@ -118,7 +107,6 @@ def test_no_output_holds_a_secret(demo: tuple[Story, Path]) -> None:
             assert not [s for s in secrets if s.rstrip("=") in text], path
 
 
-@CLIENT_401_DEFECT
 def test_the_command_prints_json_and_exits_zero(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
