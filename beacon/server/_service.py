@@ -27,7 +27,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 
 from beacon._errors import UsageError
@@ -138,6 +137,8 @@ class EmbeddedService:
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve over HTTP with uvicorn in a background thread; yield ``http://host:port``."""
+        import uvicorn  # only needed here; keeps ``import beacon`` light
+
         config = uvicorn.Config(
             self.app,
             host=host,

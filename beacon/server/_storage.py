@@ -2,9 +2,10 @@
 
 Contract:
 
-* Routes live under ``/node/<n>/1.5/<uid>`` (``n`` in ``1..nodes``, else 404). Every request is
-  Hawk-authenticated (``_auth``) before anything else happens; ``GET info/collections`` alone
-  accepts an expired token (§2.4 item 3).
+* Routes live under ``/node/<n>/1.5/<uid>`` (``n`` in ``1..nodes``, else 404). After the node
+  check and the body-size limit (413 without reading past ``max_request_bytes``), every request
+  is Hawk-authenticated (``_auth``) before anything else happens; ``GET info/collections``
+  alone accepts an expired token (§2.4 item 3).
 * Every response carries ``X-Weave-Timestamp`` = max(now, X-Last-Modified) (§3.9); every 2xx,
   304 and 412 carries ``X-Last-Modified``; errors have a bare-integer body (§3.10).
 * Preconditions (§3.8): ``X-If-Modified-Since`` (GET only) → 304 when the target's
