@@ -71,8 +71,11 @@ class World:
     clock: Clock = field(default_factory=Clock)
     kb: bytes = bytes(range(32))
 
+    shared: EmbeddedService | None = None
+    """A service to reuse (a new account on it) instead of a new one; the caller closes it."""
+
     def __post_init__(self) -> None:
-        self.svc = EmbeddedService(clock=self.clock, rng=random.Random(7).randbytes)
+        self.svc = self.shared or EmbeddedService(clock=self.clock, rng=random.Random(7).randbytes)
         self.account: Account = self.svc.create_account()
         self.devices: list[Device] = []
 
@@ -121,7 +124,8 @@ class World:
     def close(self) -> None:
         for device in self.devices:
             device.client.close()
-        self.svc.close()
+        if self.shared is None:
+            self.svc.close()
 
 
 def requests_of(device: Device) -> list[tuple[str, str]]:
