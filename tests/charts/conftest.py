@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from beacon.charts import Chart, load_chart
-from charts.chart_services import DOOR, GOOD, FakeClock
+from tests.charts.chart_services import DOOR, GOOD, FakeClock
 
 
 @pytest.fixture

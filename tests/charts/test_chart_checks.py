@@ -10,7 +10,7 @@ import pytest
 from beacon import ChartError
 from beacon.charts import Finding, action, check_chart, guard, load_chart
 from beacon.cli import main
-from charts.chart_services import BROKEN, GOOD, REPO
+from tests.charts.chart_services import BROKEN, GOOD, REPO
 
 
 class Launcher:

@@ -10,7 +10,7 @@ import pytest
 from beacon import ChartError
 from beacon.charts import Chart, Coverage, Trace, bind, load_chart, replay, transition_paths
 from beacon.cli import main
-from charts.chart_services import REPO, DoorService, FakeClock, Fetcher
+from tests.charts.chart_services import REPO, DoorService, FakeClock, Fetcher
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from beacon.charts import (
 )
 from beacon.charts._render import is_failure
 from beacon.cli import main
-from charts.chart_services import REPO, DoorService, FakeClock
+from tests.charts.chart_services import REPO, DoorService, FakeClock
 
 CHARTS = sorted((REPO / "statecharts").glob("*.yaml"))
 

@@ -8,7 +8,7 @@ import pytest
 
 from beacon import ChartError, UnhandledEvent
 from beacon.charts import Chart, Step, action, bind, chart_path, guard, load_chart, packaged_charts
-from charts.chart_services import GOOD, REPO, DoorService, FakeClock, Fetcher
+from tests.charts.chart_services import GOOD, REPO, DoorService, FakeClock, Fetcher
 
 
 def test_an_actions_outcome_is_the_next_event(fetcher_chart: Chart, clock: FakeClock) -> None:

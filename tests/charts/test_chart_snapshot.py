@@ -8,7 +8,7 @@ import pytest
 
 from beacon import ChartError
 from beacon.charts import Chart, Step, bind, load_chart
-from charts.chart_services import GOOD, DoorService, FakeClock, Fetcher
+from tests.charts.chart_services import GOOD, DoorService, FakeClock, Fetcher
 
 
 def test_a_restored_machine_handles_the_queued_outcome_without_rerunning_actions(

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sync_world import World, requests_of
 
 from beacon import BackoffError
 from beacon.client._run import node_key
 from beacon.client._transport import MAX_BACKOFF
+from tests.client.sync_world import World, requests_of
 
 
 @pytest.fixture

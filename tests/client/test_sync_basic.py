@@ -8,10 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sync_world import World, requests_of, tail
 
 from beacon import SyncResult, TransportError
 from beacon._crypto import KeyBundle
+from tests.client.sync_world import World, requests_of, tail
 
 
 @pytest.fixture

@@ -9,13 +9,13 @@ from typing import Any
 
 import httpx
 import pytest
-from sync_world import World, requests_of, tail
 
 from beacon import ConflictError, SyncClient
 from beacon._crypto import KeyBundle, encrypt_record
 from beacon.charts import action
 from beacon.client import _collection_service
 from beacon.client._collection_service import CollectionService
+from tests.client.sync_world import World, requests_of, tail
 
 
 @pytest.fixture

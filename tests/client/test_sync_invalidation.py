@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sync_world import World, requests_of, tail
 
 from beacon import AuthenticationError, BackoffError
+from tests.client.sync_world import World, requests_of, tail
 
 TOKEN = ("GET", "/1.0/sync/1.5")
 

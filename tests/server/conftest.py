@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from server_fixtures import ADMIN_SECRET, Clock, User, counter_rng, make_user
 
 from beacon.server import EmbeddedService
+from tests.server.server_fixtures import ADMIN_SECRET, Clock, User, counter_rng, make_user
 
 
 @pytest.fixture

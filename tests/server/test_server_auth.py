@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from server_fixtures import Clock, User, make_user
 
 from beacon._hawk import compute_mac
 from beacon.server import EmbeddedService
+from tests.server.server_fixtures import Clock, User, make_user
 
 
 def _hawk(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server_fixtures import User
+from tests.server.server_fixtures import User
 
 
 def test_a_new_user_reads_empty_info_collections(user: User) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from server_fixtures import Clock, User, counter_rng, make_user
 
 from beacon.server import EmbeddedService, Limits
+from tests.server.server_fixtures import Clock, User, counter_rng, make_user
 
 
 def test_post_reports_success_and_per_item_failures(user: User) -> None:

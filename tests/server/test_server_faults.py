@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from server_fixtures import ADMIN_SECRET, Clock, User, counter_rng, make_user
 
 from beacon import UsageError
 from beacon.server import EmbeddedService
+from tests.server.server_fixtures import ADMIN_SECRET, Clock, User, counter_rng, make_user
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_SECRET}"}
 

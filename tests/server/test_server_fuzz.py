@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from server_fixtures import Clock, counter_rng, make_user
 
 from beacon._hawk import HawkAuth
 from beacon.server import EmbeddedService, Limits
+from tests.server.server_fixtures import Clock, counter_rng, make_user
 
 COLLECTIONS = ["history", "meta", "crypto", "tabs", "bad name", "x" * 33, "%2F", ""]
 IDS = ["a", "global", "keys", "x" * 65, "\u00e9", " ", "a,b"]

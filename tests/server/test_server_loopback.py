@@ -13,12 +13,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from server_fixtures import ADMIN_SECRET, Clock, counter_rng, kb_for
 
 from beacon._crypto import key_id
 from beacon._hawk import HawkAuth
 from beacon.cli import main
 from beacon.server import EmbeddedService
+from tests.server.server_fixtures import ADMIN_SECRET, Clock, counter_rng, kb_for
 
 
 def _token(http: httpx.Client, url: str, access_token: str, kb: bytes, kca: int) -> dict:  # type: ignore[type-arg]

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 import pytest
-from server_fixtures import Clock, User
+
+from tests.server.server_fixtures import Clock, User
 
 
 def _post(user: User, collection: str, items: list[dict[str, object]]) -> dict[str, Any]:

@@ -6,10 +6,10 @@ import base64
 import re
 
 import pytest
-from server_fixtures import Clock, User, kb_for
 
 from beacon._crypto import client_state
 from beacon.server import EmbeddedService
+from tests.server.server_fixtures import Clock, User, kb_for
 
 
 def test_a_token_response_has_every_field_and_the_timestamp_header(user: User) -> None:
@@ -41,7 +41,7 @@ def test_the_same_client_state_keeps_the_same_uid(user: User) -> None:
 
 
 def test_new_users_spread_over_the_nodes(svc: EmbeddedService, clock: Clock) -> None:
-    from server_fixtures import make_user
+    from tests.server.server_fixtures import make_user
 
     endpoints = [make_user(svc, clock, f"u{i}").token["api_endpoint"] for i in range(4)]
     nodes = [re.search(r"/node/(\d+)/", e).group(1) for e in endpoints]  # type: ignore[union-attr]
