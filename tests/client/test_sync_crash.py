@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from beacon import charts
 from beacon.charts import Machine, Step
 from beacon.client import _client
 from beacon.server import EmbeddedService
@@ -45,7 +46,7 @@ def world(tmp_path: Path) -> Iterator[World]:
 
 
 def _arm(monkeypatch: pytest.MonkeyPatch, killer: Killer) -> None:
-    real_bind = _client.bind
+    real_bind = charts.bind
 
     def bind(*args: Any, **kwargs: Any) -> Machine:
         machine = real_bind(*args, **kwargs)
