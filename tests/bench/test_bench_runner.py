@@ -98,4 +98,6 @@ def test_download_tiny_run_goes_through_a_server_process() -> None:
     result = _module("download").run(small=20, large=60)
     figures = _check_figures(result)
     assert [f["unit"] for f in figures] == ["records/s", "MiB", "records/s"]
-    assert result["requests"]["60"] >= result["requests"]["20"]
+    assert result["downloads"]["60"]["finished"] is True
+    assert result["downloads"]["60"]["records"] == 60
+    assert result["downloads"]["60"]["requests"] >= result["downloads"]["20"]["requests"]
