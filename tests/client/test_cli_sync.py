@@ -141,3 +141,14 @@ def test_works_from_a_shell(served: tuple[EmbeddedService, str], tmp_path: Path)
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["outcome"] == "ok"
+
+
+def test_without_json_a_success_is_one_line(
+    served: tuple[EmbeddedService, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    svc, base_url = served
+    assert main(_args(svc, base_url, tmp_path / "state", "--engines", "notes")) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1
+    assert out.startswith("synced in ")
+    assert "notes" in out
