@@ -132,6 +132,8 @@ class SyncClient:
 
     The state file is opened (created, owner-only) by the constructor, and the engines that
     keep their records in it are attached, so local edits can be made before the first sync.
+    One client runs one sync at a time, from one thread; two clients must not share a state
+    file at the same time.
 
     Raises:
         UsageError: bad kB, keys_changed_at, URL or engine list, or a state file that is not
