@@ -2,7 +2,7 @@
 
 ::
 
-    beacon chart check PATH... [--json]                 exit 1 when any chart has an error
+    beacon chart check PATH... [--services MODULE:ATTR] [--json]   exit 1 on any error
     beacon chart render PATH... -o DIR [--trace FILE] [--coverage FILE] [--mermaid] [--no-svg]
     beacon chart paths PATH [--json]
     beacon chart replay PATH TRACE [--json]             exit 1 on a divergence
@@ -11,18 +11,33 @@
 ``render`` writes ``<chart>.dot`` and ``<chart>.svg`` (``.mmd`` with ``--mermaid``). With an
 overlay the files are ``<chart>.trace.*`` / ``<chart>.coverage.*`` so the committed diagrams
 stay as they are.
+
+``check`` also checks action and guard names and completeness (every declared outcome handled)
+when it knows the chart's services: the packaged Sync charts bind ``beacon.client``'s
+``CHART_SERVICES`` by themselves; ``--services MODULE:ATTR`` names the service classes of any
+other chart (a sequence of classes, or a mapping from chart name to classes).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from beacon._errors import ChartError
-from beacon.charts import Coverage, Trace, check_chart, load_chart, replay, transition_paths
+from beacon._errors import ChartError, UsageError
+from beacon.charts import (
+    Coverage,
+    Trace,
+    chart_path,
+    check_chart,
+    load_chart,
+    replay,
+    transition_paths,
+)
 from beacon.charts._render import Overlay, render_dot, render_mermaid
 
 
@@ -35,6 +50,11 @@ def register(subparsers: Any) -> None:
     check = sub.add_parser("check", help="check chart documents; exit 1 on errors")
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     check.add_argument("--json", action="store_true", help="print findings as JSON")
+    check.add_argument(
+        "--services",
+        metavar="MODULE:ATTR",
+        help="service classes to check names and outcomes against (see module docstring)",
+    )
     check.set_defaults(func=_check)
 
     render = sub.add_parser("render", help="write DOT and SVG diagrams")
@@ -74,8 +94,9 @@ def register(subparsers: Any) -> None:
 def _check(args: argparse.Namespace) -> int:
     status = 0
     report = []
+    explicit = _load_services(args.services) if args.services else None
     for path in args.paths:
-        findings = check_chart(path)
+        findings = check_chart(path, _services_for(path, explicit))
         if any(f.severity == "error" for f in findings):
             status = 1
         report.append({"file": str(path), "findings": [f.to_json() for f in findings]})
@@ -87,6 +108,46 @@ def _check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     return status
+
+
+ServiceTable = Mapping[str, Sequence[type]] | Sequence[type]
+
+
+def _load_services(spec: str) -> ServiceTable:
+    """The service classes named by ``--services MODULE:ATTR``."""
+    module_name, _, attr = spec.partition(":")
+    try:
+        table: object = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise UsageError(f"--services {spec!r}: cannot import it ({exc})") from exc
+    if isinstance(table, Mapping) or (
+        isinstance(table, Sequence) and all(isinstance(c, type) for c in table)
+    ):
+        return table
+    raise UsageError(f"--services {spec!r}: not a sequence of classes nor a mapping of them")
+
+
+def _services_for(path: Path, explicit: ServiceTable | None) -> list[object] | None:
+    """Uncalled instances of the chart's service classes, or None when none are known.
+
+    Without ``--services`` only the packaged Sync charts get services: a user's chart that
+    happens to be called ``session.yaml`` is not checked against beacon's Sync services.
+    """
+    classes: Sequence[type] | None
+    if explicit is None:
+        from beacon.client import CHART_SERVICES
+
+        try:
+            packaged = path.resolve() == chart_path(path.stem).resolve()
+        except ChartError:
+            packaged = False
+        classes = CHART_SERVICES.get(path.stem) if packaged else None
+    elif isinstance(explicit, Mapping):
+        classes = explicit.get(path.stem)
+    else:
+        classes = explicit
+    # Checks read the classes' marks only; nothing is constructed or called.
+    return None if classes is None else [object.__new__(cls) for cls in classes]
 
 
 def _render(args: argparse.Namespace) -> int:

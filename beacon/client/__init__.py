@@ -15,3 +15,18 @@ How a run is put together (``SyncClient.sync()``, in ``_client``):
   arithmetic (fresh records, fix-ups, the declined merge);
 * engines (``_engines``) give records their local meaning.
 """
+
+from beacon.client._collection_service import CollectionService
+from beacon.client._fresh_start import FreshStartService
+from beacon.client._session_service import SessionService
+from beacon.client._token_service import TokenService
+
+#: The service classes each packaged Sync chart binds, by chart name. ``beacon chart check``
+#: reads their ``@action``/``@guard`` marks to check names and completeness without running them.
+CHART_SERVICES: dict[str, tuple[type, ...]] = {
+    "token": (TokenService,),
+    "session": (SessionService, FreshStartService),
+    "collection": (CollectionService,),
+}
+
+__all__ = ["CHART_SERVICES"]

@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from beacon.charts import chart_path, check_chart, load_chart
-from beacon.client._collection_service import CollectionService
-from beacon.client._fresh_start import FreshStartService
-from beacon.client._session_service import SessionService
-from beacon.client._token_service import TokenService
-
-# The services are only inspected (their marked methods), never called: no __init__ needed.
-SERVICES: dict[str, tuple[type, ...]] = {
-    "token": (TokenService,),
-    "session": (SessionService, FreshStartService),
-    "collection": (CollectionService,),
-}
+from beacon.cli import main
+from beacon.client import CHART_SERVICES as SERVICES
 
 
 @pytest.mark.parametrize("name", sorted(SERVICES))
@@ -23,6 +17,31 @@ def test_the_chart_checks_clean_with_its_services_bound(name: str) -> None:
     services: list[object] = [object.__new__(cls) for cls in SERVICES[name]]
     findings = check_chart(chart_path(name), services)
     assert [str(f) for f in findings] == []
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_chart_check_binds_the_sync_services_by_itself(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["chart", "check", "--json", str(chart_path(name))]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report[0]["findings"] == []
+
+
+def test_chart_check_catches_an_unhandled_outcome_of_the_sync_services(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Drop the session chart's "not_found" edge out of needs_keys: the service still declares it.
+    text = chart_path("session").read_text(encoding="utf-8")
+    broken = text.replace("          - {event: not_found, target: missing_keys}\n", "", 1)
+    assert broken != text
+    path = tmp_path / "session.yaml"
+    path.write_text(broken, encoding="utf-8")
+    spec = "beacon.client:CHART_SERVICES"
+    assert main(["chart", "check", "--json", "--services", spec, str(path)]) == 1
+    report = json.loads(capsys.readouterr().out)
+    messages = " ".join(f["message"] for f in report[0]["findings"])
+    assert "not_found" in messages
 
 
 def test_the_session_chart_shows_the_seed_notes_states() -> None:
