@@ -29,7 +29,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from beacon import RecordEngine, SyncClient
+from beacon._crypto import key_id
+from beacon._hawk import HawkAuth
+from beacon.client._collection_service import PAGE_SIZE
 from beacon.client._engine_api import ApplyCounts, IncomingRecord
 from bench._figures import figure
 
@@ -217,6 +222,34 @@ def _download(account: _Account, kb: bytes, count: int, state: Path, *, budget: 
         parent.close()
 
 
+def _page_times(account: _Account, kb: bytes, count: int, *, page: int) -> tuple[float, float]:
+    """The server's time for the first and the last page of the collection (seconds, best of 3).
+
+    Raw Hawk-signed GETs with the client's own query (``full``, ``sort=oldest``, ``limit``),
+    no decryption and no store: how much of a long download's time is the server's paging.
+    """
+    headers = {
+        "Authorization": f"Bearer {account.access_token}",
+        "X-KeyID": key_id(kb, account.keys_changed_at),
+    }
+    with httpx.Client(timeout=120) as http:
+        token = http.get(account.token_url, headers=headers).json()
+        auth = HawkAuth(token["id"], token["key"])
+        url = f"{token['api_endpoint']}/storage/{COLLECTION}"
+        times = []
+        for offset in (0, max(count - page, 0)):
+            best = float("inf")
+            for _ in range(3):
+                params = {"full": "1", "sort": "oldest", "limit": str(page), "offset": str(offset)}
+                start = time.perf_counter()
+                response = http.get(url, params=params, auth=auth)
+                best = min(best, time.perf_counter() - start)
+                if response.status_code != 200 or len(response.json()) != min(page, count):
+                    raise AssertionError(f"page at offset {offset}: {response.status_code}")
+            times.append(best)
+    return times[0], times[1]
+
+
 def run(
     *, small: int = 10_000, large: int = 100_000, budget: float = 150.0, quick: bool = False
 ) -> dict[str, Any]:
@@ -241,6 +274,7 @@ def run(
             size: _download(account, kb, size, root / f"down-{size}", budget=budget)
             for size, account in zip((small, large), accounts, strict=True)
         }
+        first_page, last_page = _page_times(accounts[1], kb, large, page=PAGE_SIZE)
     if not down[small].finished:
         raise RuntimeError(f"the {small:,}-record download did not finish in {budget:.0f} s")
     big, little = down[large], down[small]
@@ -277,6 +311,14 @@ def run(
             baseline=small / up[small],
             baseline_name=f"{small:,} records",
             note=f"{up[large]:.1f} s",
+        ),
+        figure(
+            f"server time for the last page of {large:,}",
+            last_page * 1000,
+            "ms",
+            baseline=first_page * 1000,
+            baseline_name="its first page",
+            note=f"raw GETs of {PAGE_SIZE} records (no client work): the server's paging share",
         ),
     ]
     out["downloads"] = {str(size): d.__dict__ for size, d in down.items()}

@@ -97,7 +97,7 @@ def test_requests_tiny_run_counts_one_request_for_a_no_change_sync() -> None:
 def test_download_tiny_run_goes_through_a_server_process() -> None:
     result = _module("download").run(small=20, large=60)
     figures = _check_figures(result)
-    assert [f["unit"] for f in figures] == ["records/s", "MiB", "records/s"]
+    assert [f["unit"] for f in figures] == ["records/s", "MiB", "records/s", "ms"]
     assert result["downloads"]["60"]["finished"] is True
     assert result["downloads"]["60"]["records"] == 60
     assert result["downloads"]["60"]["requests"] >= result["downloads"]["20"]["requests"]
