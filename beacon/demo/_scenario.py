@@ -26,8 +26,6 @@ the process; the demo checks that no output file holds it, the access token or t
 
 from __future__ import annotations
 
-import base64
-import json
 import os
 import shutil
 import time
@@ -37,16 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import graphviz
 import httpx
 from rich.console import Console
 
-from beacon._crypto import KeyBundle
 from beacon._errors import BeaconError
-from beacon.charts import Overlay, Trace, load_chart, render_dot
 from beacon.client._client import SyncClient, SyncResult
 from beacon.client._engines import RecordEngine
-from beacon.demo._page import render_page
+from beacon.demo._outputs import find_leaks, secrets_of, write_outputs, write_story
 from beacon.demo._story import Chapter, Request, Story
 from beacon.server import EmbeddedService
 
@@ -206,22 +201,18 @@ def run_demo(out: Path, *, progress: Console | None = None, kb: bytes | None = N
             stack.callback(device.client.close)
         runner = _Runner(svc, account.fxa_uid, story, progress)
         _tell(story, runner, svc, account.fxa_uid, a, b)
-        secrets = _secrets(kb, account.access_token)
+        secrets = secrets_of(kb, account.access_token)
     story.seconds = time.perf_counter() - started
-    _write_outputs(story, out, {"A": a, "B": b})
-    leaks = _leaks(out, secrets)
+    write_outputs(story, out, {d.name: d.traces for d in (a, b)})
+    leaks = find_leaks(out, secrets)
     story.check(
         "no output file holds the kB, the access token or the keys",
         not leaks,
         ", ".join(sorted(leaks)),
     )
     story.seconds = time.perf_counter() - started
-    _write_story(story, out)
+    write_story(story, out)
     return story
-
-
-def _write_story(story: Story, out: Path) -> None:
-    (out / "story.json").write_text(json.dumps(story.to_json(), indent=2) + "\n", "utf-8")
 
 
 def _tell(
@@ -352,65 +343,3 @@ def _interleave(story: Story, a: _Device, b: _Device) -> list[SyncResult]:
 
 def _ids(device: _Device) -> set[str]:
     return {record_id for record_id, _ in device.notes.records()}
-
-
-# -- outputs --------------------------------------------------------------------------------
-
-
-def _write_outputs(story: Story, out: Path, devices: dict[str, _Device]) -> None:
-    session = load_chart("session")
-    traces_dir = out / "traces"
-    traces_dir.mkdir(exist_ok=True)
-    diagrams: dict[str, str] = {}
-    for name, device in devices.items():
-        chapters = story.for_device(name)
-        for chapter, trace in zip(chapters, device.traces, strict=False):
-            path = traces_dir / f"{chapter.number:02d}-{name}.json"
-            path.write_text(json.dumps(trace, indent=2, sort_keys=True) + "\n", "utf-8")
-        svg = _overlaid_svg(session, [Trace.from_json(t) for t in device.traces])
-        target = out / f"session-{name}.svg"
-        target.write_text(svg, "utf-8")
-        diagrams[name] = svg
-        story.files[f"session diagram, device {name}'s path"] = str(target)
-    story.files["traces (one JSON tree per run)"] = str(traces_dir)
-    page = out / "index.html"
-    story.files["the page"] = str(page)
-    story.files["the story as JSON"] = str(out / "story.json")
-    page.write_text(
-        render_page(
-            story,
-            diagrams=diagrams,
-            traces={name: d.traces for name, d in devices.items()},
-        ),
-        "utf-8",
-    )
-    _write_story(story, out)
-
-
-def _overlaid_svg(session: Any, traces: list[Trace]) -> str:
-    """The session chart with every run of one device overlaid, transitions numbered in order."""
-    runs = [next(t for t in trace.walk() if t.chart == session.name) for trace in traces]
-    combined = Trace(chart=session.name, steps=[step for run in runs for step in run.steps])
-    dot = render_dot(session, Overlay.for_chart(session, combined))
-    svg: bytes = graphviz.Source(dot).pipe(format="svg")
-    return svg.decode("utf-8")
-
-
-def _secrets(kb: bytes, access_token: str) -> set[str]:
-    bundle = KeyBundle.from_kb(kb)
-    out = {kb.hex(), access_token, *bundle.to_b64()}
-    out.add(base64.b64encode(kb).decode("ascii"))
-    out.add(base64.urlsafe_b64encode(kb).decode("ascii").rstrip("="))
-    return out
-
-
-def _leaks(out: Path, secrets: set[str]) -> set[str]:
-    """Files under ``out`` (except the devices' own state files) that hold a secret."""
-    leaks = set()
-    for path in out.rglob("*"):
-        if not path.is_file() or path.relative_to(out).parts[0] == "devices":
-            continue
-        text = path.read_bytes().decode("utf-8", "replace")
-        if any(secret in text for secret in secrets):
-            leaks.add(str(path.relative_to(out)))
-    return leaks

@@ -1,0 +1,91 @@
+"""The demo's files: traces, overlaid diagrams, the page, the story; and the leak check.
+
+Everything written here comes from traces (names and outcomes only) and the story (titles,
+states, request lines without headers or bodies); :func:`find_leaks` proves it for the run's
+own secrets.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+from beacon._crypto import KeyBundle
+from beacon.charts import Chart, Overlay, Trace, load_chart, render_dot
+from beacon.demo._page import render_page
+from beacon.demo._story import Story
+
+__all__ = ["find_leaks", "overlaid_svg", "secrets_of", "write_outputs", "write_story"]
+
+
+def write_story(story: Story, out: Path) -> None:
+    """``story.json``: the chapters, their requests and the checks."""
+    (out / "story.json").write_text(json.dumps(story.to_json(), indent=2) + "\n", "utf-8")
+
+
+def write_outputs(story: Story, out: Path, traces: Mapping[str, list[dict[str, Any]]]) -> None:
+    """Every file of ``out/`` but the devices' state: ``traces`` maps a device to its runs'
+    trace trees, in the order of its chapters."""
+    session = load_chart("session")
+    traces_dir = out / "traces"
+    traces_dir.mkdir(exist_ok=True)
+    diagrams: dict[str, str] = {}
+    for name in story.devices:
+        runs = traces.get(name, [])
+        for chapter, trace in zip(story.for_device(name), runs, strict=False):
+            path = traces_dir / f"{chapter.number:02d}-{name}.json"
+            path.write_text(json.dumps(trace, indent=2, sort_keys=True) + "\n", "utf-8")
+        svg = overlaid_svg(session, (Trace.from_json(t) for t in runs))
+        target = out / f"session-{name}.svg"
+        target.write_text(svg, "utf-8")
+        diagrams[name] = svg
+        story.files[f"session diagram, device {name}'s path"] = str(target)
+    story.files["traces (one JSON tree per run)"] = str(traces_dir)
+    page = out / "index.html"
+    story.files["the page"] = str(page)
+    story.files["the story as JSON"] = str(out / "story.json")
+    page.write_text(render_page(story, diagrams=diagrams, traces=traces), "utf-8")
+    write_story(story, out)
+
+
+def overlaid_svg(chart: Chart, traces: Iterable[Trace]) -> str:
+    """``chart`` with the runs of one device overlaid, transitions numbered across runs.
+
+    The runs' steps are joined into one trace, so the engine's trace overlay numbers every
+    transition taken in the order the device took it, run after run.
+    """
+    runs = [next(t for t in trace.walk() if t.chart == chart.name) for trace in traces]
+    combined = Trace(chart=chart.name, steps=[step for run in runs for step in run.steps])
+    dot = render_dot(chart, Overlay.for_chart(chart, combined))
+    svg: bytes = graphviz.Source(dot).pipe(format="svg")
+    return svg.decode("utf-8")
+
+
+def secrets_of(kb: bytes, access_token: str) -> set[str]:
+    """The forms in which this run's secrets could leak: kB (hex, base64, base64url), the
+    access token, and the root key bundle's keys."""
+    bundle = KeyBundle.from_kb(kb)
+    return {
+        kb.hex(),
+        base64.b64encode(kb).decode("ascii"),
+        base64.urlsafe_b64encode(kb).decode("ascii").rstrip("="),
+        access_token,
+        *bundle.to_b64(),
+    }
+
+
+def find_leaks(out: Path, secrets: set[str]) -> set[str]:
+    """Files under ``out`` (except the devices' own state files) that hold a secret."""
+    leaks = set()
+    for path in out.rglob("*"):
+        if not path.is_file() or path.relative_to(out).parts[0] == "devices":
+            continue
+        text = path.read_bytes().decode("utf-8", "replace")
+        if any(secret in text for secret in secrets):
+            leaks.add(str(path.relative_to(out)))
+    return leaks
