@@ -72,7 +72,7 @@ def run(*, repeats: int = 20, records: int = 10, quick: bool = False) -> dict[st
             figure(
                 "requests per no-change sync",
                 per_quiet,
-                "requests",
+                "requests/sync",
                 target=NO_CHANGE_TARGET,
                 better="lower",
                 note=f"mean of {repeats}; " + "; ".join(quiet[0][1]),
