@@ -20,7 +20,10 @@ from beacon.charts import Chart, Overlay, Trace, load_chart, render_dot
 from beacon.demo._page import render_page
 from beacon.demo._story import Story
 
-__all__ = ["find_leaks", "overlaid_svg", "secrets_of", "write_outputs", "write_story"]
+__all__ = ["DIAGRAMS", "find_leaks", "overlaid_svg", "secrets_of", "write_outputs", "write_story"]
+
+#: The charts drawn per device, the first one shown large on the page.
+DIAGRAMS = ("session", "token")
 
 
 def write_story(story: Story, out: Path) -> None:
@@ -31,20 +34,23 @@ def write_story(story: Story, out: Path) -> None:
 def write_outputs(story: Story, out: Path, traces: Mapping[str, list[dict[str, Any]]]) -> None:
     """Every file of ``out/`` but the devices' state: ``traces`` maps a device to its runs'
     trace trees, in the order of its chapters."""
-    session = load_chart("session")
+    charts = [load_chart(name) for name in DIAGRAMS]
     traces_dir = out / "traces"
     traces_dir.mkdir(exist_ok=True)
-    diagrams: dict[str, str] = {}
+    diagrams: dict[str, dict[str, str]] = {}
     for name in story.devices:
         runs = traces.get(name, [])
         for chapter, trace in zip(story.for_device(name), runs, strict=False):
             path = traces_dir / f"{chapter.number:02d}-{name}.json"
             path.write_text(json.dumps(trace, indent=2, sort_keys=True) + "\n", "utf-8")
-        svg = overlaid_svg(session, (Trace.from_json(t) for t in runs))
-        target = out / f"session-{name}.svg"
-        target.write_text(svg, "utf-8")
-        diagrams[name] = svg
-        story.files[f"session diagram, device {name}'s path"] = str(target)
+        parsed = [Trace.from_json(t) for t in runs]
+        diagrams[name] = {}
+        for chart in charts:
+            svg = overlaid_svg(chart, parsed)
+            target = out / f"{chart.name}-{name}.svg"
+            target.write_text(svg, "utf-8")
+            diagrams[name][chart.name] = svg
+            story.files[f"{chart.name} diagram, device {name}'s path"] = str(target)
     story.files["traces (one JSON tree per run)"] = str(traces_dir)
     page = out / "index.html"
     story.files["the page"] = str(page)
@@ -56,10 +62,11 @@ def write_outputs(story: Story, out: Path, traces: Mapping[str, list[dict[str, A
 def overlaid_svg(chart: Chart, traces: Iterable[Trace]) -> str:
     """``chart`` with the runs of one device overlaid, transitions numbered across runs.
 
-    The runs' steps are joined into one trace, so the engine's trace overlay numbers every
-    transition taken in the order the device took it, run after run.
+    Every run of ``chart`` in the trace trees (the token chart runs again after a 401) is
+    joined, in order, into one trace, so the engine's trace overlay numbers each transition
+    in the order the device took it, run after run.
     """
-    runs = [next(t for t in trace.walk() if t.chart == chart.name) for trace in traces]
+    runs = [t for trace in traces for t in trace.walk() if t.chart == chart.name]
     combined = Trace(chart=chart.name, steps=[step for run in runs for step in run.steps])
     dot = render_dot(chart, Overlay.for_chart(chart, combined))
     svg: bytes = graphviz.Source(dot).pipe(format="svg")

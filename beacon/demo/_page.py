@@ -37,6 +37,7 @@ ol.runs { padding-left: 1.2rem; } ol.runs li { margin-bottom: .8rem; }
 .req401 { color: #b3261e; font-weight: 600; }
 .checks li { list-style: none; } .pass::before { content: "✓ "; color: #137333; }
 .fail::before { content: "✗ "; color: #b3261e; }
+details { margin: .6rem 0; }
 details pre { max-height: 400px; overflow: auto; background: #f4f6f9; padding: .6rem;
               font-size: 12px; }
 """
@@ -89,23 +90,36 @@ def _chapter_html(chapter: Chapter) -> str:
 def render_page(
     story: Story,
     *,
-    diagrams: Mapping[str, str],
+    diagrams: Mapping[str, Mapping[str, str]],
     traces: Mapping[str, Any],
 ) -> str:
-    """The whole page. ``diagrams`` maps a device to its overlaid SVG text; ``traces`` maps a
-    device to its JSON-able traces."""
+    """The whole page. ``diagrams`` maps a device to its overlaid SVGs by chart name (the
+    first is shown open, the others folded); ``traces`` maps a device to its traces."""
     columns = []
     for device in story.devices:
-        svg = diagrams.get(device)
-        figure = f'<div class="diagram">{_inline_svg(svg)}</div>' if svg else "<p>(no diagram)</p>"
+        charts = diagrams.get(device, {})
+        figures = []
+        for n, (chart, svg) in enumerate(charts.items()):
+            link = f"{escape(chart)}-{escape(device)}.svg"
+            drawing = f'<div class="diagram">{_inline_svg(svg)}</div>'
+            caption = (
+                f'<p class="meta">The {escape(chart)} chart with the path device '
+                f"{escape(device)} took over all its runs: transitions taken are blue and "
+                "numbered in order, states entered are filled (scroll sideways; "
+                f'<a href="{link}">the SVG alone</a>).</p>'
+            )
+            if n == 0:
+                figures.append(caption + drawing)
+            else:
+                figures.append(
+                    f"<details><summary>The {escape(chart)} chart</summary>"
+                    f"{caption}{drawing}</details>"
+                )
         runs = "".join(_chapter_html(c) for c in story.for_device(device))
         columns.append(
             f'<section class="device"><h2>Device {escape(device)}</h2>'
-            f'<p class="meta">The session chart with the path device {escape(device)} took over '
-            "all its runs: transitions taken are blue and numbered in order, states entered are "
-            f'filled (scroll sideways; <a href="session-{escape(device)}.svg">the SVG alone</a>).'
-            f'</p>{figure}<h3>Its runs</h3><ol class="runs">{runs}</ol>'
-            "</section>"
+            f"{''.join(figures) or '<p>(no diagram)</p>'}"
+            f'<h3>Its runs</h3><ol class="runs">{runs}</ol></section>'
         )
     checks = "".join(
         f'<li class="{"pass" if c.passed else "fail"}">{escape(c.claim)}'

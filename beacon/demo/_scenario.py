@@ -131,7 +131,7 @@ class _Runner:
         self.story.chapters.append(chapter)
         self.progress.print(
             f"  [dim]{chapter.number}.[/dim] {device.name}: {title} [dim]→ {outcome}, "
-            f"{len(chapter.requests)} requests[/dim]"
+            f"{len(chapter.requests)} request{'' if len(chapter.requests) == 1 else 's'}[/dim]"
         )
         return chapter
 

@@ -79,11 +79,15 @@ def test_outputs_are_written(demo: tuple[Story, Path]) -> None:
         assert tree["chart"] == "session"
         assert tree["final_state"] == "synced"
     for device in ("A", "B"):
-        svg = (out / f"session-{device}.svg").read_text()
-        assert svg.lstrip().startswith("<?xml") or "<svg" in svg[:500]
-        assert "#1f5fbf" in svg  # the trace overlay's colour: a path was drawn
+        for chart in ("session", "token"):
+            svg = (out / f"{chart}-{device}.svg").read_text()
+            assert "<svg" in svg[:1000]
+            assert "#1f5fbf" in svg  # the trace overlay's colour: a path was drawn
+    # A's token chart shows the node move it met (new_node), numbered as a taken transition.
+    token_a = (out / "token-A.svg").read_text()
+    assert re.search(r"new_node #\d+", token_a)
     page = (out / "index.html").read_text()
-    assert page.count("<svg") == 2
+    assert page.count("<svg") == 4
     assert "Device A" in page
     assert "Device B" in page
     assert "the story happened as told" in page
@@ -116,3 +120,16 @@ def test_the_command_prints_json_and_exits_zero(
     assert printed["ok"] is True
     assert [c["device"] for c in printed["chapters"]][:2] == ["A", "B"]
     assert (tmp_path / "out" / "index.html").exists()
+
+
+def test_the_command_prints_the_timeline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["demo", "--out", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert status == 0
+    assert "invalidated" in printed
+    assert "leaving_old_node" in printed
+    assert "✗" not in printed
+    assert printed.count("✓") >= 10
+    assert "the story happened as told" in printed
