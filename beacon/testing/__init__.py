@@ -1,12 +1,38 @@
 """Model-based testing of beacon: Hypothesis campaigns over the client and the embedded service.
 
-This first part holds the campaign's vocabulary (steps and faults), its replay files, the
-wire recorder that injects network faults, the invariants and the coverage table; the
-campaign itself follows once the client lands.
+A campaign runs two (or more) devices on one account against the in-process
+:class:`~beacon.server.EmbeddedService`, drawing random interleavings of local edits, sync
+runs, crashes at any chart transition, clock moves and faults (token expiry and revocation,
+node reassignment, 503 + Retry-After, Backoff headers, network errors, 412 races, another
+device's fresh start, key rotation, syncID changes, declined engines, storage versions,
+missing meta/global or crypto/keys, bad HMACs, password resets). After every step it checks
+the invariants of :mod:`beacon.testing._invariants`; a failure is shrunk by Hypothesis and
+saved as a replay file.
+
+Entry points::
+
+    from beacon.testing import run_campaign, replay, load_replay
+
+    result = run_campaign(examples=60, steps=20, seed=0)
+    print(format_table(result.coverage))
+    if result.failure is not None:
+        save_replay(result.failure, "failure.json")
+        assert replay(load_replay("failure.json")).failure is not None
+
+``campaign_machine(config)`` gives the ``RuleBasedStateMachine`` class itself, for use with
+Hypothesis directly (``run_state_machine_as_test`` or ``Machine.TestCase``).
 """
 
 from __future__ import annotations
 
+from beacon.testing._campaign import (
+    CampaignResult,
+    ReplayResult,
+    campaign_machine,
+    fault_steps,
+    replay,
+    run_campaign,
+)
 from beacon.testing._coverage_report import (
     SYNC_CHARTS,
     CoverageReport,
@@ -16,19 +42,29 @@ from beacon.testing._coverage_report import (
 from beacon.testing._faults import RULES, RuleSpec, Step
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile, load_replay, parse_replay, save_replay
+from beacon.testing._world import CampaignConfig, FakeClock, World
 
 __all__ = [
     "RULES",
     "SYNC_CHARTS",
+    "CampaignConfig",
+    "CampaignResult",
     "CoverageReport",
     "Failure",
+    "FakeClock",
     "InvariantViolation",
     "ReplayFile",
+    "ReplayResult",
     "RuleSpec",
     "Step",
+    "World",
+    "campaign_machine",
+    "fault_steps",
     "format_table",
     "load_replay",
     "parse_replay",
+    "replay",
+    "run_campaign",
     "save_replay",
     "sync_chart_report",
 ]

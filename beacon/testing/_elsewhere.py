@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
-from beacon._errors import BeaconError, RecordIntegrityError
+from beacon._errors import BeaconError, RecordIntegrityError, UsageError
 
 __all__ = ["Elsewhere"]
 
@@ -58,8 +58,17 @@ class Elsewhere:
         return f"Elsewhere(engines={list(self._engines)!r})"
 
     # -- raw storage ---------------------------------------------------------------------------
+    def _rows(self, collection: str) -> Mapping[str, Mapping[str, Any]]:
+        try:
+            rows: Mapping[str, Mapping[str, Any]] = self._svc.faults.records(
+                self._fxa_uid(), collection
+            )
+        except UsageError:  # the account has no storage user yet: nothing is stored
+            return {}
+        return rows
+
     def _get(self, collection: str, bso_id: str) -> str | None:
-        row = self._svc.faults.records(self._fxa_uid(), collection).get(bso_id)
+        row = self._rows(collection).get(bso_id)
         return None if row is None else str(row["payload"])
 
     def _put(self, collection: str, bso_id: str, payload: str) -> None:
@@ -228,7 +237,7 @@ class Elsewhere:
     def records(self, engine: str) -> dict[str, dict[str, Any]]:
         """The live decrypted records of ``engine`` by id (see the module docstring)."""
         keys = self.keys()
-        rows: Mapping[str, Mapping[str, Any]] = self._svc.faults.records(self._fxa_uid(), engine)
+        rows = self._rows(engine)
         out: dict[str, dict[str, Any]] = {}
         if keys is None:
             self.undecryptable += len(rows)

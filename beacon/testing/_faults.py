@@ -88,7 +88,8 @@ RULES: Mapping[str, RuleSpec] = {
     "race": RuleSpec(
         "fault",
         ("device", "engine"),
-        "another device writes to the collection just before this device's next upload (412)",
+        "the device edits a record and syncs; another device writes to the same collection "
+        "just before the upload (412)",
     ),
     "password_reset": RuleSpec(
         "fault", (), "kB changes; every device signs in again with the new kB"

@@ -17,7 +17,8 @@ The wire invariants of one sync run (:func:`check_run`):
 * ``fresh_start_justified`` (a 401 never causes a fresh start): a wipe follows, on that same
   node, a 404 for meta/global or crypto/keys or a meta/global whose storageVersion is below 5,
   with no 401 in between;
-* ``rejected_token``: a token a storage node refused with a 401 is never presented again;
+* ``rejected_token``: a token a storage node refused with a 401 (an answer the device saw)
+  is never presented again by the same process;
 * ``upload_keys``: every record uploaded verifies (HMAC) under the crypto/keys on the server
   at the moment of the upload, and no record is uploaded while the server has no crypto/keys.
 """
@@ -59,7 +60,8 @@ class InvariantViolation(AssertionError):
 
 
 def _where(ex: Exchange) -> str:
-    return f"device {ex.device} run {ex.run} t={ex.time:.2f} {ex.method} {ex.resource or 'token'}"
+    what = "token" if ex.is_token_fetch else (ex.resource or "/")
+    return f"device {ex.device} run {ex.run} t={ex.time:.2f} {ex.method} {what}"
 
 
 @dataclass
@@ -88,6 +90,8 @@ class BackoffWindows:
                     "backoff",
                     f"{_where(ex)} was sent inside a backoff window open until t={limit:.2f}",
                 )
+            if ex.fault is not None:  # the device never saw this answer
+                continue
             ends = []
             if ex.status == 503 and ex.retry_after is not None:
                 ends.append(ex.time + ex.retry_after)
@@ -122,6 +126,8 @@ def _meta_too_old(ex: Exchange) -> bool:
 def _check_fresh_start_justified(run: Sequence[Exchange]) -> None:
     justified: dict[str, bool] = {}
     for ex in run:
+        if ex.fault is not None and not ex.is_wipe:  # an answer the device never saw
+            continue
         if ex.status == 401:
             justified[ex.node] = False
         elif ex.method == "GET" and ex.resource in ("storage/meta/global", "storage/crypto/keys"):
@@ -207,7 +213,8 @@ def check_run(
             raise InvariantViolation(
                 "rejected_token", f"{_where(ex)}: a token refused with 401 was presented again"
             )
-        if ex.status == 401 and ex.token is not None and not ex.is_token_fetch:
+        seen = ex.fault is None
+        if seen and ex.status == 401 and ex.token is not None and not ex.is_token_fetch:
             rejected.add(ex.token)
     _check_upload_keys(run)
 

@@ -261,3 +261,21 @@ def test_convergence_oracle() -> None:
             "e", {"r0": "z"}, [{"r0": "z"}], expected={}, uncertain=("r0",), allowed=allowed
         )
     assert info.value.invariant == "no_invented_value"
+
+
+def test_answers_the_device_never_saw_do_not_count() -> None:
+    lost_401 = ex(NODE1 + "/info/collections", status=401, token="old")
+    lost_401.fault = "lost_response"
+    rejected: set[str] = set()
+    check_run([lost_401], windows=BackoffWindows(), rejected=rejected, engines=2)
+    assert rejected == set()
+    lost_backoff = ex(NODE1 + "/info/collections", backoff=300, time=0)
+    lost_backoff.fault = "lost_response"
+    windows = BackoffWindows()
+    check([lost_backoff], windows)
+    check([ex(NODE1 + "/info/collections", time=10, run=2)], windows)
+    lost_404 = ex(NODE1 + "/storage/meta/global", status=404)
+    lost_404.fault = "read"
+    assert invariant_of([lost_404, ex(NODE1 + "/storage", method="DELETE")]) == (
+        "fresh_start_justified"
+    )

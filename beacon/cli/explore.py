@@ -1,0 +1,203 @@
+"""``beacon explore``: a model-based campaign against the embedded service, with coverage.
+
+::
+
+    beacon explore [--examples N] [--steps K] [--seed S] [--json]
+                   [--coverage-out FILE] [--failure-out FILE]
+    beacon explore --replay FILE [--trace-out FILE] [--json]
+
+A campaign runs two devices on one account against the in-process embedded service, with
+random local edits, syncs, crashes, clock moves and faults, checking the invariants after
+every step (see ``beacon.testing``). It prints a coverage table of the Sync charts (or, with
+``--json``, one JSON object) and writes a coverage file that ``beacon chart render
+--coverage`` draws. When an invariant fails, the shrunk example is saved as a replay file
+(``--failure-out``, default ``beacon-explore-failure.json``) and the last run's trace next to
+it (``<file>.trace.json``, for ``beacon chart render statecharts/session.yaml --trace``);
+the exit status is 1. ``--replay FILE`` runs a replay file again, step for step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["register"]
+
+DEFAULT_FAILURE = Path("beacon-explore-failure.json")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``explore`` subcommand."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "explore",
+        help="run a model-based campaign (faults, invariants, coverage, replay)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--examples", type=_positive, default=60, help="examples (default 60)")
+    parser.add_argument("--steps", type=_positive, default=20, help="max steps per example")
+    parser.add_argument("--seed", type=_seed, default=0, help="the campaign's seed (default 0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    parser.add_argument(
+        "--coverage-out", type=Path, metavar="FILE", help="write a chart coverage file"
+    )
+    parser.add_argument(
+        "--failure-out",
+        type=Path,
+        default=DEFAULT_FAILURE,
+        metavar="FILE",
+        help=f"where a shrunk failure is saved (default {DEFAULT_FAILURE})",
+    )
+    parser.add_argument("--replay", type=Path, metavar="FILE", help="re-run a replay file")
+    parser.add_argument(
+        "--trace-out", type=Path, metavar="FILE", help="with --replay: save the last run's trace"
+    )
+    parser.set_defaults(func=_run)
+
+
+def _trace_path(replay_path: Path) -> Path:
+    return replay_path.with_name(replay_path.stem + ".trace.json")
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        import hypothesis  # noqa: F401 - the campaign is built on it
+    except ModuleNotFoundError:
+        from beacon._errors import UsageError
+
+        raise UsageError("beacon explore needs Hypothesis: pip install 'beacon[dev]'") from None
+    if args.replay is not None:
+        return _replay(args)
+    return _campaign(args)
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from beacon.charts import Trace
+    from beacon.testing import format_table, run_campaign, save_replay
+
+    err = Console(stderr=True)
+    show = not args.json and err.is_terminal
+    with Progress(
+        TextColumn("exploring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=err,
+        disable=not show,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("examples", total=args.examples)
+        result = run_campaign(
+            examples=args.examples,
+            steps=args.steps,
+            seed=args.seed,
+            on_example=lambda n: progress.update(task, completed=min(n, args.examples)),
+        )
+    out: dict[str, Any] = result.to_json()
+    if args.coverage_out is not None:
+        result.coverage.to_coverage().save(args.coverage_out)
+        out["coverage_file"] = str(args.coverage_out)
+    if result.failure is not None:
+        saved = save_replay(result.failure, args.failure_out)
+        out["replay_file"] = str(saved)
+        if result.failure.trace is not None:
+            trace_file = _trace_path(saved)
+            Trace.from_json(result.failure.trace).save(trace_file)
+            out["trace_file"] = str(trace_file)
+    if args.json:
+        print(json.dumps(out, sort_keys=True))
+        return 0 if result.passed else 1
+    print(format_table(result.coverage, show_hits=True))
+    print(
+        f"{result.examples} examples, {result.steps} steps, {result.runs} sync runs, "
+        f"{result.transitions} chart transitions in {result.seconds:.1f}s "
+        f"({result.transitions_per_second:,.0f} transitions/s)"
+    )
+    if "coverage_file" in out:
+        print(f"coverage written to {out['coverage_file']}")
+    if result.failure is None:
+        print("every invariant held")
+        return 0
+    failure = result.failure.failure
+    assert failure is not None
+    print(
+        f"FAILED [{failure.invariant}] at step {failure.step + 1} of "
+        f"{len(result.failure.steps)}: {failure.message}",
+        file=sys.stderr,
+    )
+    for index, step in enumerate(result.failure.steps):
+        print(f"  {index + 1:>3}. {step}", file=sys.stderr)
+    print(f"replay file: {out['replay_file']}", file=sys.stderr)
+    if "trace_file" in out:
+        print(f"trace file: {out['trace_file']}", file=sys.stderr)
+    return 1
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from beacon.testing import load_replay, replay
+
+    recorded = load_replay(args.replay)
+    result = replay(recorded)
+    if args.trace_out is not None and result.trace is not None:
+        result.trace.save(args.trace_out)
+    expected = recorded.failure
+    same = (
+        result.failure is not None
+        and expected is not None
+        and (result.failure.invariant, result.failure.step) == (expected.invariant, expected.step)
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "steps": len(recorded.steps),
+                    "completed": result.steps,
+                    "failure": None if result.failure is None else result.failure.to_json(),
+                    "recorded_failure": None if expected is None else expected.to_json(),
+                    "reproduced": same,
+                    "trace_file": None if args.trace_out is None else str(args.trace_out),
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        for index, step in enumerate(recorded.steps):
+            mark = ">" if result.failure is not None and result.failure.step == index else " "
+            print(f"{mark} {index + 1:>3}. {step}")
+        if result.failure is None:
+            print(f"all {len(recorded.steps)} steps passed every invariant")
+        else:
+            print(
+                f"FAILED [{result.failure.invariant}] at step {result.failure.step + 1}: "
+                f"{result.failure.message}"
+            )
+            if expected is not None:
+                print("the recorded failure was reproduced" if same else "a DIFFERENT failure")
+        if args.trace_out is not None:
+            print(f"trace written to {args.trace_out}")
+    return 0 if result.failure is None else 1

@@ -1,0 +1,370 @@
+"""The Hypothesis campaign: random interleavings of device work and faults, shrunk on failure.
+
+Contract:
+
+* :func:`campaign_machine` returns a ``RuleBasedStateMachine`` class for a
+  :class:`~beacon.testing._world.CampaignConfig`. Each example builds a fresh
+  :class:`~beacon.testing._world.World` in a temporary directory; each rule draws one
+  :class:`~beacon.testing._faults.Step` and applies it; every example ends with a quiet period
+  (``settle``) in ``teardown`` unless a step already failed. Rules: ``edit``, ``delete``,
+  ``sync``, ``crash``, ``advance_clock``, ``fault`` (every fault of the vocabulary, drawn as
+  data so a shrunk example names the fault and its arguments) and ``settle``.
+* :func:`run_campaign` runs the machine under Hypothesis with an explicit seed and no example
+  database, so the same arguments give the same examples and the same result, and returns a
+  :class:`CampaignResult`: pass or the shrunk failure as a
+  :class:`~beacon.testing._replay.ReplayFile`, the coverage, and the speed.
+* :func:`replay` runs a replay file's steps on a fresh world, without Hypothesis, and reports
+  the first failure (or none).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+
+from beacon._errors import BeaconError
+from beacon.charts import Trace
+from beacon.testing._coverage_report import CoverageReport, sync_chart_report
+from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, Step
+from beacon.testing._invariants import InvariantViolation
+from beacon.testing._replay import Failure, ReplayFile
+from beacon.testing._world import CampaignConfig, World
+
+__all__ = [
+    "CampaignResult",
+    "ReplayResult",
+    "campaign_machine",
+    "describe",
+    "fault_steps",
+    "replay",
+    "run_campaign",
+]
+
+
+def _step(rule_name: str, **args: st.SearchStrategy[Any]) -> st.SearchStrategy[Step]:
+    names = sorted(args)
+    return st.tuples(*(args[n] for n in names)).map(
+        lambda values: Step(rule_name, dict(zip(names, values, strict=True)))
+    )
+
+
+def fault_steps(config: CampaignConfig) -> st.SearchStrategy[Step]:
+    """Every fault of the vocabulary, with its arguments, as one strategy."""
+    device = st.integers(0, config.devices - 1)
+    engine = st.sampled_from(config.engines)
+    record = st.sampled_from(config.records)
+    paths: list[str | None] = [None, "info/collections", "storage/meta", "storage/crypto"]
+    paths += [f"storage/{e}" for e in config.engines] + ["1.0/sync"]
+    return st.one_of(
+        _step("revoke_token"),
+        _step("expire_token"),
+        _step("rotate_keys", engine=st.none() | engine),
+        _step("move_node"),
+        _step(
+            "unavailable",
+            count=st.integers(1, 3),
+            retry_after=st.sampled_from([5, 60]),
+            path=st.sampled_from(paths),
+        ),
+        _step(
+            "backoff_header",
+            count=st.integers(1, 2),
+            seconds=st.sampled_from([30, 120]),
+            header=st.sampled_from(BACKOFF_HEADERS),
+        ),
+        _step(
+            "network_error",
+            device=device,
+            after=st.integers(1, 4),
+            kind=st.sampled_from(NETWORK_FAULTS),
+        ),
+        _step("race", device=device, engine=engine),
+        _step("fresh_start_elsewhere"),
+        _step("change_sync_id", engine=engine),
+        _step("decline_elsewhere", engine=engine),
+        _step("enable_elsewhere", engine=engine),
+        _step("storage_version", version=st.sampled_from([4, 6])),
+        _step("delete_meta_global"),
+        _step("delete_crypto_keys"),
+        _step("bad_hmac", engine=engine, record=st.sampled_from(["bad0", "bad1"])),
+        _step("remote_edit", engine=engine, record=record, value=st.integers(0, 3)),
+        _step("remote_delete", engine=engine, record=record),
+        _step("password_reset"),
+    )
+
+
+@dataclass
+class _Recorder:
+    """What the runs of one campaign saw: coverage, counts, the last failure."""
+
+    config: CampaignConfig
+    coverage: CoverageReport
+    examples: int = 0
+    steps: int = 0
+    runs: int = 0
+    transitions: int = 0
+    failure: ReplayFile | None = None
+    on_example: Callable[[int], None] | None = None
+    shrink_runs: int | None = None
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the shrinking budget is spent (examples then pass without running)."""
+        return self.failure is not None and self.shrink_runs is not None and self.shrink_runs <= 0
+
+    def add_trace(self, trace: Trace) -> None:
+        self.coverage.add_trace(trace)
+
+    def finish(self, world: World) -> None:
+        self.examples += 1
+        self.steps += len(world.steps)
+        self.runs += world.runs
+        self.transitions += world.transitions
+        if self.on_example is not None:
+            self.on_example(self.examples)
+
+    def fail(self, world: World, exc: BaseException) -> None:
+        self.failure = ReplayFile(
+            seed=self.config.seed,
+            devices=self.config.devices,
+            engines=self.config.engines,
+            steps=tuple(world.steps),
+            failure=describe(exc, step=len(world.steps) - 1),
+            trace=None if world.last_trace is None else world.last_trace.to_json(),
+        )
+
+
+def describe(exc: BaseException, *, step: int) -> Failure:
+    """A secret-free description of what failed: an invariant's own message, a beacon error's
+    kind and message (the error tree never carries secrets), or else the exception type and
+    the place it was raised."""
+    if isinstance(exc, InvariantViolation):
+        return Failure(exc.invariant, exc.message, step)
+    if isinstance(exc, BeaconError):
+        return Failure("exception", f"{exc.kind}: {exc}", step)
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return Failure("exception", f"{type(exc).__name__}{where}", step)
+
+
+class _CampaignBase(RuleBasedStateMachine):
+    """The rules; :func:`campaign_machine` binds a config and a recorder to a subclass."""
+
+    config: ClassVar[CampaignConfig]
+    recorder: ClassVar[_Recorder]
+
+    def __init__(self) -> None:
+        super().__init__()
+        rec = self.recorder
+        if rec.failure is not None and rec.shrink_runs is not None:
+            rec.shrink_runs -= 1
+        self._ok = True
+        self.world: World | None = None
+        # Once the shrinking budget is spent, examples pass without building anything, so
+        # Hypothesis stops shrinking and the smallest failure so far stands (deterministic:
+        # the budget counts runs, not seconds).
+        if not rec.exhausted:
+            self._dir = Path(tempfile.mkdtemp(prefix="beacon-explore-"))
+            self.world = World(self.config, self._dir, on_trace=rec.add_trace)
+
+    def _apply(self, step: Step) -> None:
+        world = self.world
+        if world is None:
+            return
+        try:
+            world.apply(step)
+        except BaseException as exc:
+            self._ok = False
+            self.recorder.fail(world, exc)
+            raise
+
+    def teardown(self) -> None:
+        world = self.world
+        if world is None:
+            return
+        try:
+            if self._ok:
+                self._apply(Step("settle"))
+        finally:
+            self.recorder.finish(world)
+            world.close()
+            shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def campaign_machine(
+    config: CampaignConfig, recorder: _Recorder | None = None
+) -> type[RuleBasedStateMachine]:
+    """A ``RuleBasedStateMachine`` class running ``config`` (see the module docstring)."""
+    rec = recorder or _Recorder(config, sync_chart_report())
+    device = st.integers(0, config.devices - 1)
+    engine = st.sampled_from(config.engines)
+    record = st.sampled_from(config.records)
+
+    class Campaign(_CampaignBase):
+        @rule(device=device, engine=engine, record=record, value=st.integers(0, 9))
+        def edit(self, device: int, engine: str, record: str, value: int) -> None:
+            self._apply(
+                Step("edit", {"device": device, "engine": engine, "record": record, "value": value})
+            )
+
+        @rule(device=device, engine=engine, record=record)
+        def delete(self, device: int, engine: str, record: str) -> None:
+            self._apply(Step("delete", {"device": device, "engine": engine, "record": record}))
+
+        @rule(device=device)
+        def sync(self, device: int) -> None:
+            self._apply(Step("sync", {"device": device}))
+
+        @rule(device=device, at=st.integers(1, 40))
+        def crash(self, device: int, at: int) -> None:
+            self._apply(Step("crash", {"device": device, "at": at}))
+
+        @rule(seconds=st.sampled_from([1, 30, 301, 3700]))
+        def advance_clock(self, seconds: int) -> None:
+            self._apply(Step("advance_clock", {"seconds": seconds}))
+
+        @rule(step=fault_steps(config))
+        def fault(self, step: Step) -> None:
+            self._apply(step)
+
+        @rule()
+        def settle(self) -> None:
+            self._apply(Step("settle"))
+
+    Campaign.config = config
+    Campaign.recorder = rec
+    Campaign.__name__ = Campaign.__qualname__ = "Campaign"
+    return Campaign
+
+
+@dataclass
+class CampaignResult:
+    """What :func:`run_campaign` found."""
+
+    passed: bool
+    examples: int
+    steps: int
+    runs: int
+    transitions: int
+    seconds: float
+    coverage: CoverageReport
+    failure: ReplayFile | None = None
+
+    @property
+    def transitions_per_second(self) -> float:
+        """Chart transitions taken per wall-clock second, whole stack in-process."""
+        return self.transitions / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """Counts, speed, the failure (if any) and the coverage, for ``--json``."""
+        return {
+            "passed": self.passed,
+            "examples": self.examples,
+            "steps": self.steps,
+            "runs": self.runs,
+            "transitions": self.transitions,
+            "seconds": round(self.seconds, 3),
+            "transitions_per_second": round(self.transitions_per_second, 1),
+            "failure": None if self.failure is None else self.failure.to_json(),
+            "coverage": self.coverage.to_json(),
+        }
+
+
+def run_campaign(
+    *,
+    examples: int = 60,
+    steps: int = 20,
+    seed: int = 0,
+    config: CampaignConfig | None = None,
+    parent: settings | None = None,
+    shrink: bool = True,
+    shrink_runs: int | None = 200,
+    on_example: Callable[[int], None] | None = None,
+) -> CampaignResult:
+    """Run a campaign; see the module docstring. ``parent`` supplies Hypothesis settings
+    (a test profile, say) that this function's own choices override."""
+    cfg = dataclasses.replace(config or CampaignConfig(), seed=seed)
+    recorder = _Recorder(cfg, sync_chart_report(), on_example=on_example, shrink_runs=shrink_runs)
+    machine = hypothesis_seed(seed)(campaign_machine(cfg, recorder))
+    phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
+    chosen = settings(
+        parent or settings.default,
+        max_examples=examples,
+        stateful_step_count=steps,
+        deadline=None,
+        database=None,
+        phases=phases,
+        report_multiple_bugs=False,
+        print_blob=False,
+        verbosity=Verbosity.quiet,
+        suppress_health_check=list(HealthCheck),
+    )
+    started = time.perf_counter()
+    passed = True
+    try:
+        run_state_machine_as_test(machine, settings=chosen)
+    except Exception:
+        passed = False
+    return CampaignResult(
+        passed=passed,
+        examples=recorder.examples,
+        steps=recorder.steps,
+        runs=recorder.runs,
+        transitions=recorder.transitions,
+        seconds=time.perf_counter() - started,
+        coverage=recorder.coverage,
+        failure=None if passed else recorder.failure,
+    )
+
+
+@dataclass
+class ReplayResult:
+    """What re-running a replay file did: the failure it met (None: every step passed)."""
+
+    failure: Failure | None
+    steps: int
+    trace: Trace | None
+    coverage: CoverageReport
+
+
+def replay(
+    recorded: ReplayFile,
+    *,
+    workdir: Path | None = None,
+    on_step: Callable[[int, Step], None] | None = None,
+) -> ReplayResult:
+    """Run ``recorded``'s steps on a fresh world (see the module docstring)."""
+    cfg = CampaignConfig(seed=recorded.seed, devices=recorded.devices, engines=recorded.engines)
+    report = sync_chart_report()
+    base = workdir or Path(tempfile.mkdtemp(prefix="beacon-replay-"))
+    world = World(cfg, base, on_trace=report.add_trace)
+    failure: Failure | None = None
+    done = 0
+    try:
+        steps: Sequence[Step] = recorded.steps
+        for index, step in enumerate(steps):
+            if on_step is not None:
+                on_step(index, step)
+            try:
+                world.apply(step)
+            except Exception as exc:
+                failure = describe(exc, step=index)
+                break
+            done = index + 1
+    finally:
+        world.close()
+        if workdir is None:
+            shutil.rmtree(base, ignore_errors=True)
+    return ReplayResult(failure, done, world.last_trace, report)

@@ -1,0 +1,440 @@
+"""The system under test: one embedded service, one account, N devices, a shared clock.
+
+Contract:
+
+* :class:`World` builds everything from a :class:`CampaignConfig` alone (the seed drives kB,
+  every device's randomness and nothing else), so the same steps give the same run.
+* :meth:`World.apply` performs one :class:`~beacon.testing._faults.Step` and then checks the
+  invariants that step can affect; a broken invariant raises
+  :class:`~beacon.testing._invariants.InvariantViolation`. The steps performed are kept in
+  :attr:`World.steps` and the chart traces of every sync run are handed to ``on_trace``.
+* A fault that cannot apply yet (no storage user before the first token, no meta/global to
+  edit) is a no-op, never an error: shrinking may drop the step that made it meaningful.
+* Device failures that a fault explains (a ``BeaconError`` from ``sync()``) are outcomes, not
+  violations; anything else a client raises propagates. In a quiet period every run must end
+  well (``quiet_sync``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from beacon._errors import BackoffError, BeaconError, UsageError
+from beacon.charts import Trace
+from beacon.testing import _hooks
+from beacon.testing._elsewhere import Elsewhere
+from beacon.testing._faults import Step, validate
+from beacon.testing._invariants import (
+    BackoffWindows,
+    InvariantViolation,
+    check_convergence,
+    check_run,
+    check_trace,
+)
+from beacon.testing._recorder import DeviceTransport
+
+__all__ = ["CampaignConfig", "FakeClock", "World"]
+
+#: Seconds the shared clock moves for every request a device sends (the wire takes time).
+REQUEST_TICK = 0.01
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """What a campaign runs against: devices on one account, the engines, the seed."""
+
+    seed: int = 0
+    devices: int = 2
+    engines: tuple[str, ...] = ("bookmarks", "passwords")
+    records: tuple[str, ...] = ("r0", "r1", "r2")
+
+
+class FakeClock:
+    """The injected clock shared by the service and every device (POSIX seconds)."""
+
+    def __init__(self, start: float = 1_760_000_000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move on by ``seconds`` (never backwards)."""
+        self.now += max(0.0, seconds)
+
+    def __repr__(self) -> str:
+        return f"FakeClock({self.now:.2f})"
+
+
+class _Crash(Exception):
+    """Raised from a chart observer: the device's process dies at this transition."""
+
+
+@dataclass
+class Device:
+    """One device: its state file, its wire and its current client object."""
+
+    index: int
+    state_dir: Path
+    transport: DeviceTransport
+    rng: Callable[[int], bytes]
+    client: Any = None
+    engines: dict[str, Any] = field(default_factory=dict)
+    rejected: set[str] = field(default_factory=set)
+
+
+@dataclass
+class _Model:
+    """What the edits since the last quiet period imply for the server's records."""
+
+    baseline: dict[str, dict[str, str]]
+    window: dict[str, dict[str, list[tuple[str, str | None]]]]
+    written: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    disturbed: bool = False
+
+    def note(self, engine: str, record: str, writer: str, value: str | None) -> None:
+        self.window[engine].setdefault(record, []).append((writer, value))
+        if value is not None:
+            self.written.setdefault((engine, record), set()).add(value)
+
+    def allowed(self, engine: str, record: str, value: Any) -> bool:
+        """Whether someone wrote ``value`` to the record (now or before the window)."""
+        written = self.written.get((engine, record), set())
+        return value in written or value == self.baseline[engine].get(record)
+
+    def expectations(self, engine: str) -> tuple[dict[str, str | None], set[str]]:
+        expected: dict[str, str | None] = dict(self.baseline[engine])
+        uncertain: set[str] = set()
+        for record, edits in self.window[engine].items():
+            writers = {w for w, _ in edits}
+            last = edits[-1][1]
+            # After a wipe-like fault, a deletion may come back from a device that never saw
+            # it, and a record only another device (not a campaign device) wrote may be gone.
+            devices_only = all(w.startswith("d") for w in writers)
+            if len(writers) > 1 or (self.disturbed and (last is None or not devices_only)):
+                uncertain.add(record)
+            expected[record] = last
+        return expected, uncertain
+
+
+class World:
+    """See the module docstring."""
+
+    def __init__(
+        self,
+        config: CampaignConfig,
+        workdir: Path,
+        *,
+        on_trace: Callable[[Trace], None] | None = None,
+    ) -> None:
+        from beacon.server import EmbeddedService
+
+        self.config = config
+        self.workdir = workdir
+        self.on_trace = on_trace
+        self.clock = FakeClock()
+        self._random = random.Random(config.seed)
+        self.svc = EmbeddedService(
+            nodes=2, clock=self.clock, rng=random.Random(config.seed * 31 + 7).randbytes
+        )
+        self.account = self.svc.create_account()
+        self.kb = self._random.randbytes(32)
+        self.windows = BackoffWindows()
+        self.steps: list[Step] = []
+        self.transitions = 0
+        self.runs = 0
+        self.last_trace: Trace | None = None
+        self.model = _Model(
+            baseline={e: {} for e in config.engines},
+            window={e: {} for e in config.engines},
+        )
+        self.elsewhere = Elsewhere(
+            self.svc,
+            fxa_uid=lambda: str(self.account.fxa_uid),
+            kb=lambda: self.kb,
+            engines=config.engines,
+            rng=random.Random(config.seed * 7919 + 1).randbytes,
+        )
+        self.devices = [self._new_device(i) for i in range(config.devices)]
+
+    # -- devices ---------------------------------------------------------------------------
+    def _new_device(self, index: int) -> Device:
+        state_dir = self.workdir / f"device-{index}"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        transport = DeviceTransport(
+            self.svc.transport(),
+            device=index,
+            clock=self.clock,
+            advance=self.clock.advance,
+            tick=REQUEST_TICK,
+        )
+        transport.keys_probe = self.elsewhere.keys
+        seeded = random.Random(self.config.seed * 1_000_003 + index)
+        device = Device(index, state_dir, transport, rng=seeded.randbytes)
+        self._start(device)
+        return device
+
+    def _access_token(self) -> str:
+        return str(self.svc.account(self.account.fxa_uid).access_token)
+
+    def _start(self, device: Device) -> None:
+        """(Re)create the device's client from its state file, as a process start does."""
+        from beacon.client._client import SyncClient
+        from beacon.client._engines import RecordEngine
+
+        engines = {name: RecordEngine(name, clock=self.clock) for name in self.config.engines}
+        device.engines = engines
+        device.client = SyncClient(
+            self.svc.token_server_url,
+            self._access_token,
+            kb=self.kb,
+            keys_changed_at=int(self.account.keys_changed_at),
+            state_path=device.state_dir,
+            engines=list(engines.values()),
+            transport=device.transport,
+            clock=self.clock,
+            rng=device.rng,
+            client_name=f"device-{device.index}",
+        )
+        try:
+            _ = device.client.store
+        except BeaconError as exc:
+            raise InvariantViolation(
+                "state_loads", f"device {device.index}: its state file does not load ({exc.kind})"
+            ) from None
+
+    def _restart(self, device: Device) -> None:
+        device.client.close()
+        self._start(device)
+
+    def close(self) -> None:
+        """Close every client (the caller removes ``workdir``)."""
+        for device in self.devices:
+            device.client.close()
+        self.svc.close()
+
+    # -- steps -----------------------------------------------------------------------------
+    def apply(self, step: Step) -> None:
+        """Perform ``step`` and check the invariants (see the module docstring)."""
+        validate(step, devices=len(self.devices), engines=self.config.engines)
+        self.steps.append(step)
+        handler: Callable[..., None] = getattr(self, f"_do_{step.rule}")
+        handler(**step.args)
+
+    def _device(self, device: object) -> Device:
+        assert isinstance(device, int)
+        return self.devices[device]
+
+    def _fault(self, fn: Callable[[], object]) -> None:
+        with contextlib.suppress(UsageError):  # no storage user yet: nothing to fault
+            fn()
+
+    def _do_edit(self, device: int, engine: str, record: str, value: int) -> None:
+        text = f"d{device}v{value}"
+        self.devices[device].engines[engine].put(record, {"value": text})
+        self.model.note(engine, record, f"d{device}", text)
+
+    def _do_delete(self, device: int, engine: str, record: str) -> None:
+        self.devices[device].engines[engine].delete(record)
+        self.model.note(engine, record, f"d{device}", None)
+
+    def _do_sync(self, device: int) -> None:
+        self._sync(self.devices[device])
+
+    def _do_crash(self, device: int, at: int) -> None:
+        self._sync(self.devices[device], crash_at=at)
+
+    def _do_advance_clock(self, seconds: float) -> None:
+        self.clock.advance(float(seconds))
+
+    def _do_expire_token(self) -> None:
+        self._fault(lambda: self.svc.faults.expire_tokens(self.account.fxa_uid))
+
+    def _do_revoke_token(self) -> None:
+        self._fault(lambda: self.svc.faults.revoke_tokens(self.account.fxa_uid))
+
+    def _do_move_node(self) -> None:
+        self._fault(lambda: self.svc.faults.move_user(self.account.fxa_uid))
+        self.model.disturbed = True
+
+    def _do_unavailable(self, count: int, retry_after: int, path: str | None = None) -> None:
+        self.svc.faults.fail_next(count, path_contains=path, retry_after=retry_after)
+
+    def _do_backoff_header(self, count: int, seconds: int, header: str) -> None:
+        self.svc.faults.backoff_next(count, seconds=seconds, header=header)
+
+    def _do_network_error(self, device: int, after: int, kind: str) -> None:
+        self.devices[device].transport.arm_network_error(after, kind)
+
+    def _do_race(self, device: int, engine: str) -> None:
+        other = f"race{device}"
+
+        def write() -> None:
+            value = f"{other}@{self.clock():.2f}"
+            if self.elsewhere.edit(engine, "race", {"id": "race", "value": value}):
+                self.model.note(engine, "race", other, value)
+
+        dev = self.devices[device]
+        dev.transport.arm_race(engine, write)
+        self._do_edit(device, engine, self.config.records[0], 99)
+        self._sync(dev)
+
+    def _do_password_reset(self) -> None:
+        self.account = self.svc.reset_password(self.account.fxa_uid)
+        self.kb = self._random.randbytes(32)
+        self.model.disturbed = True
+        for device in self.devices:
+            self._restart(device)
+
+    def _do_fresh_start_elsewhere(self) -> None:
+        self._fault(self.elsewhere.fresh_start)
+        self.model.disturbed = True
+
+    def _do_rotate_keys(self, engine: str | None = None) -> None:
+        self._fault(lambda: self.elsewhere.rotate_keys(engine))
+        self.model.disturbed = True
+
+    def _do_change_sync_id(self, engine: str) -> None:
+        self._fault(lambda: self.elsewhere.change_sync_id(engine))
+        self.model.disturbed = True
+
+    def _do_decline_elsewhere(self, engine: str) -> None:
+        self._fault(lambda: self.elsewhere.decline(engine))
+
+    def _do_enable_elsewhere(self, engine: str) -> None:
+        self._fault(lambda: self.elsewhere.enable(engine))
+        self.model.disturbed = True
+
+    def _do_storage_version(self, version: int) -> None:
+        self._fault(lambda: self.elsewhere.set_storage_version(version))
+        self.model.disturbed = True
+
+    def _do_delete_meta_global(self) -> None:
+        self._fault(self.elsewhere.delete_meta_global)
+        self.model.disturbed = True
+
+    def _do_delete_crypto_keys(self) -> None:
+        self._fault(self.elsewhere.delete_crypto_keys)
+        self.model.disturbed = True
+
+    def _do_bad_hmac(self, engine: str, record: str) -> None:
+        self._fault(lambda: self.elsewhere.bad_hmac(engine, record))
+
+    def _do_remote_edit(self, engine: str, record: str, value: int) -> None:
+        text = f"x{value}"
+
+        def edit() -> None:
+            if self.elsewhere.edit(engine, record, {"id": record, "value": text}):
+                self.model.note(engine, record, "elsewhere", text)
+
+        self._fault(edit)
+
+    def _do_remote_delete(self, engine: str, record: str) -> None:
+        def delete() -> None:
+            if self.elsewhere.edit(engine, record, {"id": record, "deleted": True}):
+                self.model.note(engine, record, "elsewhere", None)
+
+        self._fault(delete)
+
+    def _do_settle(self) -> None:
+        self._settle()
+
+    # -- running a device ------------------------------------------------------------------
+    def _sync(self, device: Device, *, crash_at: int | None = None) -> BaseException | None:
+        """One sync run of ``device``; returns the error it ended with (None when ``ok``)."""
+        device.transport.run += 1
+        self.runs += 1
+        start = len(device.transport.log)
+        fired = 0
+
+        def observer(step: Any) -> None:
+            nonlocal fired
+            if step.transitions:
+                fired += 1
+                if crash_at is not None and fired >= crash_at:
+                    raise _Crash
+
+        error: BaseException | None = None
+        crashed = False
+        with _hooks.observing(observer):
+            try:
+                device.client.sync()
+            except BeaconError as exc:
+                error = exc
+            except _Crash:
+                crashed = True
+        result = device.client.last_result
+        run = device.transport.log[start:]
+        del device.transport.log[:start]
+        if result is not None and result.trace:
+            trace = Trace.from_json(result.trace)
+            self.last_trace = trace
+            self.transitions += sum(len(s.transitions) for t in trace.walk() for s in t.steps)
+            check_trace(trace, complete=not crashed)
+            if self.on_trace is not None:
+                self.on_trace(trace)
+        check_run(
+            run, windows=self.windows, rejected=device.rejected, engines=len(self.config.engines)
+        )
+        for ex in run:
+            ex.body = None
+            ex.keys = None
+        if crashed:
+            # A new process: what the old one knew about refused tokens died with it.
+            device.rejected.clear()
+            self._restart(device)
+        return error
+
+    # -- the quiet period ----------------------------------------------------------------
+    def _settle(self) -> None:
+        for device in self.devices:
+            device.transport.disarm()
+        self.svc.faults.clear()
+        if (self.elsewhere.storage_version() or 5) > 5:
+            self._fault(lambda: self.elsewhere.set_storage_version(5))
+        for engine in self.elsewhere.declined():
+            if engine in self.config.engines:
+                self._fault(functools.partial(self.elsewhere.enable, engine))
+                self.model.disturbed = True
+        self.clock.advance(self.windows.latest() - self.clock() + 1)
+        for _round in range(2):
+            for device in self.devices:
+                self._quiet_sync(device)
+        for engine in self.config.engines:
+            server = {rid: rec.get("value") for rid, rec in self.elsewhere.records(engine).items()}
+            local = [
+                {rid: rec.get("value") for rid, rec in d.engines[engine].records()}
+                for d in self.devices
+            ]
+            expected, uncertain = self.model.expectations(engine)
+            check_convergence(
+                engine,
+                server,
+                local,
+                expected=expected,
+                uncertain=uncertain,
+                allowed=functools.partial(self.model.allowed, engine),
+            )
+            self.model.baseline[engine] = {k: str(v) for k, v in server.items()}
+            self.model.window[engine] = {}
+        self.model.disturbed = False
+
+    def _quiet_sync(self, device: Device) -> None:
+        for _attempt in range(3):
+            error = self._sync(device)
+            if error is None:
+                return
+            if isinstance(error, BackoffError):
+                self.clock.advance(error.until - self.clock() + 1)
+                continue
+            break
+        kind = getattr(error, "kind", type(error).__name__)
+        raise InvariantViolation(
+            "quiet_sync", f"device {device.index}: a run in a quiet period ended with {kind}"
+        )
