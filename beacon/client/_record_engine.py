@@ -15,7 +15,7 @@ from beacon.client._engine_api import (
     IncomingRecord,
     OutgoingRecord,
 )
-from beacon.client._records import Records, check_record_id, dumps
+from beacon.client._records import Records, Row, check_record_id, content, dumps
 from beacon.client._store import Store
 
 __all__ = ["RecordEngine"]
@@ -25,10 +25,12 @@ class RecordEngine:
     """A generic engine over the store's ``records`` table: JSON objects by id.
 
     Local edits (:meth:`put`, :meth:`delete`) are tracked and uploaded; remote records are
-    applied with **last writer wins** on modification time (a local edit's clock time against
-    the server's ``modified``; a tie goes to the remote copy), so devices converge. A deletion
-    is a tombstone that is uploaded and kept, and a remote copy older than what we already
-    hold is ignored, so a replayed download cannot resurrect a deleted record. Edits made
+    reconciled three ways against the base (the content last agreed with a server): a side
+    that still holds the base did not change the record, so the other side's version wins;
+    when both changed it, **last writer wins** on modification time (a local edit's clock time
+    against the server's ``modified``; a tie goes to the remote copy), so devices converge. A
+    deletion is a tombstone that is uploaded and kept, and a remote copy older than what we
+    already hold is ignored, so a replayed download cannot resurrect a deleted record. Edits made
     while a sync runs stay outgoing: :meth:`mark_uploaded` clears only an edit unchanged since
     :meth:`outgoing` returned it.
 
@@ -93,6 +95,7 @@ class RecordEngine:
                 local_modified=self._clock(),
                 changed=True,
                 bump=True,
+                base=row.base if row else None,
             )
 
     def delete(self, id: str) -> None:
@@ -110,6 +113,7 @@ class RecordEngine:
                 local_modified=self._clock(),
                 changed=True,
                 bump=True,
+                base=row.base if row else None,
             )
 
     def get(self, id: str) -> dict[str, Any] | None:
@@ -147,22 +151,22 @@ class RecordEngine:
         except (UsageError, TypeError, ValueError, AttributeError):
             return "failed"
         row = self._records.row(record.id)
+        incoming = content(payload, record.deleted)
         if row is not None:
             if row.server_modified is not None and record.modified < row.server_modified:
                 return "reconciled"  # older than what we hold: a replay, never a resurrection
-            same = row.deleted == record.deleted and (record.deleted or row.payload == payload)
-            if row.changed and not same and row.local_modified > record.modified:
-                # Our pending edit is newer: keep it, it will overwrite the server's copy.
-                return "reconciled"
-            if same:
+            if row.content == incoming or (row.changed and self._local_wins(row, incoming, record)):
+                # Same content (only the server time moves), or our pending edit stays outgoing.
+                same = row.content == incoming
                 self._records.write(
                     record.id,
                     payload=row.payload,
                     deleted=row.deleted,
                     server_modified=record.modified,
                     local_modified=row.local_modified,
-                    changed=False,
+                    changed=row.changed and not same,
                     bump=False,
+                    base=incoming if same else row.base,
                 )
                 return "reconciled"
         self._records.write(
@@ -173,8 +177,24 @@ class RecordEngine:
             local_modified=record.modified,
             changed=False,
             bump=True,  # a remote write supersedes any edit outgoing() already returned
+            base=incoming,
         )
         return "applied"
+
+    @staticmethod
+    def _local_wins(row: Row, incoming: str | None, record: IncomingRecord) -> bool:
+        """Three-way reconcile of a pending local row against a different remote record.
+
+        The base (what we last agreed with a server) tells who really changed the record: a
+        server time alone cannot, since a reset makes some device re-upload old content,
+        which the server stamps as new (found by the model campaign: a re-uploaded tombstone
+        deleted a newer edit). Only when both sides changed does the later edit win.
+        """
+        if row.content == row.base:
+            return False  # outgoing only because of a reset: the server's copy is newer news
+        if incoming == row.base:
+            return True  # the server still holds what we started from: only we changed it
+        return row.local_modified > record.modified
 
     def outgoing(self) -> list[OutgoingRecord]:
         """Every changed record (tombstones for deletions), in id order."""

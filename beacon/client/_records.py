@@ -1,8 +1,10 @@
 """The store's ``records`` table, one collection at a time: the SQL both engines share.
 
 Each row is a JSON cleartext (or a tombstone), the server's ``modified`` for it, the local edit
-time, a ``changed`` flag (outgoing) and a change counter that lets ``mark_uploaded`` tell an
-edit made during an upload from the one that was uploaded.
+time, a ``changed`` flag (outgoing), a change counter that lets ``mark_uploaded`` tell an
+edit made during an upload from the one that was uploaded, and the *base*: the content last
+agreed with a server (applied from it or uploaded to it; :func:`content` of the row), which
+lets an engine tell a real local edit from a row that is outgoing only because of a reset.
 """
 
 from __future__ import annotations
@@ -15,13 +17,22 @@ from beacon._errors import UsageError
 from beacon.client._engine_api import RECORD_ID
 from beacon.client._store import Store
 
-__all__ = ["Records", "Row", "check_record_id", "dumps"]
+__all__ = ["TOMBSTONE", "Records", "Row", "check_record_id", "content", "dumps"]
+
+#: The content of a deleted record. Live content is a JSON object's text, so never equal to it.
+TOMBSTONE = "tombstone"
+
+
+def content(payload: str | None, deleted: bool) -> str | None:
+    """What a row or record holds, comparable across both: its payload text or TOMBSTONE."""
+    return TOMBSTONE if deleted else payload
 
 
 class Row:
     """One row of the store's ``records`` table for a collection."""
 
     __slots__ = (
+        "base",
         "change_counter",
         "changed",
         "deleted",
@@ -37,6 +48,11 @@ class Row:
         self.local_modified: float = row[3]
         self.changed = bool(row[4])
         self.change_counter: int = row[5]
+        self.base: str | None = row[6]
+
+    @property
+    def content(self) -> str | None:
+        return content(self.payload, self.deleted)
 
 
 def dumps(value: Mapping[str, Any]) -> str:
@@ -50,6 +66,9 @@ def check_record_id(record_id: str) -> str:
     if not isinstance(record_id, str) or not RECORD_ID.match(record_id) or "," in record_id:
         raise UsageError("a record id is 1-64 printable ASCII characters without ','")
     return record_id
+
+
+_COLUMNS = "payload, deleted, server_modified, local_modified, changed, change_counter, base"
 
 
 class Records:
@@ -74,8 +93,7 @@ class Records:
 
     def row(self, record_id: str) -> Row | None:
         rows = self.sql(
-            "SELECT payload, deleted, server_modified, local_modified, changed, change_counter"
-            " FROM records WHERE collection = ? AND id = ?",
+            f"SELECT {_COLUMNS} FROM records WHERE collection = ? AND id = ?",
             (self.collection, record_id),
         )
         return Row(rows[0]) if rows else None
@@ -90,15 +108,16 @@ class Records:
         local_modified: float,
         changed: bool,
         bump: bool,
+        base: str | None = None,
     ) -> None:
         """Upsert a row; ``bump`` increments the change counter (a local edit)."""
         self.sql(
             "INSERT INTO records (collection, id, payload, deleted, server_modified,"
-            " local_modified, changed, change_counter) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            " local_modified, changed, change_counter, base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (collection, id) DO UPDATE SET payload = excluded.payload,"
             " deleted = excluded.deleted, server_modified = excluded.server_modified,"
             " local_modified = excluded.local_modified, changed = excluded.changed,"
-            " change_counter = change_counter + excluded.change_counter",
+            " change_counter = change_counter + excluded.change_counter, base = excluded.base",
             (
                 self.collection,
                 record_id,
@@ -108,13 +127,13 @@ class Records:
                 local_modified,
                 int(changed),
                 int(bump),
+                base,
             ),
         )
 
     def changed_rows(self) -> list[tuple[str, Row]]:
         rows = self.sql(
-            "SELECT id, payload, deleted, server_modified, local_modified, changed, change_counter"
-            " FROM records WHERE collection = ? AND changed = 1 ORDER BY id",
+            f"SELECT id, {_COLUMNS} FROM records WHERE collection = ? AND changed = 1 ORDER BY id",
             (self.collection,),
         )
         return [(r[0], Row(r[1:])) for r in rows]
@@ -133,9 +152,11 @@ class Records:
                 counter = pending.get(record_id)
                 if counter is None:
                     continue
-                # Only an edit unchanged since outgoing() returned it counts as uploaded.
+                # Only an edit unchanged since outgoing() returned it counts as uploaded; what
+                # was uploaded is now the content agreed with the server.
                 self.sql(
-                    "UPDATE records SET changed = 0, server_modified = ?"
+                    "UPDATE records SET changed = 0, server_modified = ?,"
+                    f" base = CASE WHEN deleted = 1 THEN '{TOMBSTONE}' ELSE payload END"
                     " WHERE collection = ? AND id = ? AND change_counter = ?",
                     (server_modified, self.collection, record_id, counter),
                 )

@@ -48,6 +48,7 @@ CREATE TABLE records (
     local_modified REAL NOT NULL,
     changed INTEGER NOT NULL DEFAULT 0,
     change_counter INTEGER NOT NULL DEFAULT 0,
+    base TEXT,
     PRIMARY KEY (collection, id)
 );
 CREATE INDEX records_changed ON records (collection, changed);

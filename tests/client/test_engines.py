@@ -182,6 +182,52 @@ def test_reset_makes_everything_outgoing(engine: RecordEngine) -> None:
     assert sorted(r.id for r in engine.outgoing()) == ["a", "b", "c"]
 
 
+def test_a_reuploaded_old_record_does_not_beat_a_newer_edit(
+    engine: RecordEngine, clock: Clock
+) -> None:
+    # Found by the model campaign: after a reset another device re-uploads a tombstone we
+    # already applied; the server stamps it later than our edit, yet it is no new change.
+    engine.apply_incoming([tombstone("a", clock.now)])
+    clock.tick(10)
+    engine.put("a", {"v": "edited"})
+    assert engine.apply_incoming([tombstone("a", clock.now + 50)]) == ApplyCounts(reconciled=1)
+    assert engine.get("a") == {"id": "a", "v": "edited"}
+    assert [dict(r.cleartext) for r in engine.outgoing()] == [{"id": "a", "v": "edited"}]
+
+
+def test_a_row_outgoing_only_because_of_a_reset_yields_to_a_remote_edit(
+    engine: RecordEngine, clock: Clock
+) -> None:
+    engine.put("a", {"v": "mine"})
+    engine.outgoing()
+    engine.mark_uploaded(["a"], clock.now)
+    engine.reset()
+    # The remote edit's server time is older than our last local edit, but we did not change
+    # the record since the server agreed on it: the remote edit is the only real change.
+    assert engine.apply_incoming([rec("a", clock.now - 5, v="theirs")]) == ApplyCounts(applied=1)
+    assert engine.get("a") == {"id": "a", "v": "theirs"}
+    assert engine.outgoing() == []
+
+
+def test_after_a_reset_a_record_the_server_holds_unchanged_is_not_uploaded_again(
+    engine: RecordEngine,
+) -> None:
+    engine.apply_incoming([rec("a", 5.0, v=1)])
+    engine.reset()
+    assert engine.apply_incoming([rec("a", 9.0, v=1)]) == ApplyCounts(reconciled=1)
+    assert engine.outgoing() == []
+
+
+def test_when_both_sides_changed_the_later_edit_wins(engine: RecordEngine, clock: Clock) -> None:
+    engine.apply_incoming([rec("a", clock.now, v="base")])
+    clock.tick(10)
+    engine.put("a", {"v": "mine"})
+    assert engine.apply_incoming([rec("a", clock.now - 1, v="theirs")]) == ApplyCounts(reconciled=1)
+    assert engine.get("a") == {"id": "a", "v": "mine"}
+    assert engine.apply_incoming([rec("a", clock.now + 1, v="later")]) == ApplyCounts(applied=1)
+    assert engine.get("a") == {"id": "a", "v": "later"}
+
+
 def test_wipe_local(engine: RecordEngine) -> None:
     engine.put("a", {})
     engine.wipe_local()

@@ -1,9 +1,8 @@
 """The model-based campaign at ``make test`` size, its coverage, and the larger ``make model`` run.
 
 The campaign is deterministic: an explicit seed and no example database, on top of the
-derandomized profile of ``tests/conftest.py``. Known client bugs the campaign has found are
-kept as replay files under ``replays/``; each has a strict-xfail regression test, and the
-campaign test tolerates exactly that failure (proved by replaying the file), nothing else.
+derandomized profile of ``tests/conftest.py``. Client bugs the campaign has found are kept
+as replay files under ``replays/``, each a regression test that must pass every invariant.
 """
 
 from __future__ import annotations
@@ -29,29 +28,14 @@ SEED = 0
 EXAMPLES = 100
 STEPS = 15
 
-#: Client bugs found by the campaign and not fixed yet: replay file -> what goes wrong.
-KNOWN_BUGS = {
+#: Client bugs the campaign found, fixed since: replay file -> what went wrong.
+FIXED_BUGS = {
     "lost_edit_after_reset.json": (
-        "no_lost_edit",
-        "after a reset (keys rotated, syncIDs changed, node moved) a device re-uploads an old "
-        "tombstone; the server stamps it with a new modified time, and last-writer-wins on "
-        "that time deletes another device's newer edit",
+        "after a reset (keys rotated) a device re-uploaded an old tombstone; the server stamped "
+        "it with a new modified time, and last-writer-wins on that time deleted another "
+        "device's newer edit (fixed: engines reconcile three ways against the base)"
     ),
 }
-
-
-def _known_bug(result: CampaignResult) -> str | None:
-    """The reason to xfail when the campaign met a known, still reproducible client bug."""
-    recorded = result.failure
-    if recorded is None or recorded.failure is None:
-        return None
-    for name, (invariant, what) in KNOWN_BUGS.items():
-        if recorded.failure.invariant != invariant:
-            continue
-        again = replay(load_replay(REPLAYS / name)).failure
-        if again is not None and again.invariant == invariant:
-            return f"known client bug ({name}): {what}"
-    return None
 
 
 def _explain(result: CampaignResult) -> str:
@@ -71,9 +55,6 @@ def campaign() -> CampaignResult:
 
 @pytest.mark.timeout(300)
 def test_the_campaign_keeps_every_invariant(campaign: CampaignResult) -> None:
-    known = _known_bug(campaign)
-    if known is not None:
-        pytest.xfail(known)
     assert campaign.passed, _explain(campaign)
     assert campaign.examples >= EXAMPLES
     assert campaign.runs > campaign.examples  # syncs really ran
@@ -100,12 +81,10 @@ def test_every_sync_transition_is_taken_by_the_campaign_or_the_path_walks(
         assert campaign.coverage.taken(name) >= len(combined.charts[name].transitions) // 3, name
 
 
-@pytest.mark.parametrize("name", sorted(KNOWN_BUGS))
-@pytest.mark.xfail(strict=True, reason="known client bug found by the campaign (see KNOWN_BUGS)")
-def test_known_bug_replays_cleanly(name: str) -> None:
-    """Turns into an XPASS failure the day the client is fixed: then drop the entry."""
+@pytest.mark.parametrize("name", sorted(FIXED_BUGS))
+def test_a_bug_the_campaign_found_stays_fixed(name: str) -> None:
     result = replay(load_replay(REPLAYS / name))
-    assert result.failure is None, result.failure
+    assert result.failure is None, f"{FIXED_BUGS[name]}: {result.failure}"
 
 
 @pytest.mark.slow
@@ -121,7 +100,4 @@ def test_the_larger_campaign_keeps_every_invariant() -> None:
         parent=settings.default,
         shrink_runs=300,
     )
-    known = _known_bug(result)
-    if known is not None:
-        pytest.xfail(known)
     assert result.passed, _explain(result)
