@@ -32,12 +32,17 @@ from typing import Any, ClassVar
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from beacon._errors import BeaconError
 from beacon.charts import Trace
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
-from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, Step
+from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, Step
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile
 from beacon.testing._world import CampaignConfig, World
@@ -53,11 +58,15 @@ __all__ = [
 ]
 
 
-def _step(rule_name: str, **args: st.SearchStrategy[Any]) -> st.SearchStrategy[Step]:
+FAULT_RULES = tuple(name for name, spec in RULES.items() if spec.kind == "fault")
+
+
+def _step(rule_name: str, **args: st.SearchStrategy[Any]) -> tuple[str, st.SearchStrategy[Step]]:
     names = sorted(args)
-    return st.tuples(*(args[n] for n in names)).map(
+    strategy = st.tuples(*(args[n] for n in names)).map(
         lambda values: Step(rule_name, dict(zip(names, values, strict=True)))
     )
+    return rule_name, strategy
 
 
 def fault_steps(config: CampaignConfig) -> st.SearchStrategy[Step]:
@@ -67,7 +76,7 @@ def fault_steps(config: CampaignConfig) -> st.SearchStrategy[Step]:
     record = st.sampled_from(config.records)
     paths: list[str | None] = [None, "info/collections", "storage/meta", "storage/crypto"]
     paths += [f"storage/{e}" for e in config.engines] + ["1.0/sync"]
-    return st.one_of(
+    candidates = [
         _step("revoke_token"),
         _step("expire_token"),
         _step("rotate_keys", engine=st.none() | engine),
@@ -102,7 +111,10 @@ def fault_steps(config: CampaignConfig) -> st.SearchStrategy[Step]:
         _step("remote_edit", engine=engine, record=record, value=st.integers(0, 3)),
         _step("remote_delete", engine=engine, record=record),
         _step("password_reset"),
-    )
+    ]
+    enabled = [(name, s) for name, s in candidates if config.enabled(name)]
+    assert {name for name, _ in candidates} == {n for n, r in RULES.items() if r.kind == "fault"}
+    return st.one_of(*(s for _, s in enabled)) if enabled else st.nothing()
 
 
 @dataclass
@@ -214,32 +226,39 @@ def campaign_machine(
 
     class Campaign(_CampaignBase):
         @rule(device=device, engine=engine, record=record, value=st.integers(0, 9))
+        @precondition(lambda self: self.config.enabled("edit"))
         def edit(self, device: int, engine: str, record: str, value: int) -> None:
             self._apply(
                 Step("edit", {"device": device, "engine": engine, "record": record, "value": value})
             )
 
         @rule(device=device, engine=engine, record=record)
+        @precondition(lambda self: self.config.enabled("delete"))
         def delete(self, device: int, engine: str, record: str) -> None:
             self._apply(Step("delete", {"device": device, "engine": engine, "record": record}))
 
         @rule(device=device)
+        @precondition(lambda self: self.config.enabled("sync"))
         def sync(self, device: int) -> None:
             self._apply(Step("sync", {"device": device}))
 
-        @rule(device=device, at=st.integers(1, 40))
+        @rule(device=device, at=st.integers(1, config.crash_max))
+        @precondition(lambda self: self.config.enabled("crash"))
         def crash(self, device: int, at: int) -> None:
             self._apply(Step("crash", {"device": device, "at": at}))
 
         @rule(seconds=st.sampled_from([1, 30, 301, 3700]))
+        @precondition(lambda self: self.config.enabled("advance_clock"))
         def advance_clock(self, seconds: int) -> None:
             self._apply(Step("advance_clock", {"seconds": seconds}))
 
         @rule(step=fault_steps(config))
+        @precondition(lambda self: any(self.config.enabled(n) for n in FAULT_RULES))
         def fault(self, step: Step) -> None:
             self._apply(step)
 
         @rule()
+        @precondition(lambda self: self.config.enabled("settle"))
         def settle(self) -> None:
             self._apply(Step("settle"))
 

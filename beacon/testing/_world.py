@@ -47,12 +47,21 @@ REQUEST_TICK = 0.01
 
 @dataclass(frozen=True)
 class CampaignConfig:
-    """What a campaign runs against: devices on one account, the engines, the seed."""
+    """What a campaign runs against: devices on one account, the engines, the seed, and the
+    search space: ``rules`` (rule and fault names of the vocabulary; None: all of them) and
+    ``crash_max`` (a crash happens after one of the first ``crash_max`` transitions).
+    Replaying steps needs only the first four."""
 
     seed: int = 0
     devices: int = 2
     engines: tuple[str, ...] = ("bookmarks", "passwords")
     records: tuple[str, ...] = ("r0", "r1", "r2")
+    rules: tuple[str, ...] | None = None
+    crash_max: int = 40
+
+    def enabled(self, rule: str) -> bool:
+        """Whether the campaign may draw ``rule``."""
+        return self.rules is None or rule in self.rules
 
 
 class FakeClock:

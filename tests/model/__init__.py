@@ -1,0 +1,1 @@
+"""Model-based tests: the campaign, its oracles, coverage, replay and planted bugs."""

@@ -1,0 +1,140 @@
+"""The campaign finds bugs planted into the client and shrinks each to a short replayable trace.
+
+For ``make test`` each bug is hunted with a focused rule set (the fault that exposes it plus
+distractors, a few hundred runs at most); ``make model`` hunts each one with the whole
+vocabulary. Either way the shrunk example is saved, loaded back, replayed with the bug (same
+invariant, same step) and without it (every invariant holds: the planted bug is the cause),
+and the file holds no secret of the account.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import settings
+
+from beacon.testing import (
+    CampaignConfig,
+    World,
+    load_replay,
+    replay,
+    run_campaign,
+    save_replay,
+)
+from tests.model.planted_bugs import PLANTED
+
+MAX_STEPS = 6
+
+FOCUS: dict[str, CampaignConfig] = {
+    "token_kept_on_401": CampaignConfig(
+        rules=(
+            "edit",
+            "sync",
+            "settle",
+            "advance_clock",
+            "revoke_token",
+            "expire_token",
+            "unavailable",
+        ),
+    ),
+    "stale_keys_reused": CampaignConfig(
+        rules=("edit", "sync", "settle", "rotate_keys", "change_sync_id", "remote_edit"),
+    ),
+    "last_fetch_before_apply": CampaignConfig(
+        rules=("edit", "sync", "crash", "remote_edit"), crash_max=12
+    ),
+}
+
+
+def _secrets(config: CampaignConfig) -> list[str]:
+    """kB and the access token of the account a replay of ``config`` re-creates."""
+    with tempfile.TemporaryDirectory() as tmp:
+        world = World(config, Path(tmp))
+        try:
+            kb = world.kb
+            token = world._access_token()
+        finally:
+            world.close()
+    return [kb.hex(), base64.b64encode(kb).decode(), base64.urlsafe_b64encode(kb).decode(), token]
+
+
+def _hunt(
+    name: str,
+    config: CampaignConfig,
+    *,
+    examples: int,
+    steps: int,
+    shrink_runs: int,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plant, invariants = PLANTED[name]
+    with monkeypatch.context() as patched:
+        plant(patched)
+        result = run_campaign(
+            examples=examples,
+            steps=steps,
+            seed=config.seed,
+            config=config,
+            parent=settings.default,
+            shrink_runs=shrink_runs,
+        )
+        assert not result.passed, f"the campaign missed {name}"
+        found = result.failure
+        assert found is not None
+        assert found.failure is not None
+        assert found.failure.invariant in invariants, found.failure
+        assert len(found.steps) <= MAX_STEPS, [str(s) for s in found.steps]
+
+        path = save_replay(found, tmp_path / f"{name}.json")
+        text = path.read_text()
+        for secret in _secrets(dataclasses.replace(config, seed=found.seed)):
+            assert secret not in text
+        recorded = load_replay(path)
+        assert recorded == found
+        again = replay(recorded)
+        assert again.failure is not None
+        assert (again.failure.invariant, again.failure.step) == (
+            found.failure.invariant,
+            found.failure.step,
+        )
+    clean = replay(recorded)
+    assert clean.failure is None, clean.failure
+    assert clean.steps == len(recorded.steps)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize("name", sorted(FOCUS))
+def test_a_focused_campaign_finds_and_shrinks_each_planted_bug(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _hunt(
+        name,
+        FOCUS[name],
+        examples=100,
+        steps=10,
+        shrink_runs=150,
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("name", sorted(FOCUS))
+def test_the_whole_vocabulary_finds_and_shrinks_each_planted_bug(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _hunt(
+        name,
+        CampaignConfig(crash_max=30),
+        examples=2000,
+        steps=12,
+        shrink_runs=400,
+        tmp_path=tmp_path,
+        monkeypatch=monkeypatch,
+    )
