@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -45,7 +44,7 @@ from beacon.testing._coverage_report import CoverageReport, sync_chart_report
 from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, Step
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile
-from beacon.testing._world import CampaignConfig, World
+from beacon.testing._world import CampaignConfig, World, scratch_dir
 
 __all__ = [
     "CampaignResult",
@@ -188,7 +187,7 @@ class _CampaignBase(RuleBasedStateMachine):
         # Hypothesis stops shrinking and the smallest failure so far stands (deterministic:
         # the budget counts runs, not seconds).
         if not rec.exhausted:
-            self._dir = Path(tempfile.mkdtemp(prefix="beacon-explore-"))
+            self._dir = scratch_dir("beacon-explore-")
             self.world = World(self.config, self._dir, on_trace=rec.add_trace)
 
     def _apply(self, step: Step) -> None:
@@ -367,7 +366,7 @@ def replay(
     """Run ``recorded``'s steps on a fresh world (see the module docstring)."""
     cfg = CampaignConfig(seed=recorded.seed, devices=recorded.devices, engines=recorded.engines)
     report = sync_chart_report()
-    base = workdir or Path(tempfile.mkdtemp(prefix="beacon-replay-"))
+    base = workdir or scratch_dir("beacon-replay-")
     world = World(cfg, base, on_trace=report.add_trace)
     failure: Failure | None = None
     done = 0

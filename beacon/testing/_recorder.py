@@ -19,6 +19,7 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Callable
@@ -63,31 +64,32 @@ class Exchange:
     response_body: bytes | None = field(default=None, repr=False)
     keys: Any = field(default=None, repr=False)
 
+    @functools.cached_property
+    def _parts(self) -> tuple[bool, str, str]:
+        """(token fetch?, server, resource): the URL parsed once."""
+        url = httpx.URL(self.url)
+        origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
+        if url.path.rstrip("/").endswith(_TOKEN_PATH):
+            return True, origin + "/token", ""
+        match = _STORAGE.match(url.path)
+        if match is None:
+            return False, origin + url.path, ""
+        return False, origin + match.group("base").rsplit("/", 1)[0], match.group("rest") or ""
+
     @property
     def is_token_fetch(self) -> bool:
         """A request to the token server."""
-        return httpx.URL(self.url).path.rstrip("/").endswith(_TOKEN_PATH)
+        return self._parts[0]
 
     @property
     def node(self) -> str:
         """The server this request went to: the token server, or the storage node's base."""
-        url = httpx.URL(self.url)
-        origin = f"{url.scheme}://{url.host}" + (f":{url.port}" if url.port else "")
-        if self.is_token_fetch:
-            return origin + "/token"
-        match = _STORAGE.match(url.path)
-        if match is None:
-            return origin + url.path
-        base = match.group("base")
-        return origin + base.rsplit("/", 1)[0]
+        return self._parts[1]
 
     @property
     def resource(self) -> str:
         """The path below the user's root (``info/collections``, ``storage/bookmarks``...)."""
-        match = _STORAGE.match(httpx.URL(self.url).path)
-        if match is None or self.is_token_fetch:
-            return ""
-        return match.group("rest") or ""
+        return self._parts[2]
 
     @property
     def collection(self) -> str | None:

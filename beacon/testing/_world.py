@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import random
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,7 @@ from beacon.testing._invariants import (
 )
 from beacon.testing._recorder import DeviceTransport
 
-__all__ = ["CampaignConfig", "FakeClock", "World"]
+__all__ = ["CampaignConfig", "FakeClock", "World", "scratch_dir"]
 
 #: Seconds the shared clock moves for every request a device sends (the wire takes time).
 REQUEST_TICK = 0.01
@@ -62,6 +64,15 @@ class CampaignConfig:
     def enabled(self, rule: str) -> bool:
         """Whether the campaign may draw ``rule``."""
         return self.rules is None or rule in self.rules
+
+
+def scratch_dir(prefix: str) -> Path:
+    """A new private directory for one world's state files: in memory-backed ``/dev/shm``
+    when the system has it (a commit's fsync then costs nothing, and nothing there has to
+    outlive the run), else in the default temporary directory."""
+    shm = Path("/dev/shm")
+    where = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=where))
 
 
 class FakeClock:
