@@ -159,12 +159,14 @@ class Elsewhere:
         self.put_keys(CollectionKeys(current.default, collections))
 
     def change_sync_id(self, engine: str) -> None:
-        """Give ``engine`` a new syncID in meta/global and delete its collection (a reset)."""
+        """Give ``engine`` a new syncID in meta/global and delete its collection (a reset).
+        Nothing happens when meta/global does not list the engine."""
+        meta = self.meta_global()
+        if meta is None or not isinstance((meta.get("engines") or {}).get(engine), dict):
+            return
 
         def edit(meta: dict[str, Any]) -> None:
-            entry = meta["engines"].get(engine)
-            if isinstance(entry, dict):
-                entry["syncID"] = _sync_id(self._rng)
+            meta["engines"][engine]["syncID"] = _sync_id(self._rng)
 
         if self._edit_meta(edit):
             self._delete(engine)
@@ -180,11 +182,13 @@ class Elsewhere:
         self._edit_meta(edit)
 
     def enable(self, engine: str) -> None:
-        """Re-enable ``engine`` with a new syncID (its collection starts over)."""
+        """Re-enable a declined or absent ``engine`` with a new syncID; its collection starts
+        over. An engine that is already enabled is left alone."""
+        meta = self.meta_global()
+        if meta is None or engine in (meta.get("engines") or {}):
+            return
 
         def edit(meta: dict[str, Any]) -> None:
-            if engine in meta["engines"]:
-                return
             meta["declined"] = [d for d in meta["declined"] if d != engine]
             meta["engines"][engine] = {"version": 1, "syncID": _sync_id(self._rng)}
 
