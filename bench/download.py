@@ -226,28 +226,40 @@ def _page_times(account: _Account, kb: bytes, count: int, *, page: int) -> tuple
     """The server's time for the first and the last page of the collection (seconds, best of 3).
 
     Raw Hawk-signed GETs with the client's own query (``full``, ``sort=oldest``, ``limit``),
-    no decryption and no store: how much of a long download's time is the server's paging.
+    following the server's ``X-Weave-Next-Offset`` tokens as a client does (§3.5: clients never
+    invent offsets), with no decryption and no store: how much of a long download's time is
+    the server's paging.
     """
     headers = {
         "Authorization": f"Bearer {account.access_token}",
         "X-KeyID": key_id(kb, account.keys_changed_at),
     }
+    query = {"full": "1", "sort": "oldest", "limit": str(page)}
     with httpx.Client(timeout=120) as http:
         token = http.get(account.token_url, headers=headers).json()
         auth = HawkAuth(token["id"], token["key"])
         url = f"{token['api_endpoint']}/storage/{COLLECTION}"
-        times = []
-        for offset in (0, max(count - page, 0)):
-            best = float("inf")
+
+        def timed(params: dict[str, str]) -> tuple[float, httpx.Response]:
+            best, response = float("inf"), None
             for _ in range(3):
-                params = {"full": "1", "sort": "oldest", "limit": str(page), "offset": str(offset)}
                 start = time.perf_counter()
                 response = http.get(url, params=params, auth=auth)
                 best = min(best, time.perf_counter() - start)
-                if response.status_code != 200 or len(response.json()) != min(page, count):
-                    raise AssertionError(f"page at offset {offset}: {response.status_code}")
-            times.append(best)
-    return times[0], times[1]
+                if response.status_code != 200:
+                    raise AssertionError(f"page {params.get('offset')}: {response.status_code}")
+            assert response is not None
+            return best, response
+
+        first, response = timed(query)
+        last_params = query
+        while (offset := response.headers.get("X-Weave-Next-Offset")) is not None:
+            last_params = {**query, "offset": offset}
+            response = http.get(url, params=last_params, auth=auth)
+        last, response = timed(last_params)
+        if len(response.json()) != (count - 1) % page + 1:
+            raise AssertionError("the last page does not end the collection")
+    return first, last
 
 
 def run(

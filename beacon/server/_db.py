@@ -65,7 +65,9 @@ CREATE TABLE IF NOT EXISTS bsos (
     sortindex INTEGER, payload TEXT NOT NULL, modified INTEGER NOT NULL, expiry INTEGER,
     PRIMARY KEY (node, uid, collection, id)
 );
-CREATE INDEX IF NOT EXISTS bsos_by_modified ON bsos (node, uid, collection, modified);
+DROP INDEX IF EXISTS bsos_by_modified;
+-- Pages sort by (modified, id): the index serves the order and the keyset offsets (§3.5).
+CREATE INDEX IF NOT EXISTS bsos_by_modified_id ON bsos (node, uid, collection, modified, id);
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     node INTEGER NOT NULL, uid INTEGER NOT NULL, collection TEXT NOT NULL,

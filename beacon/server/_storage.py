@@ -202,9 +202,11 @@ def get_collection(ctx: NodeRequest) -> Reply:
     newer = None if query.get("newer") is None else parse_ts(query["newer"])
     older = None if query.get("older") is None else parse_ts(query["older"])
     limit = _non_negative_int(query.get("limit"), positive=True)
-    offset = _non_negative_int(query.get("offset")) or 0
     sort = query.get("sort")
     if sort is not None and sort not in _SORTS:
+        raise StorageHTTPError(400, 0)
+    offset = _store.parse_offset(query.get("offset"), sort)
+    if offset is None:
         raise StorageHTTPError(400, 0)
     full = "full" in query
     fmt = output_format(ctx.headers.get("accept"))
@@ -227,7 +229,7 @@ def get_collection(ctx: NodeRequest) -> Reply:
     items = [bso_text(r) for r in rows] if full else [quote(r.id) for r in rows]
     headers = {"X-Weave-Records": str(len(items))}
     if next_offset is not None:
-        headers["X-Weave-Next-Offset"] = str(next_offset)
+        headers["X-Weave-Next-Offset"] = next_offset
     if fmt == "newlines":
         body = "".join(item + "\n" for item in items)
         return Reply(200, body, modified, headers, media_type="application/newlines")

@@ -10,13 +10,19 @@ name one user's store; timestamps are integer milliseconds, multiples of 10):
   ``payload``/``sortindex``/``ttl``, where ``None`` resets a field (§3.2 partial update). A new
   or expired BSO gets defaults; updating only ``ttl`` keeps ``modified``; TTLs count from ``T``.
 * Expired BSOs (``expiry <= now``) are invisible to every read (§3.2).
-* Pagination offsets are positions in a total order (sort key, then id), stable across pages.
+* Pagination is stable across pages for every sort. Offsets are opaque tokens (§3.5): for
+  the orders with a unique key (id; modified then id, either way) the token is the last row's
+  key, ``<modified>.<base64url(id)>``, so a page costs the same however deep it is (an SQL
+  ``OFFSET`` re-reads every earlier row); for ``sort=index`` it is a position (``<n>``), and a
+  plain position is accepted for every order.
 * Batches (§3.6) hold validated items until commit; a committed batch row is deleted and
   AUTOINCREMENT never reuses its id, so it cannot be resurrected.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -31,6 +37,46 @@ _ORDER = {
     "newest": "modified DESC, id DESC",
     "index": "sortindex IS NULL, sortindex DESC, id ASC",
 }
+
+
+# Keyset continuation for the orders with a unique key: rows strictly after the last one.
+_AFTER = {
+    None: "id > :after_id",
+    "oldest": "(modified, id) > (:after_modified, :after_id)",
+    "newest": "(modified, id) < (:after_modified, :after_id)",
+}
+
+
+class Offset(NamedTuple):
+    """Where a page starts: a position, or just after a row's (modified, id) key."""
+
+    position: int = 0
+    after: tuple[int, str] | None = None
+
+
+def parse_offset(token: str | None, sort: str | None) -> Offset | None:
+    """The offset a token from :func:`query_bsos` names, or None when it is not one."""
+    if token is None or token == "":
+        return _START
+    if token.isascii() and token.isdigit() and len(token) <= 12:
+        return Offset(position=int(token))
+    modified, dot, encoded = token.partition(".")
+    if not dot or sort not in _AFTER or not (modified.isascii() and modified.isdigit()):
+        return None
+    try:
+        padded = encoded + "=" * (-len(encoded) % 4)
+        bso_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")
+    except (binascii.Error, ValueError):
+        return None
+    return Offset(after=(int(modified), bso_id)) if bso_id else None
+
+
+_START = Offset()
+
+
+def _token(row: BsoRow) -> str:
+    encoded = base64.urlsafe_b64encode(row.id.encode("ascii")).rstrip(b"=").decode("ascii")
+    return f"{row.modified}.{encoded}"
 
 
 class BsoRow(NamedTuple):
@@ -135,30 +181,43 @@ def query_bsos(
     older: int | None = None,
     sort: str | None = None,
     limit: int | None = None,
-    offset: int = 0,
-) -> tuple[list[BsoRow], int | None]:
-    """Matching BSOs in a stable order and the next offset if more remain (§3.5)."""
-    where = ["node = ?", "uid = ?", "collection = ?", "(expiry IS NULL OR expiry > ?)"]
-    params: list[Any] = [node, uid, name, now]
+    offset: Offset = _START,
+) -> tuple[list[BsoRow], str | None]:
+    """Matching BSOs in a stable order and the next offset token if more remain (§3.5)."""
+    where = [
+        "node = :node",
+        "uid = :uid",
+        "collection = :name",
+        "(expiry IS NULL OR expiry > :now)",
+    ]
+    params: dict[str, Any] = {"node": node, "uid": uid, "name": name, "now": now}
     if ids is not None:
-        where.append(f"id IN ({','.join('?' * len(ids))})")
-        params.extend(ids)
+        marks = [f":id{i}" for i in range(len(ids))]
+        where.append(f"id IN ({','.join(marks)})")
+        params.update({mark[1:]: value for mark, value in zip(marks, ids, strict=True)})
     if newer is not None:
-        where.append("modified > ?")
-        params.append(newer)
+        where.append("modified > :newer")
+        params["newer"] = newer
     if older is not None:
-        where.append("modified < ?")
-        params.append(older)
+        where.append("modified < :older")
+        params["older"] = older
+    if offset.after is not None:
+        where.append(_AFTER[sort])
+        params["after_modified"], params["after_id"] = offset.after
+    params["limit"] = -1 if limit is None else limit + 1
+    params["position"] = offset.position
     sql = (
         "SELECT id, modified, payload, sortindex FROM bsos WHERE "
         + " AND ".join(where)
-        + f" ORDER BY {_ORDER[sort]} LIMIT ? OFFSET ?"
+        + f" ORDER BY {_ORDER[sort]} LIMIT :limit OFFSET :position"
     )
-    params.extend([-1 if limit is None else limit + 1, offset])
     rows = [BsoRow._make(r) for r in conn.execute(sql, params)]
-    if limit is not None and len(rows) > limit:
-        return rows[:limit], offset + limit
-    return rows, None
+    if limit is None or len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    if sort in _AFTER:
+        return rows, _token(rows[-1])
+    return rows, str(offset.position + limit)
 
 
 def apply_items(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -144,6 +145,61 @@ def test_pagination_walks_every_record_once(user: User, clock: Clock, sort: str 
     assert sorted(seen) == ["r1", "r2", "r3", "r4"]
     assert len(seen) == 4
     assert pages == 2
+
+
+def _walk(user: User, query: str) -> tuple[list[str], list[str]]:
+    """Every id of a paged listing, and the offset tokens it was handed."""
+    seen: list[str] = []
+    tokens: list[str] = []
+    while True:
+        offset = f"&offset={quote(tokens[-1], safe='')}" if tokens else ""
+        response = user.get(f"/storage/history?{query}{offset}")
+        assert response.status_code == 200
+        seen += response.json()
+        token = response.headers.get("X-Weave-Next-Offset")
+        if token is None:
+            return seen, tokens
+        tokens.append(token)
+
+
+@pytest.mark.parametrize(
+    ("sort", "order"),
+    [("oldest", ["a", "b", "c", "d", "e"]), ("newest", ["e", "d", "c", "b", "a"])],
+)
+def test_pages_split_records_sharing_one_timestamp_without_loss(
+    user: User, sort: str, order: list[str]
+) -> None:
+    # One POST gives all five the same modified time: the keyset must order by id within it.
+    _post(user, "history", [{"id": i, "payload": i} for i in "ecabd"])
+    seen, tokens = _walk(user, f"limit=2&sort={sort}")
+    assert seen == order
+    assert len(tokens) == 2
+
+
+@pytest.mark.parametrize("sort", ["newest", "oldest", "index", None])
+def test_a_plain_position_is_an_offset_for_every_order(
+    user: User, clock: Clock, sort: str | None
+) -> None:
+    _seed(user, clock, 5)
+    sort_query = f"&sort={sort}" if sort else ""
+    everything = user.get(f"/storage/history?full=1{sort_query}").json()
+    assert len(everything) == 5
+    assert user.get(f"/storage/history?full=1&offset=3{sort_query}").json() == everything[3:]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "sort=index&offset=1700000000000.cjA",  # a row key means nothing in sortindex order
+        "sort=oldest&offset=1700000000000.%2A%2A",  # the id part is not base64url
+        "sort=oldest&offset=.cjA",
+        "sort=oldest&offset=-5",
+    ],
+)
+def test_an_offset_token_that_is_not_ours_is_400(user: User, query: str) -> None:
+    response = user.get(f"/storage/history?{query}")
+    assert response.status_code == 400
+    assert response.text == "0"
 
 
 def test_newlines_output_format(user: User, clock: Clock) -> None:
