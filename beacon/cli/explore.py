@@ -2,7 +2,7 @@
 
 ::
 
-    beacon explore [--examples N] [--steps K] [--seed S] [--json]
+    beacon explore [--examples N] [--steps K] [--seed S] [--json] [--paths]
                    [--coverage-out FILE] [--failure-out FILE]
     beacon explore --replay FILE [--trace-out FILE] [--json]
 
@@ -13,7 +13,9 @@ every step (see ``beacon.testing``). It prints a coverage table of the Sync char
 --coverage`` draws. When an invariant fails, the shrunk example is saved as a replay file
 (``--failure-out``, default ``beacon-explore-failure.json``) and the last run's trace next to
 it (``<file>.trace.json``, for ``beacon chart render statecharts/session.yaml --trace``);
-the exit status is 1. ``--replay FILE`` runs a replay file again, step for step.
+the exit status is 1. ``--paths`` adds the deterministic walks generated from ``beacon chart
+paths`` to the coverage, so the table shows what neither takes and names any transition no
+path reaches. ``--replay FILE`` runs a replay file again, step for step.
 """
 
 from __future__ import annotations
@@ -61,6 +63,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--steps", type=_positive, default=20, help="max steps per example")
     parser.add_argument("--seed", type=_seed, default=0, help="the campaign's seed (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    parser.add_argument(
+        "--paths",
+        action="store_true",
+        help="add the walks generated from `beacon chart paths` to the coverage",
+    )
     parser.add_argument(
         "--coverage-out", type=Path, metavar="FILE", help="write a chart coverage file"
     )
@@ -118,7 +125,23 @@ def _campaign(args: argparse.Namespace) -> int:
             seed=args.seed,
             on_example=lambda n: progress.update(task, completed=min(n, args.examples)),
         )
+    if args.paths:
+        from beacon.charts import load_chart
+        from beacon.testing import SYNC_CHARTS
+        from beacon.testing._walk import walk_chart
+
+        unreachable: dict[str, list[str]] = {}
+        for name in SYNC_CHARTS:
+            walked = walk_chart(load_chart(name))
+            result.coverage.merge(walked.coverage)
+            labels = walked.unreachable + [
+                f"{label} (walk diverged)" for label in walked.divergences.values()
+            ]
+            if labels:
+                unreachable[name] = labels
     out: dict[str, Any] = result.to_json()
+    if args.paths:
+        out["unreachable"] = unreachable
     if args.coverage_out is not None:
         result.coverage.to_coverage().save(args.coverage_out)
         out["coverage_file"] = str(args.coverage_out)
@@ -133,6 +156,9 @@ def _campaign(args: argparse.Namespace) -> int:
         print(json.dumps(out, sort_keys=True))
         return 0 if result.passed else 1
     print(format_table(result.coverage, show_hits=True))
+    if args.paths:
+        for name, labels in unreachable.items():
+            print(f"unreachable in {name}: " + "; ".join(labels))
     print(
         f"{result.examples} examples, {result.steps} steps, {result.runs} sync runs, "
         f"{result.transitions} chart transitions in {result.seconds:.1f}s "

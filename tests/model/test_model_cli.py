@@ -132,3 +132,14 @@ def test_replay_reruns_a_planted_bug_deterministically(
     monkeypatch.undo()
     assert main(["explore", "--replay", str(path)]) == 0
     assert "all 3 steps passed every invariant" in capsys.readouterr().out
+
+
+def test_paths_complete_the_coverage_and_name_what_no_path_reaches(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["explore", "--examples", "1", "--steps", "2", "--paths", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["unreachable"] == {}
+    for name in SYNC_CHARTS:
+        chart = out["coverage"]["charts"][name]
+        assert chart["taken"] == chart["total"] > 0
