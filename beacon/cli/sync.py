@@ -8,8 +8,10 @@ object on stdout in both cases::
      "states": [state names in the order entered], "requests": int,
      "engines": {name: counts}}
 
-Secrets (the access token and kB) are read from the arguments and never printed; error
-messages of the beacon error tree carry none.
+Secrets (the access token and kB) are never printed; error messages of the beacon error tree
+carry none. Arguments are visible to every local user (``ps``), so each secret can come from
+the environment instead: ``BEACON_ACCESS_TOKEN`` and ``BEACON_KB`` are read when the option
+is left out.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import binascii
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,9 @@ from beacon._errors import BeaconError, UsageError
 from beacon.client._client import SyncClient, SyncResult
 
 __all__ = ["register"]
+
+_TOKEN_ENV = "BEACON_ACCESS_TOKEN"
+_KB_ENV = "BEACON_KB"
 
 
 def register(subparsers: Any) -> None:
@@ -36,9 +42,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--token-server", required=True, metavar="URL", help="token server URL")
     parser.add_argument(
-        "--access-token", required=True, metavar="TOKEN", help="FxA OAuth access token"
+        "--access-token",
+        metavar="TOKEN",
+        help=f"FxA OAuth access token (default: ${_TOKEN_ENV}, which other users cannot see)",
     )
-    parser.add_argument("--kb", required=True, metavar="HEX", help="the account key kB, hex")
+    parser.add_argument(
+        "--kb", metavar="HEX", help=f"the account key kB, hex (default: ${_KB_ENV})"
+    )
     parser.add_argument(
         "--keys-changed-at",
         required=True,
@@ -56,6 +66,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
+
+
+def _secret(value: str | None, option: str, variable: str) -> str:
+    """An option's value, else the environment variable's; a usage error when neither is set."""
+    value = value if value is not None else os.environ.get(variable)
+    if not value:
+        raise UsageError(f"give {option} or set {variable}")
+    return value
 
 
 def _kb(value: str) -> bytes:
@@ -83,8 +101,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         client = SyncClient(
             token_server_url=args.token_server,
-            access_token=args.access_token,
-            kb=_kb(args.kb),
+            access_token=_secret(args.access_token, "--access-token", _TOKEN_ENV),
+            kb=_kb(_secret(args.kb, "--kb", _KB_ENV)),
             keys_changed_at=args.keys_changed_at,
             state_path=args.state,
             engines=_engine_names(args.engines),

@@ -152,3 +152,25 @@ def test_without_json_a_success_is_one_line(
     assert out.count("\n") == 1
     assert out.startswith("synced in ")
     assert "notes" in out
+
+
+def test_secrets_can_come_from_the_environment_instead_of_the_arguments(
+    served: tuple[EmbeddedService, str],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    svc, base_url = served
+    argv = _args(svc, base_url, tmp_path / "state", "--json")
+    token = argv[argv.index("--access-token") + 1]
+    for option in ("--access-token", "--kb"):
+        at = argv.index(option)
+        del argv[at : at + 2]
+    status, report = _run_json(argv, capsys)
+    assert (status, report["error"]["kind"]) == (1, "usage")
+    assert "BEACON_ACCESS_TOKEN" in report["error"]["message"]
+    assert report["requests"] == 0
+    monkeypatch.setenv("BEACON_ACCESS_TOKEN", token)
+    monkeypatch.setenv("BEACON_KB", KB)
+    status, report = _run_json(argv, capsys)
+    assert (status, report["outcome"]) == (0, "ok")
