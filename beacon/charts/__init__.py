@@ -64,9 +64,10 @@ so one run yields one JSON trace tree (``trace.children``, ``trace.walk()``).
 against a trace's recorded outcomes and guard results and reports the first divergence.
 :class:`Coverage` accumulates traces into hit counts per transition.
 
-**Diagrams** (:func:`render_dot`, :func:`render_mermaid`; ``beacon chart render``) and
-**paths** (:func:`transition_paths`; ``beacon chart paths``) are drawn from the document
-alone. ``statecharts/`` ships inside the wheel: :func:`chart_path` finds a packaged chart.
+**Diagrams** (:func:`render_dot`, :func:`render_svg`, :func:`render_mermaid`;
+``beacon chart render``) and **paths** (:func:`transition_paths`; ``beacon chart paths``)
+are drawn from the document alone. ``statecharts/`` ships inside the wheel: :func:`chart_path`
+finds a packaged chart.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
 from beacon.charts._paths import EventPath, PathStep, transition_paths
-from beacon.charts._render import FAILURE_WORDS, Overlay, render_dot, render_mermaid
+from beacon.charts._render import FAILURE_WORDS, Overlay, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._service import action, guard
 from beacon.charts._trace import ActionRecord, Step, Trace
@@ -105,6 +106,7 @@ __all__ = [
     "packaged_charts",
     "render_dot",
     "render_mermaid",
+    "render_svg",
     "replay",
     "transition_paths",
 ]

@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 
 import graphviz
 
+from beacon._errors import ChartError
 from beacon.charts._coverage import Coverage
 from beacon.charts._load import Chart
 from beacon.charts._model import Structure, TransitionInfo
 from beacon.charts._trace import Trace
 
-__all__ = ["FAILURE_WORDS", "Overlay", "is_failure", "render_dot", "render_mermaid"]
+__all__ = ["FAILURE_WORDS", "Overlay", "is_failure", "render_dot", "render_mermaid", "render_svg"]
 
 #: Words that mark an outcome or state as a failure when they appear as a ``_``/``.`` part.
 FAILURE_WORDS = frozenset(
@@ -199,6 +200,22 @@ def _edge(
 
 
 # -- Mermaid ------------------------------------------------------------------------------------
+
+
+def render_svg(dot: str) -> str:
+    """Lay out DOT text with Graphviz's ``dot`` program and return the SVG.
+
+    Raises:
+        ChartError: the ``dot`` program is not installed (``make install`` installs it).
+    """
+    try:
+        svg: bytes = graphviz.Source(dot).pipe(format="svg")
+    except graphviz.ExecutableNotFound as exc:
+        raise ChartError(
+            "Graphviz `dot` is not installed (`make install` installs it;"
+            " `beacon chart render --no-svg` writes DOT only)"
+        ) from exc
+    return svg.decode("utf-8")
 
 
 def render_mermaid(chart: Chart) -> str:

@@ -31,14 +31,17 @@ from typing import Any
 from beacon._errors import ChartError, UsageError
 from beacon.charts import (
     Coverage,
+    Overlay,
     Trace,
     chart_path,
     check_chart,
     load_chart,
+    render_dot,
+    render_mermaid,
+    render_svg,
     replay,
     transition_paths,
 )
-from beacon.charts._render import Overlay, render_dot, render_mermaid
 
 
 def register(subparsers: Any) -> None:
@@ -162,23 +165,13 @@ def _render(args: argparse.Namespace) -> int:
         stem.with_suffix(stem.suffix + ".dot").write_text(dot, encoding="utf-8")
         written = [f"{stem}.dot"]
         if not args.no_svg:
-            _write_svg(dot, Path(f"{stem}.svg"))
+            Path(f"{stem}.svg").write_text(render_svg(dot), encoding="utf-8")
             written.append(f"{stem}.svg")
         if args.mermaid:
             Path(f"{stem}.mmd").write_text(render_mermaid(chart), encoding="utf-8")
             written.append(f"{stem}.mmd")
         print(" ".join(written))
     return 0
-
-
-def _write_svg(dot: str, target: Path) -> None:
-    import graphviz
-
-    try:
-        svg = graphviz.Source(dot).pipe(format="svg")
-    except graphviz.ExecutableNotFound as exc:
-        raise ChartError("Graphviz `dot` is not installed; use --no-svg for DOT only") from exc
-    target.write_bytes(svg)
 
 
 def _paths(args: argparse.Namespace) -> int:

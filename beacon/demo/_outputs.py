@@ -13,10 +13,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-import graphviz
-
 from beacon._crypto import KeyBundle
-from beacon.charts import Chart, Overlay, Trace, load_chart, render_dot
+from beacon.charts import Chart, Overlay, Trace, load_chart, render_dot, render_svg
 from beacon.demo._page import render_page
 from beacon.demo._story import Story
 
@@ -68,9 +66,7 @@ def overlaid_svg(chart: Chart, traces: Iterable[Trace]) -> str:
     """
     runs = [t for trace in traces for t in trace.walk() if t.chart == chart.name]
     combined = Trace(chart=chart.name, steps=[step for run in runs for step in run.steps])
-    dot = render_dot(chart, Overlay.for_chart(chart, combined))
-    svg: bytes = graphviz.Source(dot).pipe(format="svg")
-    return svg.decode("utf-8")
+    return render_svg(render_dot(chart, Overlay.for_chart(chart, combined)))
 
 
 def secrets_of(kb: bytes, access_token: str) -> set[str]:
