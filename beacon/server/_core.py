@@ -23,21 +23,25 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
+from beacon._models import InfoConfiguration
 from beacon.server._accounts import Accounts
 from beacon.server._auth import HawkGate
 from beacon.server._db import Database
+
+# One table of §3.7 defaults: the wire model's, which clients fall back on too.
+_DEFAULTS = InfoConfiguration()
 
 
 @dataclass(frozen=True)
 class Limits:
     """Storage limits advertised in info/configuration and enforced (§3.6, §3.7)."""
 
-    max_request_bytes: int = 2_625_536
-    max_post_records: int = 100
-    max_post_bytes: int = 2_621_440
-    max_total_records: int = 10_000
-    max_total_bytes: int = 262_144_000
-    max_record_payload_bytes: int = 2_621_440
+    max_request_bytes: int = _DEFAULTS.max_request_bytes
+    max_post_records: int = _DEFAULTS.max_post_records
+    max_post_bytes: int = _DEFAULTS.max_post_bytes
+    max_total_records: int = _DEFAULTS.max_total_records
+    max_total_bytes: int = _DEFAULTS.max_total_bytes
+    max_record_payload_bytes: int = _DEFAULTS.max_record_payload_bytes
 
     def as_json(self) -> dict[str, int]:
         return asdict(self)
