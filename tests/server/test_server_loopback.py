@@ -61,9 +61,10 @@ def test_a_full_exchange_over_loopback(served: tuple[EmbeddedService, str], cloc
         assert posted.json()["success"] == ["r0", "r1", "r2"]
         listing = http.get(root + "/storage/history?full=1&limit=2", auth=auth)
         assert [r["id"] for r in listing.json()] == ["r0", "r1"]
+        offset = listing.headers["X-Weave-Next-Offset"]
         rest = http.get(
-            root + "/storage/history?full=1&limit=2",
-            params={"offset": listing.headers["X-Weave-Next-Offset"]},
+            root + "/storage/history",
+            params={"full": "1", "limit": "2", "offset": offset},
             auth=auth,
         )
         assert [r["id"] for r in rest.json()] == ["r2"]
