@@ -33,6 +33,7 @@ from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
+    initialize,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-FAULT_RULES = tuple(name for name, spec in RULES.items() if spec.kind == "fault")
+FAULT_RULES = frozenset(name for name, spec in RULES.items() if spec.kind == "fault")
 
 
 def _step(rule_name: str, **args: st.SearchStrategy[Any]) -> tuple[str, st.SearchStrategy[Step]]:
@@ -68,8 +69,30 @@ def _step(rule_name: str, **args: st.SearchStrategy[Any]) -> tuple[str, st.Searc
     return rule_name, strategy
 
 
-def fault_steps(config: CampaignConfig) -> st.SearchStrategy[Step]:
-    """Every fault of the vocabulary, with its arguments, as one strategy."""
+#: Faults of the service, the network and the account; the other faults are another device's.
+SERVICE_FAULTS = frozenset(
+    {
+        "revoke_token",
+        "expire_token",
+        "move_node",
+        "unavailable",
+        "unauthorized",
+        "backoff_header",
+        "network_error",
+        "race",
+        "password_reset",
+    }
+)
+
+
+OTHER_DEVICE_FAULTS = FAULT_RULES - SERVICE_FAULTS
+
+
+def fault_steps(
+    config: CampaignConfig, *, only: frozenset[str] | None = None
+) -> st.SearchStrategy[Step]:
+    """The faults of the vocabulary (those in ``only``, if given) enabled by ``config``, with
+    their arguments, as one strategy."""
     device = st.integers(0, config.devices - 1)
     engine = st.sampled_from(config.engines)
     record = st.sampled_from(config.records)
@@ -86,6 +109,7 @@ def fault_steps(config: CampaignConfig) -> st.SearchStrategy[Step]:
             retry_after=st.sampled_from([5, 60]),
             path=st.sampled_from(paths),
         ),
+        _step("unauthorized", count=st.integers(1, 3), path=st.sampled_from(paths)),
         _step(
             "backoff_header",
             count=st.integers(1, 2),
@@ -111,7 +135,11 @@ def fault_steps(config: CampaignConfig) -> st.SearchStrategy[Step]:
         _step("remote_delete", engine=engine, record=record),
         _step("password_reset"),
     ]
-    enabled = [(name, s) for name, s in candidates if config.enabled(name)]
+    enabled = [
+        (name, s)
+        for name, s in candidates
+        if config.enabled(name) and (only is None or name in only)
+    ]
     assert {name for name, _ in candidates} == {n for n, r in RULES.items() if r.kind == "fault"}
     return st.one_of(*(s for _, s in enabled)) if enabled else st.nothing()
 
@@ -224,6 +252,13 @@ def campaign_machine(
     record = st.sampled_from(config.records)
 
     class Campaign(_CampaignBase):
+        @initialize()
+        def connect(self) -> None:
+            """Every device signs in and syncs once: the first sets the account's storage
+            up, the others adopt it. Rules then start from connected devices."""
+            for index in range(config.devices):
+                self._apply(Step("sync", {"device": index}))
+
         @rule(device=device, engine=engine, record=record, value=st.integers(0, 9))
         @precondition(lambda self: self.config.enabled("edit"))
         def edit(self, device: int, engine: str, record: str, value: int) -> None:
@@ -241,7 +276,7 @@ def campaign_machine(
         def sync(self, device: int) -> None:
             self._apply(Step("sync", {"device": device}))
 
-        @rule(device=device, at=st.integers(1, config.crash_max))
+        @rule(device=device, at=st.sampled_from(range(1, config.crash_max + 1)))
         @precondition(lambda self: self.config.enabled("crash"))
         def crash(self, device: int, at: int) -> None:
             self._apply(Step("crash", {"device": device, "at": at}))
@@ -251,9 +286,16 @@ def campaign_machine(
         def advance_clock(self, seconds: int) -> None:
             self._apply(Step("advance_clock", {"seconds": seconds}))
 
-        @rule(step=fault_steps(config))
-        @precondition(lambda self: any(self.config.enabled(n) for n in FAULT_RULES))
+        @rule(step=fault_steps(config, only=SERVICE_FAULTS))
+        @precondition(lambda self: any(self.config.enabled(n) for n in SERVICE_FAULTS))
         def fault(self, step: Step) -> None:
+            """A fault of the service, the network or the account."""
+            self._apply(step)
+
+        @rule(step=fault_steps(config, only=OTHER_DEVICE_FAULTS))
+        @precondition(lambda self: any(self.config.enabled(n) for n in OTHER_DEVICE_FAULTS))
+        def elsewhere(self, step: Step) -> None:
+            """What another device does to the account's storage."""
             self._apply(step)
 
         @rule()

@@ -77,6 +77,13 @@ RULES: Mapping[str, RuleSpec] = {
         "the next count requests (matching path, if given) get 503 + Retry-After",
         optional=("path",),
     ),
+    "unauthorized": RuleSpec(
+        "fault",
+        ("count",),
+        "the next count requests (matching path, if given) get 401, as from a server that "
+        "lost its secrets",
+        optional=("path",),
+    ),
     "backoff_header": RuleSpec(
         "fault", ("count", "seconds", "header"), "the next count answers carry a backoff header"
     ),

@@ -286,6 +286,9 @@ class World:
     def _do_unavailable(self, count: int, retry_after: int, path: str | None = None) -> None:
         self.svc.faults.fail_next(count, path_contains=path, retry_after=retry_after)
 
+    def _do_unauthorized(self, count: int, path: str | None = None) -> None:
+        self.svc.faults.fail_next(count, path_contains=path, status=401, retry_after=None)
+
     def _do_backoff_header(self, count: int, seconds: int, header: str) -> None:
         self.svc.faults.backoff_next(count, seconds=seconds, header=header)
 

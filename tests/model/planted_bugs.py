@@ -83,5 +83,5 @@ PLANTED: dict[str, tuple[Plant, frozenset[str]]] = {
         last_fetch_before_apply,
         frozenset({"convergence", "no_lost_edit"}),
     ),
-    "stale_keys_reused": (stale_keys_reused, frozenset({"upload_keys"})),
+    "stale_keys_reused": (stale_keys_reused, frozenset({"upload_keys", "convergence"})),
 }
