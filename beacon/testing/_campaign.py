@@ -130,6 +130,7 @@ def fault_steps(
         _step("storage_version", version=st.sampled_from([4, 6])),
         _step("delete_meta_global"),
         _step("delete_crypto_keys"),
+        _step("foreign_keys"),
         _step("bad_hmac", engine=engine, record=st.sampled_from(["bad0", "bad1"])),
         _step("remote_edit", engine=engine, record=record, value=st.integers(0, 3)),
         _step("remote_delete", engine=engine, record=record),

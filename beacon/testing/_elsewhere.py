@@ -222,6 +222,20 @@ class Elsewhere:
         """crypto/keys disappears."""
         self._delete("crypto", "keys")
 
+    def foreign_keys(self) -> None:
+        """Replace crypto/keys with keys encrypted under a root nobody derives from this kB
+        (a client with a stale or wrong kB): every device must refuse them, never wipe."""
+        if self._get("crypto", "keys") is None:
+            return
+        root = KeyBundle.generate(rng=self._rng)
+        self._put(
+            "crypto", "keys", CollectionKeys.generate(rng=self._rng).encrypt(root, rng=self._rng)
+        )
+
+    def keys_untrusted(self) -> bool:
+        """Whether crypto/keys exists but does not verify under the current kB."""
+        return self._get("crypto", "keys") is not None and self.keys() is None
+
     def bad_hmac(self, engine: str, record: str) -> None:
         """Upload a record encrypted under a key nobody has: its HMAC fails everywhere."""
         payload = encrypt_record(

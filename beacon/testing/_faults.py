@@ -119,6 +119,9 @@ RULES: Mapping[str, RuleSpec] = {
     ),
     "delete_meta_global": RuleSpec("fault", (), "meta/global disappears"),
     "delete_crypto_keys": RuleSpec("fault", (), "crypto/keys disappears"),
+    "foreign_keys": RuleSpec(
+        "fault", (), "crypto/keys is replaced by keys encrypted under another kB"
+    ),
     "bad_hmac": RuleSpec("fault", ("engine", "record"), "a record whose HMAC does not verify"),
     "remote_edit": RuleSpec(
         "fault", ("engine", "record", "value"), "another device uploads a record"

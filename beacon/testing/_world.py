@@ -346,6 +346,9 @@ class World:
         self._fault(self.elsewhere.delete_crypto_keys)
         self.model.disturbed = True
 
+    def _do_foreign_keys(self) -> None:
+        self._fault(self.elsewhere.foreign_keys)
+
     def _do_bad_hmac(self, engine: str, record: str) -> None:
         self._fault(lambda: self.elsewhere.bad_hmac(engine, record))
 
@@ -419,6 +422,10 @@ class World:
         for device in self.devices:
             device.transport.disarm()
         self.svc.faults.clear()
+        if self.elsewhere.keys_untrusted():
+            # Nobody can read them: the user's way out is a new start from a trusted device.
+            self._fault(self.elsewhere.delete_crypto_keys)
+            self.model.disturbed = True
         if (self.elsewhere.storage_version() or 5) > 5:
             self._fault(lambda: self.elsewhere.set_storage_version(5))
         for engine in self.elsewhere.declined():

@@ -95,3 +95,18 @@ def test_a_fresh_start_keeps_the_declined_list(world: World) -> None:
     other.delete_meta_global()
     assert other.meta_global() is None
     assert other.storage_version() is None
+
+
+def test_foreign_keys_are_refused_without_a_wipe_and_healed_in_the_quiet_period(
+    world: World,
+) -> None:
+    other = world.elsewhere
+    assert not other.keys_untrusted()
+    other.foreign_keys()
+    assert other.keys_untrusted()
+    world.apply(Step("sync", {"device": 1}))
+    assert world.last_trace is not None
+    assert world.last_trace.final_state == "untrusted_keys"
+    world.apply(Step("settle"))  # no wipe without a 404 (invariant), then a new start
+    assert not other.keys_untrusted()
+    assert other.records("bookmarks") == {"r0": {"id": "r0", "value": "d0v1"}}
