@@ -418,24 +418,36 @@ class World:
         return error
 
     # -- the quiet period ----------------------------------------------------------------
+    def _heal(self) -> bool:
+        """Undo what no client may repair on its own: keys under another kB, a storage
+        version from the future, campaign engines declined elsewhere. True if it did."""
+        healed = False
+        if self.elsewhere.keys_untrusted():
+            # Nobody can read them: the user's way out is a new start from a trusted device.
+            self._fault(self.elsewhere.delete_crypto_keys)
+            self.model.disturbed = healed = True
+        if (self.elsewhere.storage_version() or 5) > 5:
+            self._fault(lambda: self.elsewhere.set_storage_version(5))
+            healed = True
+        for engine in self.elsewhere.declined():
+            if engine in self.config.engines:
+                self._fault(functools.partial(self.elsewhere.enable, engine))
+                self.model.disturbed = healed = True
+        return healed
+
     def _settle(self) -> None:
         for device in self.devices:
             device.transport.disarm()
         self.svc.faults.clear()
-        if self.elsewhere.keys_untrusted():
-            # Nobody can read them: the user's way out is a new start from a trusted device.
-            self._fault(self.elsewhere.delete_crypto_keys)
-            self.model.disturbed = True
-        if (self.elsewhere.storage_version() or 5) > 5:
-            self._fault(lambda: self.elsewhere.set_storage_version(5))
-        for engine in self.elsewhere.declined():
-            if engine in self.config.engines:
-                self._fault(functools.partial(self.elsewhere.enable, engine))
-                self.model.disturbed = True
-        self.clock.advance(self.windows.latest() - self.clock() + 1)
-        for _round in range(2):
-            for device in self.devices:
-                self._quiet_sync(device)
+        # A device's own fresh start during the quiet period may carry a decline it learned
+        # earlier into the new meta/global: heal once more and sync again if so.
+        for attempt in range(2):
+            if not self._heal() and attempt:
+                break
+            self.clock.advance(self.windows.latest() - self.clock() + 1)
+            for _round in range(2):
+                for device in self.devices:
+                    self._quiet_sync(device)
         for engine in self.config.engines:
             server = {rid: rec.get("value") for rid, rec in self.elsewhere.records(engine).items()}
             local = [
