@@ -3,11 +3,17 @@
 A campaign runs two (or more) devices on one account against the in-process
 :class:`~beacon.server.EmbeddedService`, drawing random interleavings of local edits, sync
 runs, crashes at any chart transition, clock moves and faults (token expiry and revocation,
-node reassignment, 503 + Retry-After, Backoff headers, network errors, 412 races, another
-device's fresh start, key rotation, syncID changes, declined engines, storage versions,
-missing meta/global or crypto/keys, bad HMACs, password resets). After every step it checks
-the invariants of :mod:`beacon.testing._invariants`; a failure is shrunk by Hypothesis and
-saved as a replay file.
+injected 401s, node reassignment, 503 + Retry-After, Backoff headers, network errors and lost
+answers, 412 races, another device's fresh start, key rotation, syncID changes, declined and
+re-enabled engines, storage versions, missing meta/global or crypto/keys, keys under another
+kB, bad HMACs, remote edits and deletions, password resets). The vocabulary is
+:data:`RULES`. After every step it checks the invariants of
+:mod:`beacon.testing._invariants` (wire, chart configuration, persisted state, and after each
+quiet period convergence); a failure is shrunk by Hypothesis and saved as a replay file.
+
+:func:`walk_chart` complements the random search: it drives a chart's bound engine through
+every path of ``beacon chart paths`` with scripted services, so every transition is taken on
+purpose and anything no path reaches is named.
 
 Entry points::
 
@@ -42,6 +48,7 @@ from beacon.testing._coverage_report import (
 from beacon.testing._faults import RULES, RuleSpec, Step
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile, load_replay, parse_replay, save_replay
+from beacon.testing._walk import WalkResult, walk_chart
 from beacon.testing._world import CampaignConfig, FakeClock, World
 
 __all__ = [
@@ -57,6 +64,7 @@ __all__ = [
     "ReplayResult",
     "RuleSpec",
     "Step",
+    "WalkResult",
     "World",
     "campaign_machine",
     "fault_steps",
@@ -67,4 +75,5 @@ __all__ = [
     "run_campaign",
     "save_replay",
     "sync_chart_report",
+    "walk_chart",
 ]
