@@ -32,7 +32,7 @@ type: install
 	$(BIN)/mypy
 
 test: install
-	$(BIN)/pytest -q -m "not slow" tests README.md
+	$(BIN)/pytest -q -m "not slow" -n auto --dist loadgroup tests README.md
 
 check: lint type test
 

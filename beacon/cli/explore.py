@@ -90,12 +90,6 @@ def _trace_path(replay_path: Path) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
-    try:
-        import hypothesis  # noqa: F401 - the campaign is built on it
-    except ModuleNotFoundError:
-        from beacon._errors import UsageError
-
-        raise UsageError("beacon explore needs Hypothesis: pip install 'beacon[dev]'") from None
     if args.replay is not None:
         return _replay(args)
     return _campaign(args)

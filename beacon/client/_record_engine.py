@@ -18,21 +18,47 @@ from beacon.client._engine_api import (
 from beacon.client._records import Records, Row, check_record_id, content, dumps
 from beacon.client._store import Store
 
-__all__ = ["RecordEngine"]
+__all__ = ["EDITED", "RecordEngine"]
+
+#: The cleartext field carrying a record's edit time (POSIX seconds) between devices.
+EDITED = "_edited"
+
+
+def _edit_time(record: IncomingRecord) -> float:
+    """When the record was edited: its carried ``_edited``, else the server's ``modified``."""
+    edited = record.cleartext.get(EDITED)
+    if isinstance(edited, int | float) and not isinstance(edited, bool) and edited > 0:
+        return float(edited)
+    return record.modified
+
+
+def _local_wins(row: Row, incoming: str | None, edited: float) -> bool:
+    """Three-way reconcile of a pending local row against a different remote record.
+
+    When the server still holds our base, only we changed the record. Otherwise the later
+    edit wins, by edit time; a tie goes to the remote copy.
+    """
+    if incoming == row.base:
+        return True
+    return row.local_modified > edited
 
 
 class RecordEngine:
     """A generic engine over the store's ``records`` table: JSON objects by id.
 
     Local edits (:meth:`put`, :meth:`delete`) are tracked and uploaded; remote records are
-    reconciled three ways against the base (the content last agreed with a server): a side
-    that still holds the base did not change the record, so the other side's version wins;
-    when both changed it, **last writer wins** on modification time (a local edit's clock time
-    against the server's ``modified``; a tie goes to the remote copy), so devices converge. A
-    deletion is a tombstone that is uploaded and kept, and a remote copy older than what we
-    already hold is ignored, so a replayed download cannot resurrect a deleted record. Edits made
-    while a sync runs stay outgoing: :meth:`mark_uploaded` clears only an edit unchanged since
-    :meth:`outgoing` returned it.
+    reconciled three ways against the base (the content last agreed with a server): when the
+    server still holds the base, only we changed the record and our version wins; otherwise
+    **last writer wins** on the *edit time*. Each uploaded cleartext carries its edit time in
+    the reserved field ``_edited`` (inside the encrypted payload): a server's ``modified``
+    cannot order edits, since a device re-uploading old content after a reset or a wipe gets
+    a fresh one (the model campaign found both ways an edit was lost to such a re-upload).
+    Records from clients that do not carry ``_edited`` are timed by the server's ``modified``.
+    A tie goes to the remote copy, so devices converge. A deletion is a tombstone that is
+    uploaded and kept, and a remote copy older (by server time) than what we already hold is
+    ignored, so a replayed download cannot resurrect a deleted record. Edits made while a sync
+    runs stay outgoing: :meth:`mark_uploaded` clears only an edit unchanged since
+    :meth:`outgoing` returned it. ``_edited`` never reaches :meth:`get` or :meth:`records`.
 
     Args:
         name: the collection name (``^[a-zA-Z0-9._-]{1,32}$``, protocol §3.1).
@@ -81,6 +107,8 @@ class RecordEngine:
         value = {**record, "id": id}
         if value.get("deleted") is True:
             raise UsageError("use delete() to delete a record")
+        if EDITED in value:
+            raise UsageError(f"{EDITED!r} is reserved for the record's edit time")
         try:
             payload = dumps(value)
         except (TypeError, ValueError):
@@ -147,7 +175,9 @@ class RecordEngine:
             check_record_id(record.id)
             if record.cleartext.get("id", record.id) != record.id:
                 return "failed"
-            payload = None if record.deleted else dumps({**record.cleartext, "id": record.id})
+            edited = _edit_time(record)
+            fields = {k: v for k, v in record.cleartext.items() if k != EDITED}
+            payload = None if record.deleted else dumps({**fields, "id": record.id})
         except (UsageError, TypeError, ValueError, AttributeError):
             return "failed"
         row = self._records.row(record.id)
@@ -155,7 +185,7 @@ class RecordEngine:
         if row is not None:
             if row.server_modified is not None and record.modified < row.server_modified:
                 return "reconciled"  # older than what we hold: a replay, never a resurrection
-            if row.content == incoming or (row.changed and self._local_wins(row, incoming, record)):
+            if row.content == incoming or (row.changed and _local_wins(row, incoming, edited)):
                 # Same content (only the server time moves), or our pending edit stays outgoing.
                 same = row.content == incoming
                 self._records.write(
@@ -174,27 +204,12 @@ class RecordEngine:
             payload=payload,
             deleted=record.deleted,
             server_modified=record.modified,
-            local_modified=record.modified,
+            local_modified=edited,
             changed=False,
             bump=True,  # a remote write supersedes any edit outgoing() already returned
             base=incoming,
         )
         return "applied"
-
-    @staticmethod
-    def _local_wins(row: Row, incoming: str | None, record: IncomingRecord) -> bool:
-        """Three-way reconcile of a pending local row against a different remote record.
-
-        The base (what we last agreed with a server) tells who really changed the record: a
-        server time alone cannot, since a reset makes some device re-upload old content,
-        which the server stamps as new (found by the model campaign: a re-uploaded tombstone
-        deleted a newer edit). Only when both sides changed does the later edit win.
-        """
-        if row.content == row.base:
-            return False  # outgoing only because of a reset: the server's copy is newer news
-        if incoming == row.base:
-            return True  # the server still holds what we started from: only we changed it
-        return row.local_modified > record.modified
 
     def outgoing(self) -> list[OutgoingRecord]:
         """Every changed record (tombstones for deletions), in id order."""
@@ -206,6 +221,7 @@ class RecordEngine:
                 cleartext = {"id": record_id, "deleted": True}
             else:
                 cleartext = json.loads(row.payload)
+            cleartext[EDITED] = row.local_modified
             pending[record_id] = row.change_counter
             out.append(OutgoingRecord(record_id, cleartext, ttl=self._ttl))
         self._pending = pending

@@ -16,7 +16,6 @@ from beacon.client._engines import (
     ClientsEngine,
     Engine,
     IncomingRecord,
-    OutgoingRecord,
     RecordEngine,
     StoreBound,
 )
@@ -81,10 +80,11 @@ def test_local_edits_are_tracked_and_uploaded(engine: RecordEngine) -> None:
     assert engine.get("b") is None
     assert list(engine.records()) == [("a", {"id": "a", "title": "A"})]
     out = {r.id: dict(r.cleartext) for r in engine.outgoing()}
+    t = 1_700_000_000.0  # the clock never moved: every edit carries this edit time
     assert out == {
-        "a": {"id": "a", "title": "A"},
-        "b": {"id": "b", "deleted": True},
-        "never-existed": {"id": "never-existed", "deleted": True},
+        "a": {"id": "a", "title": "A", "_edited": t},
+        "b": {"id": "b", "deleted": True, "_edited": t},
+        "never-existed": {"id": "never-existed", "deleted": True, "_edited": t},
     }
     engine.mark_uploaded(["a", "b"], 10.0)
     assert [r.id for r in engine.outgoing()] == ["never-existed"]
@@ -152,7 +152,9 @@ def test_a_local_deletion_beats_an_older_remote_edit(engine: RecordEngine, clock
     engine.delete("a")
     engine.apply_incoming([rec("a", clock.now - 1, v=2)])
     assert engine.get("a") is None
-    assert [dict(r.cleartext) for r in engine.outgoing()] == [{"id": "a", "deleted": True}]
+    assert [dict(r.cleartext) for r in engine.outgoing()] == [
+        {"id": "a", "deleted": True, "_edited": clock.now}
+    ]
 
 
 def test_a_replayed_old_record_does_not_resurrect_a_deletion(engine: RecordEngine) -> None:
@@ -192,21 +194,36 @@ def test_a_reuploaded_old_record_does_not_beat_a_newer_edit(
     engine.put("a", {"v": "edited"})
     assert engine.apply_incoming([tombstone("a", clock.now + 50)]) == ApplyCounts(reconciled=1)
     assert engine.get("a") == {"id": "a", "v": "edited"}
-    assert [dict(r.cleartext) for r in engine.outgoing()] == [{"id": "a", "v": "edited"}]
+    assert [dict(r.cleartext) for r in engine.outgoing()] == [
+        {"id": "a", "v": "edited", "_edited": clock.now}
+    ]
 
 
-def test_a_row_outgoing_only_because_of_a_reset_yields_to_a_remote_edit(
+def test_after_a_wipe_the_later_edit_wins_whoever_uploads_last(
     engine: RecordEngine, clock: Clock
 ) -> None:
-    engine.put("a", {"v": "mine"})
+    # Found by the model campaign: storage was wiped elsewhere, and both devices re-upload
+    # what they last agreed on; the server times say only who uploaded last, the carried edit
+    # times say who edited last.
+    engine.apply_incoming([rec("a", clock.now, v="old")])
+    clock.tick(10)
+    engine.put("a", {"v": "newer"})
     engine.outgoing()
     engine.mark_uploaded(["a"], clock.now)
     engine.reset()
-    # The remote edit's server time is older than our last local edit, but we did not change
-    # the record since the server agreed on it: the remote edit is the only real change.
-    assert engine.apply_incoming([rec("a", clock.now - 5, v="theirs")]) == ApplyCounts(applied=1)
-    assert engine.get("a") == {"id": "a", "v": "theirs"}
+    stale = IncomingRecord("a", {"id": "a", "deleted": True, "_edited": clock.now - 10}, 99e9)
+    assert engine.apply_incoming([stale]) == ApplyCounts(reconciled=1)
+    assert engine.get("a") == {"id": "a", "v": "newer"}
+    assert [r.id for r in engine.outgoing()] == ["a"]
+    later = IncomingRecord("a", {"id": "a", "v": "latest", "_edited": clock.now + 1}, 99e9 + 1)
+    assert engine.apply_incoming([later]) == ApplyCounts(applied=1)
+    assert engine.get("a") == {"id": "a", "v": "latest"}  # the carried field stays on the wire
     assert engine.outgoing() == []
+
+
+def test_the_edit_time_field_is_reserved(engine: RecordEngine) -> None:
+    with pytest.raises(UsageError, match="_edited"):
+        engine.put("a", {"_edited": 5})
 
 
 def test_after_a_reset_a_record_the_server_holds_unchanged_is_not_uploaded_again(
@@ -238,7 +255,8 @@ def test_wipe_local(engine: RecordEngine) -> None:
 def test_ttl_is_passed_on(store: Store) -> None:
     history = RecordEngine("history", store=store, ttl=5_184_000)
     history.put("h", {})
-    assert history.outgoing() == [OutgoingRecord("h", {"id": "h"}, ttl=5_184_000)]
+    (out,) = history.outgoing()
+    assert (out.id, out.ttl, set(out.cleartext)) == ("h", 5_184_000, {"id", "_edited"})
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "x" * 33, "meta", "crypto", "clients"])
@@ -410,10 +428,12 @@ def test_two_devices_converge(tmp_path: Path) -> None:
             "z": {"id": "z", "title": "Z"},
         }
         # y is deleted everywhere and stays deleted: B did not upload its old copy.
-        assert decrypt_record(
+        stored = decrypt_record(
             keys.bundle_for("bookmarks"),
             svc.faults.records(account.fxa_uid, "bookmarks")["y"]["payload"],
-        ) == {"id": "y", "deleted": True}
+        )
+        assert stored.pop("_edited") < clock.now  # A's deletion, with when A made it
+        assert stored == {"id": "y", "deleted": True}
 
         # Concurrent edits of z: the devices agree on one of them (the remote side's time is
         # when it reached the server), and nothing stays outgoing.

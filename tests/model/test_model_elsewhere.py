@@ -26,7 +26,10 @@ def test_reads_what_the_device_uploaded(world: World) -> None:
     assert meta["storageVersion"] == 5
     assert other.storage_version() == 5
     assert other.keys() is not None
-    assert other.records("bookmarks") == {"r0": {"id": "r0", "value": "d0v1"}}
+    (uploaded,) = other.records("bookmarks").values()
+    # The device's record engine carries the edit time along (RecordEngine, "_edited").
+    assert uploaded.pop("_edited") <= world.clock()
+    assert uploaded == {"id": "r0", "value": "d0v1"}
 
 
 def test_edits_tombstones_and_forged_records(world: World) -> None:
@@ -109,4 +112,7 @@ def test_foreign_keys_are_refused_without_a_wipe_and_healed_in_the_quiet_period(
     assert world.last_trace.final_state == "untrusted_keys"
     world.apply(Step("settle"))  # no wipe without a 404 (invariant), then a new start
     assert not other.keys_untrusted()
-    assert other.records("bookmarks") == {"r0": {"id": "r0", "value": "d0v1"}}
+    healed = other.records("bookmarks")
+    assert {rid: {k: v for k, v in r.items() if k != "_edited"} for rid, r in healed.items()} == {
+        "r0": {"id": "r0", "value": "d0v1"}
+    }
