@@ -33,6 +33,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from beacon._errors import ChartError, UnhandledEvent
 from beacon.charts._check_binding import binding_findings
+from beacon.charts._finding import Finding
 from beacon.charts._load import Chart
 from beacon.charts._proxy import make_model
 from beacon.charts._service import Binding, collect
@@ -79,6 +80,22 @@ class _Listener:
         self._m._current_left.append(state.id)
 
 
+# Binding checks read only the services' classes (their @action/@guard marks), so their
+# result is a function of the chart and those classes: a client binding the same charts for
+# every run and engine checks each combination once.
+_BINDING_ERRORS: dict[tuple[str, str, tuple[type, ...]], tuple[Finding, ...]] = {}
+
+
+def _binding_errors(chart: Chart, services: list[object]) -> tuple[Finding, ...]:
+    key = (str(chart.path), chart.digest, tuple(type(s) for s in services))
+    errors = _BINDING_ERRORS.get(key)
+    if errors is None:
+        findings = binding_findings(str(chart.path), chart.structure, services)
+        errors = tuple(f for f in findings if f.severity == "error")
+        _BINDING_ERRORS[key] = errors
+    return errors
+
+
 def bind(
     chart: Chart,
     services: Iterable[object],
@@ -100,14 +117,10 @@ def bind(
             fit the chart.
     """
     services = list(services)
-    errors = [
-        f
-        for f in binding_findings(str(chart.path), chart.structure, services)
-        if f.severity == "error"
-    ]
+    errors = _binding_errors(chart, services)
     if errors:
         lines = "\n  ".join(str(f) for f in errors)
-        raise ChartError(f"cannot bind {chart.name}:\n  {lines}", findings=tuple(errors))
+        raise ChartError(f"cannot bind {chart.name}:\n  {lines}", findings=errors)
     found, _ = collect(services)
     return Machine(chart, found, clock=clock, restore=restore)
 

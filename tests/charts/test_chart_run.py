@@ -327,3 +327,13 @@ class LoudNotes(Notes):
 def test_an_action_with_outcomes_outside_enter_is_refused() -> None:
     with pytest.raises(ChartError, match="'note_going' declares outcomes"):
         bind(load_chart(GOOD / "effects.yaml"), [LoudNotes()])
+
+
+def test_a_binding_that_misses_a_name_fails_every_time_not_just_the_first(
+    door_chart: Chart,
+) -> None:
+    # bind() remembers the checks per chart and service classes: the verdict is remembered too.
+    for _ in range(2):
+        with pytest.raises(ChartError, match="cannot bind door"):
+            bind(door_chart, [object()])
+    assert bind(door_chart, [DoorService()]).chart is door_chart
