@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from beacon import BackoffError
 from beacon.client._run import node_key
 from beacon.client._transport import MAX_BACKOFF
 from tests.client.sync_world import World, requests_of
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def test_storage_503_ends_the_run_and_the_window_sends_no_request(world: World) -> None:

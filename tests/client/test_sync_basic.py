@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,13 +10,6 @@ import pytest
 from beacon import SyncResult, TransportError
 from beacon._crypto import KeyBundle
 from tests.client.sync_world import World, requests_of, tail
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def test_first_sync_of_an_empty_account_sets_storage_up(world: World) -> None:

@@ -3,8 +3,6 @@ per-record failures."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,13 +14,6 @@ from beacon.charts import action
 from beacon.client import _collection_service
 from beacon.client._collection_service import CollectionService
 from tests.client.sync_world import World, requests_of, tail
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def _bundle(client: SyncClient, world: World, collection: str) -> KeyBundle:

@@ -8,7 +8,6 @@ set up exactly once more at most, and a second device reads the edit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +35,6 @@ class Killer:
         self.steps += 1
         if self.at is not None and self.steps == self.at:
             raise Killed
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def _arm(monkeypatch: pytest.MonkeyPatch, killer: Killer) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import httpx
 import pytest
 
@@ -12,13 +9,6 @@ from beacon import AuthenticationError, BackoffError
 from tests.client.sync_world import World, requests_of, tail
 
 TOKEN = ("GET", "/1.0/sync/1.5")
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def test_a_401_mid_run_drops_the_token_and_runs_again_once(world: World) -> None:

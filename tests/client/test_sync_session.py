@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -12,13 +10,6 @@ import pytest
 from beacon import ClientUpgradeRequired, KeyMismatchError, SetupRaceError, UsageError
 from beacon._crypto import CollectionKeys, KeyBundle
 from tests.client.sync_world import World, requests_of, tail
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def _meta(world: World) -> dict[str, object]:

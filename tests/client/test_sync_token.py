@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from beacon import AuthenticationError, BackoffError
 from tests.client.sync_world import World, requests_of, tail
 
 TOKEN = ("GET", "/1.0/sync/1.5")
-
-
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    w = World(tmp_path)
-    yield w
-    w.close()
 
 
 def test_a_token_is_reused_while_valid_and_fetched_again_when_expired(world: World) -> None:
