@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from beacon.demo._story import Chapter, Story
-from beacon.demo._timeline import FAILURE_STATES, RECOVERY_STATES, SUCCESS_STATES
+from beacon.demo._timeline import state_role
 
 __all__ = ["render_page"]
 
@@ -50,15 +50,11 @@ def _inline_svg(svg: str) -> str:
     return _XML_PROLOG.sub("", svg, count=1)
 
 
+_ROLE_CLASSES = {"ok": "s-ok", "fail": "s-fail", "recovery": "s-rec"}
+
+
 def _state_class(state: str) -> str:
-    leaf = state.rsplit(".", 1)[-1]
-    if leaf in SUCCESS_STATES:
-        return "s-ok"
-    if leaf in FAILURE_STATES:
-        return "s-fail"
-    if leaf in RECOVERY_STATES:
-        return "s-rec"
-    return ""
+    return _ROLE_CLASSES.get(state_role(state) or "", "")
 
 
 def _path_html(path: Sequence[str]) -> str:

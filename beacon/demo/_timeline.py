@@ -14,7 +14,7 @@ from rich.text import Text
 
 from beacon.demo._story import Chapter, Story
 
-__all__ = ["RECOVERY_STATES", "chapter_text", "print_checks", "print_timeline"]
+__all__ = ["RECOVERY_STATES", "chapter_text", "print_checks", "print_timeline", "state_role"]
 
 #: States entered only when something went wrong and the chart is putting it right.
 RECOVERY_STATES = frozenset(
@@ -49,15 +49,23 @@ FAILURE_STATES = frozenset(
 DEVICE_STYLES = ("bold cyan", "bold magenta", "bold blue", "bold green")
 
 
-def _state_style(state: str) -> str:
+def state_role(state: str) -> str | None:
+    """How the demo shows a state: ``"ok"``, ``"fail"``, ``"recovery"``, or None (plain)."""
     leaf = state.rsplit(".", 1)[-1]
     if leaf in SUCCESS_STATES:
-        return "bold green"
+        return "ok"
     if leaf in FAILURE_STATES:
-        return "bold red"
+        return "fail"
     if leaf in RECOVERY_STATES:
-        return "yellow"
-    return ""
+        return "recovery"
+    return None
+
+
+_ROLE_STYLES = {"ok": "bold green", "fail": "bold red", "recovery": "yellow"}
+
+
+def _state_style(state: str) -> str:
+    return _ROLE_STYLES.get(state_role(state) or "", "")
 
 
 def path_text(path: Iterable[str]) -> Text:
