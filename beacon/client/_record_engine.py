@@ -114,17 +114,7 @@ class RecordEngine:
         except (TypeError, ValueError):
             raise UsageError("a record must be JSON-serialisable") from None
         with self._records.store.transaction():  # read and write as one step
-            row = self._records.row(id)
-            self._records.write(
-                id,
-                payload=payload,
-                deleted=False,
-                server_modified=row.server_modified if row else None,
-                local_modified=self._clock(),
-                changed=True,
-                bump=True,
-                base=row.base if row else None,
-            )
+            self._record_edit(id, self._records.row(id), payload=payload, deleted=False)
 
     def delete(self, id: str) -> None:
         """Delete a record: a tombstone ``{"id": id, "deleted": true}`` is uploaded."""
@@ -133,16 +123,20 @@ class RecordEngine:
             row = self._records.row(id)
             if row is not None and row.deleted and not row.changed:
                 return  # already deleted everywhere
-            self._records.write(
-                id,
-                payload=None,
-                deleted=True,
-                server_modified=row.server_modified if row else None,
-                local_modified=self._clock(),
-                changed=True,
-                bump=True,
-                base=row.base if row else None,
-            )
+            self._record_edit(id, row, payload=None, deleted=True)
+
+    def _record_edit(self, id: str, row: Row | None, *, payload: str | None, deleted: bool) -> None:
+        """A local edit: outgoing, timed by our clock; the server's view and base stay."""
+        self._records.write(
+            id,
+            payload=payload,
+            deleted=deleted,
+            server_modified=row.server_modified if row else None,
+            local_modified=self._clock(),
+            changed=True,
+            bump=True,
+            base=row.base if row else None,
+        )
 
     def get(self, id: str) -> dict[str, Any] | None:
         """A live record, or None (absent or deleted)."""
