@@ -42,6 +42,8 @@ __all__ = [
     "TrustError",
     "UnhandledEvent",
     "UsageError",
+    "error_class",
+    "make_error",
 ]
 
 
@@ -188,3 +190,29 @@ class KeyMismatchError(TrustError):
     """crypto/keys does not verify under the key bundle derived from our kB."""
 
     kind = "key_mismatch"
+
+
+def error_class(name: str) -> type[BeaconError] | None:
+    """The class of this module named ``name`` (``"BackoffError"``), or None.
+
+    Charts name the error a failure final raises by class name (``beacon.charts._roles``).
+    """
+    value = globals().get(name)
+    if isinstance(value, type) and issubclass(value, BeaconError):
+        return value
+    return None
+
+
+def make_error(cls: type[BeaconError], message: str) -> BeaconError:
+    """An instance of ``cls`` with only a message; its nearest base that takes one otherwise.
+
+    For a run that reached a failure final without an error recorded with the outcome (an
+    eventless path, say): the declared class still says whose fault it was.
+    """
+    for base in cls.__mro__:
+        if isinstance(base, type) and issubclass(base, BeaconError):
+            try:
+                return base(message)
+            except TypeError:  # the class needs context (BackoffError.until, ...)
+                continue
+    return BeaconError(message)  # pragma: no cover - BeaconError itself takes a message

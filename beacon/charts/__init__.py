@@ -56,9 +56,22 @@ next, and step numbers continue (``trace.restored_at``). An observer that saves 
 after a step sees the outcome of that step's actions queued, so a crash right after an
 action's I/O resumes by handling its outcome.
 
-**Nesting.** A chart bound while an action of another runs (e.g. the session chart's action
-running the collection chart per engine) attaches its :class:`Trace` to that action's record,
-so one run yields one JSON trace tree (``trace.children``, ``trace.walk()``).
+**Roles.** Every top-level final state declares what it means to whoever runs the chart, in
+its ``donedata``: ``success``, ``recovery`` or ``failure`` with the error class it raises
+(``_roles.py``; :attr:`Chart.roles`, :attr:`RunResult.role`). A final without one does not
+load. A chart with no final state at all is *reactive*: it runs until it is stopped, driven
+by :meth:`Machine.send`.
+
+**Errors travel with outcomes.** ``return outcome("backoff", exc)`` queues ``backoff`` and
+keeps ``exc`` with it; :attr:`RunResult.error` is the error carried by the outcome on which
+the run reached its final state.
+
+**Nesting.** ``@action(*finals, chart="token")`` marks an action that runs another chart: its
+body calls :func:`run_child` with the child's services and returns the child's final state
+(perhaps as ``outcome(final, result.error)``). Its outcomes must be exactly the child's
+top-level finals (the ``composition`` check, naming both charts). The child shares the
+parent's clock and observers, and attaches its :class:`Trace` to the action's record, so one
+run yields one JSON trace tree (``trace.children``, ``trace.walk()``).
 
 **Traces** hold names, never values (see ``_trace.py``). :func:`replay` re-runs a chart
 against a trace's recorded outcomes and guard results and reports the first divergence.
@@ -72,18 +85,19 @@ finds a packaged chart.
 
 from __future__ import annotations
 
-from beacon.charts._bind import Machine, RunResult, bind
+from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
 from beacon.charts._paths import EventPath, PathStep, transition_paths
-from beacon.charts._render import FAILURE_WORDS, Overlay, render_dot, render_mermaid, render_svg
+from beacon.charts._render import Overlay, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
-from beacon.charts._service import action, guard
+from beacon.charts._roles import ROLES, Role
+from beacon.charts._service import Outcome, action, guard, outcome
 from beacon.charts._trace import ActionRecord, Step, Trace
 
 __all__ = [
-    "FAILURE_WORDS",
+    "ROLES",
     "ActionRecord",
     "Chart",
     "Coverage",
@@ -91,9 +105,11 @@ __all__ = [
     "EventPath",
     "Finding",
     "Machine",
+    "Outcome",
     "Overlay",
     "PathStep",
     "ReplayReport",
+    "Role",
     "RunResult",
     "Step",
     "Trace",
@@ -103,10 +119,12 @@ __all__ = [
     "check_chart",
     "guard",
     "load_chart",
+    "outcome",
     "packaged_charts",
     "render_dot",
     "render_mermaid",
     "render_svg",
     "replay",
+    "run_child",
     "transition_paths",
 ]

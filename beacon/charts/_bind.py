@@ -34,31 +34,53 @@ from statemachine.exceptions import TransitionNotAllowed
 from beacon._errors import ChartError, UnhandledEvent
 from beacon.charts._check_binding import binding_findings
 from beacon.charts._finding import Finding
-from beacon.charts._load import Chart
+from beacon.charts._load import Chart, child_chart_of
 from beacon.charts._proxy import make_model
-from beacon.charts._service import Binding, collect
+from beacon.charts._roles import Role
+from beacon.charts._service import Binding, Outcome, collect
 from beacon.charts._snapshot import SNAPSHOT_VERSION, STATE_FIELD, apply_snapshot, check_snapshot
 from beacon.charts._trace import ActionRecord, Step, Trace
 
-__all__ = ["Machine", "RunResult", "bind"]
+__all__ = ["Machine", "RunResult", "bind", "run_child"]
 
 Observer = Callable[[Step], object]
 Clock = Callable[[], float]
 
-# The action record of the action running right now, so a chart bound inside an action
-# attaches its trace to the caller's (one run of nested charts gives one trace tree).
-_RUNNING_ACTION: contextvars.ContextVar[ActionRecord | None] = contextvars.ContextVar(
+# The action running right now, so a chart bound inside an action attaches its trace to the
+# caller's (one run of nested charts gives one trace tree) and run_child finds its chart.
+_RUNNING: contextvars.ContextVar[_Running | None] = contextvars.ContextVar(
     "beacon_running_action", default=None
 )
 
 
 @dataclass(frozen=True)
 class RunResult:
-    """How a run ended: the top-level final state reached, and the trace."""
+    """How a run ended: the top-level final state reached, its declared role, and the trace.
+
+    ``error`` is the error carried by the outcome on which the run reached its final state
+    (see :func:`~beacon.charts.outcome`), or ``None``.
+    """
 
     final_state: str
     trace: Trace
     steps: int
+    role: Role
+    error: BaseException | None = None
+
+    @property
+    def failed(self) -> bool:
+        """Whether the final state's declared role is ``failure``."""
+        return self.role.is_failure
+
+
+@dataclass
+class _Running:
+    """The nesting context of the action running right now."""
+
+    machine: Machine
+    binding: Binding
+    record: ActionRecord
+    child: RunResult | None = None
 
 
 class _Listener:
@@ -102,6 +124,7 @@ def bind(
     *,
     clock: Clock = time.time,
     restore: Mapping[str, Any] | None = None,
+    observers: Iterable[Observer] = (),
 ) -> Machine:
     """Bind a chart to service objects; return a machine ready to run.
 
@@ -110,6 +133,8 @@ def bind(
         services: objects whose ``@action``/``@guard`` methods the chart names.
         clock: the time source for trace times (injected so runs replay exactly).
         restore: a :meth:`Machine.snapshot` to carry on from instead of the initial state.
+        observers: called with every step of this machine and of every chart its nesting
+            actions run (see :meth:`Machine.add_observer`).
 
     Raises:
         ChartError: a name is bound twice or never, bound to the wrong kind, an outcome is
@@ -122,7 +147,34 @@ def bind(
         lines = "\n  ".join(str(f) for f in errors)
         raise ChartError(f"cannot bind {chart.name}:\n  {lines}", findings=errors)
     found, _ = collect(services)
-    return Machine(chart, found, clock=clock, restore=restore)
+    machine = Machine(chart, found, clock=clock, restore=restore)
+    for fn in observers:
+        machine.add_observer(fn)
+    return machine
+
+
+def run_child(services: Iterable[object]) -> RunResult:
+    """Run the child chart of the nesting action running now, bound to ``services``.
+
+    Call it from an ``@action(..., chart="name")`` method, once, and return the
+    ``final_state`` of the result (the engine checks both). The child shares the parent's
+    clock and observers, and its trace joins the parent's trace tree.
+
+    Raises:
+        ChartError: not called from a nesting action, called twice, or the child does not
+            reach a final state within the action's ``max_steps``.
+    """
+    running = _RUNNING.get()
+    if running is None or running.binding.chart is None:
+        raise ChartError("run_child() is for the body of an @action(..., chart=...) method")
+    if running.child is not None:
+        raise ChartError(f"action {running.binding.name!r} ran its child chart twice")
+    parent = running.machine
+    child_chart = child_chart_of(parent.chart.path, running.binding.chart)
+    machine = bind(child_chart, services, clock=parent._clock, observers=parent._observers)
+    result = machine.run(max_steps=running.binding.max_steps)
+    running.child = result
+    return result
 
 
 class Machine:
@@ -141,7 +193,9 @@ class Machine:
         self._clock = clock
         self._transition_ids = chart.transition_ids
         self._observers: list[Observer] = []
-        self._pending: deque[str] = deque()
+        # Queued outcomes, each with the error it carries (None for most).
+        self._pending: deque[tuple[str, BaseException | None]] = deque()
+        self.error: BaseException | None = None
         self._current_transitions: list[str] = []
         self._current_entered: list[str] = []
         self._current_left: list[str] = []
@@ -158,9 +212,9 @@ class Machine:
         self._restore = dict(restore) if restore is not None else None
         if self._restore is not None:
             check_snapshot(chart, self._restore)
-        parent = _RUNNING_ACTION.get()
+        parent = _RUNNING.get()
         if parent is not None:
-            parent.children.append(self.trace)
+            parent.record.children.append(self.trace)
 
     # -- driving ----------------------------------------------------------------------------
 
@@ -174,7 +228,7 @@ class Machine:
     @property
     def pending(self) -> tuple[str, ...]:
         """Outcomes queued as the next events."""
-        return tuple(self._pending)
+        return tuple(event for event, _ in self._pending)
 
     @property
     def final_state(self) -> str | None:
@@ -206,7 +260,7 @@ class Machine:
         restore = self._restore
         if restore is not None:
             pending, self._first_step = apply_snapshot(self.chart, self._model, restore)
-            self._pending.extend(pending)
+            self._pending.extend((event, None) for event in pending)
             self.trace.restored_at = self._first_step
             self._registering = True
             self._sm = self.chart.machine_class(
@@ -234,7 +288,7 @@ class Machine:
                 f"{self.chart.path}: the machine finished in {self.trace.final_state!r}; "
                 f"event {event!r} arrived after the end"
             )
-        self._pending.append(event)
+        self._pending.append((event, None))
         return self._drain(max_steps=None)
 
     def run(self, *, max_steps: int = 1000) -> RunResult:
@@ -253,7 +307,13 @@ class Machine:
                 f"{self.chart.path}: run stalled in {list(self.configuration)}: no outcome is "
                 "queued and the state is not final; drive it with send()"
             )
-        return RunResult(final_state=final, trace=self.trace, steps=len(steps))
+        return RunResult(
+            final_state=final,
+            trace=self.trace,
+            steps=len(steps),
+            role=self.chart.role(final),
+            error=self.error,
+        )
 
     def _drain(self, *, max_steps: int | None) -> list[Step]:
         """Process queued events until none is left or a top-level final state is reached.
@@ -272,10 +332,10 @@ class Machine:
                     f"{self.chart.path}: no final state after {max_steps} steps (a runaway "
                     f"loop?); configuration {list(self.configuration)}, last events: {recent}"
                 )
-            taken.append(self._step(self._pending.popleft()))
+            taken.append(self._step(*self._pending.popleft()))
         return taken
 
-    def _step(self, event: str | None) -> Step:
+    def _step(self, event: str | None, error: BaseException | None = None) -> Step:
         self._current_transitions = []
         self._current_entered = []
         self._current_left = []
@@ -307,7 +367,8 @@ class Machine:
             step.actions = self._current_actions
             step.configuration = list(self.configuration)
             self.trace.steps.append(step)
-        self._check_final()
+        if self._check_final():
+            self.error = error
         for fn in self._observers:
             fn(step)
         return step
@@ -317,13 +378,17 @@ class Machine:
         for name, expr in self.chart.datamodel:
             setattr(self._model, name, None if expr is None else expr(machine=scope))
 
-    def _check_final(self) -> None:
+    def _check_final(self) -> bool:
+        """Whether the machine is in a top-level final state (recorded in the trace)."""
         sm = self._sm
         if sm is None:
-            return
+            return False
         for s in sm.configuration:
             if s.final and s.parent is None:
                 self.trace.status, self.trace.final_state = "final", s.id
+                self.trace.role = self.chart.role(s.id).role
+                return True
+        return False
 
     def _unhandled(self, event: str) -> UnhandledEvent:
         config = self.configuration
@@ -356,11 +421,14 @@ class Machine:
     def _act(self, b: Binding, state: str | None) -> None:
         record = ActionRecord(action=b.name, state=state)
         self._current_actions.append(record)
-        token = _RUNNING_ACTION.set(record)
+        running = _Running(self, b, record)
+        token = _RUNNING.set(running)
         try:
             result = b.method()
         finally:
-            _RUNNING_ACTION.reset(token)
+            _RUNNING.reset(token)
+        if b.chart is not None:
+            self._check_nested(b, state, result, running.child)
         if not b.outcomes:
             if result is not None:
                 raise ChartError(
@@ -374,8 +442,25 @@ class Machine:
                 f"{self.chart.path}: action {b.name!r} ({b.owner}) in state {state!r} "
                 f"returned {shown}, not one of its declared outcomes {list(b.outcomes)}"
             )
-        record.outcome = result
-        self._pending.append(result)
+        error = result.error if isinstance(result, Outcome) else None
+        record.outcome = str(result)
+        record.error = type(error).__name__ if error is not None else None
+        self._pending.append((str(result), error))
+
+    def _check_nested(
+        self, b: Binding, state: str | None, result: object, child: RunResult | None
+    ) -> None:
+        """A nesting action returns the final its child chart reached, nothing else."""
+        if child is None:
+            raise ChartError(
+                f"{self.chart.path}: nesting action {b.name!r} ({b.owner}) in state {state!r} "
+                f"returned without running chart {b.chart!r} (call run_child)"
+            )
+        if result != child.final_state:
+            raise ChartError(
+                f"{self.chart.path}: nesting action {b.name!r} ({b.owner}) returned "
+                f"{result!r}, but chart {b.chart!r} ended in {child.final_state!r}"
+            )
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -401,7 +486,7 @@ class Machine:
             "configuration": list(self.configuration),
             "datamodel": datamodel,
             "history": {k: [s.id for s in v] for k, v in history.items()},
-            "pending": list(self._pending),
+            "pending": list(self.pending),
             "final_state": self.trace.final_state,
             "next_step": self._first_step + len(self.trace.steps),
         }

@@ -10,10 +10,15 @@ the state, event and transition where it has them. The checks, by ``check`` name
 ``unreachable``
     a state no sequence of transitions enters from the initial configuration.
 ``trap``
-    a non-final atomic state with no transition out of it or any ancestor.
+    a non-final atomic state with no transition out of it or any ancestor (in a chart with
+    final states; a reactive chart may rest anywhere).
 ``final-unreachable``
-    a reachable state from which no top-level final state can be reached (run() would spin
-    or stall there), or a chart with no top-level final state at all.
+    in a chart with top-level final states, a reachable state from which none can be
+    reached (run() would spin or stall there). A chart without any is *reactive*: it runs
+    until it is stopped (driven by :meth:`Machine.send`), and this check does not apply.
+``role``
+    a top-level final state without a valid declared role (``_roles.py``), or a role on a
+    final that is not top-level.
 ``unbound`` (only when services are given)
     a name the chart uses that no service offers, an action used as a guard or vice versa,
     an action with outcomes used outside ``enter``, or a name two services offer.
@@ -33,23 +38,26 @@ run can reach, so ``unreachable`` and ``trap`` never fire on a state a run can r
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 from statemachine import StateChart
-from statemachine.io import load as _library_load
+from statemachine.io.evaluators import evaluator_for
+from statemachine.io.interpreter import Interpreter
+from statemachine.io.model import StateMachineDefinition
+from statemachine.io.native import native_dict_to_definition
+from statemachine.io.validation import load_schema
 from statemachine.io.yaml.reader import YAMLReader
 
 from beacon.charts._check_binding import binding_findings
 from beacon.charts._finding import Finding
 from beacon.charts._guards import conjunction, in_states, parse_guard, satisfiable
 from beacon.charts._model import Structure, TransitionInfo, event_matches
+from beacon.charts._roles import read_role
 
 __all__ = ["Analysis", "Finding", "analyse", "check_chart"]
 
@@ -77,14 +85,19 @@ def check_chart(path: str | Path, services: Iterable[object] | None = None) -> l
 
 
 def analyse(path: Path, services: Iterable[object] | None = None) -> Analysis:
-    """Read, validate, build and check one document."""
+    """Read, validate, build and check one document.
+
+    The document is read once: python-statemachine's YAML reader gives the mapping, the
+    library's schema validates it, ``native_dict_to_definition`` turns it into the library's
+    IR, and both beacon's :class:`Structure` and the machine class are built from that IR.
+    """
     file = str(path)
     analysis = Analysis(file, {}, None, None, [])
     try:
         text = path.read_text(encoding="utf-8")
         # The library's own loader: YAML 1.1 would read an ``on:`` key as True.
         doc: Any = YAMLReader().parse_document(text)
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         analysis.findings.append(Finding("schema", "error", file, f"cannot read: {exc}"))
         return analysis
     if not isinstance(doc, dict):
@@ -95,17 +108,23 @@ def analyse(path: Path, services: Iterable[object] | None = None) -> Analysis:
     if schema:
         analysis.findings.extend(schema)
         return analysis
-    structure = Structure(doc)
+    try:
+        definition = native_dict_to_definition(doc, source_name=path.stem)
+    except Exception as exc:  # the library raises several types for a bad document
+        analysis.findings.append(Finding("schema", "error", file, f"python-statemachine: {exc}"))
+        return analysis
+    structure = Structure(definition)
     analysis.structure = structure
     found = _reference_findings(file, structure)
     if not found:
         try:
-            analysis.machine_class = _library_load(text, format="yaml", name=path.stem)
+            analysis.machine_class = _build_class(definition, path.stem)
         except Exception as exc:  # the library raises several types for a bad document
             found.append(Finding("schema", "error", file, f"python-statemachine: {exc}"))
     if found:
         analysis.findings.extend(found)
         return analysis
+    found += role_findings(file, structure)
     found += _structural_findings(file, structure)
     found += _nondeterminism_findings(file, structure)
     if services is not None:
@@ -115,16 +134,23 @@ def analyse(path: Path, services: Iterable[object] | None = None) -> Analysis:
     return analysis
 
 
+def _build_class(definition: StateMachineDefinition, location: str) -> type[StateChart[Any]]:
+    """The machine class, built from the IR as ``statemachine.io.load`` builds it."""
+    interpreter = Interpreter(reader=YAMLReader(), evaluator=evaluator_for(False))
+    interpreter.process_definition(definition, location=location)
+    cls = interpreter.scs[location]
+    cls._io_processor = interpreter  # type: ignore[attr-defined]  # as load() keeps it alive
+    return cls
+
+
 # -- schema and references ------------------------------------------------------------------
 
 
 def _schema_findings(file: str, doc: Mapping[str, Any]) -> list[Finding]:
     import jsonschema  # type: ignore[import-untyped]  # no stubs installed
 
-    schema_text = (
-        resources.files("statemachine.io") / "schemas" / "statechart.schema.json"
-    ).read_text(encoding="utf-8")
-    validator = jsonschema.Draft202012Validator(json.loads(schema_text))
+    # The library's own schema; its validate_document stops at the first error, this lists all.
+    validator = jsonschema.Draft202012Validator(load_schema())
     out = []
     for error in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.path))):
         location = "/".join(str(p) for p in error.absolute_path) or "(document)"
@@ -181,6 +207,19 @@ def _reference_findings(file: str, s: Structure) -> list[Finding]:
     return out
 
 
+# -- roles ----------------------------------------------------------------------------------
+
+
+def role_findings(file: str, s: Structure) -> list[Finding]:
+    """Every top-level final declares a role; nothing else does."""
+    out = []
+    for sid, done in s.donedata.items():
+        role = read_role(*done) if done is not None else read_role(None, {})
+        if isinstance(role, str):
+            out.append(Finding("role", "error", file, role, state=sid))
+    return out
+
+
 # -- reachability ---------------------------------------------------------------------------
 
 
@@ -228,6 +267,9 @@ def _structural_findings(file: str, s: Structure) -> list[Finding]:
                     state=sid,
                 )
             )
+    finals = s.finals
+    if not finals:
+        return out  # a reactive chart: it runs until it is stopped and may rest anywhere
     for leaf in s.leaves():
         if s.states[leaf].final or any(True for _ in s.available(leaf)):
             continue
@@ -240,10 +282,6 @@ def _structural_findings(file: str, s: Structure) -> list[Finding]:
                 state=leaf,
             )
         )
-    finals = [sid for sid in s.top if s.states[sid].final]
-    if not finals:
-        out.append(Finding("final-unreachable", "error", file, "no top-level final state"))
-        return out
     # Backwards search from the top-level finals over the same edges.
     preds: dict[str, set[str]] = {}
     for leaf in reached:

@@ -1,15 +1,21 @@
 """The checks that need service objects: names bound once, of the right kind, and completeness.
 
 Contract: reads the chart structure and the services' ``@action``/``@guard`` marks; never calls
-a service method. Used by ``check_chart(path, services)`` and by ``bind`` (whose errors raise).
+a service method. ``composition``: a nesting action (``@action(..., chart="token")``) declares
+exactly the top-level final states of the chart it runs, so renaming a child's final without
+its parent fails here, naming both charts. Used by ``check_chart(path, services)`` and by
+``bind`` (whose errors raise).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from beacon._errors import ChartError
 from beacon.charts._finding import Finding
 from beacon.charts._guards import Formula, conjunction, satisfiable
 from beacon.charts._model import Structure, event_matches
-from beacon.charts._service import collect
+from beacon.charts._service import Binding, collect
 
 __all__ = ["binding_findings"]
 
@@ -67,7 +73,38 @@ def binding_findings(file: str, s: Structure, services: list[object]) -> list[Fi
                 continue
             for outcome in b.outcomes:
                 out.extend(_completeness(file, s, info.id, name, outcome))
+    for name in sorted(s.actions()):
+        b = found.get(name)
+        if b is not None and b.chart is not None:
+            out.extend(_composition(file, s, b))
     return out
+
+
+def _composition(file: str, s: Structure, b: Binding) -> list[Finding]:
+    """A nesting action declares exactly the top-level finals of the chart it runs."""
+    from beacon.charts._load import child_chart_of  # _load imports the checks
+
+    state = next((sid for sid, i in s.states.items() if b.name in i.enter), None)
+    parent = s.name or Path(file).stem
+    try:
+        child = child_chart_of(Path(file), b.chart or "")
+    except ChartError as exc:
+        message = f"action {b.name!r} runs chart {b.chart!r}, which does not load: {exc}"
+        return [Finding("composition", "error", file, message, state=state)]
+    finals, declared = set(child.structure.finals), set(b.outcomes)
+    if finals == declared:
+        return []
+    parts = []
+    if declared - finals:
+        parts.append(f"{sorted(declared - finals)} are not final states of {child.name!r}")
+    if finals - declared:
+        parts.append(f"{child.name!r} can end in {sorted(finals - declared)}, undeclared")
+    message = (
+        f"chart {parent!r}: action {b.name!r} ({b.owner}) runs chart {child.name!r} "
+        f"({child.path}), so its outcomes must be exactly {child.name!r}'s top-level final "
+        f"states: {'; '.join(parts)}"
+    )
+    return [Finding("composition", "error", file, message, state=state)]
 
 
 def _used_outside_enter(s: Structure, name: str) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,8 +23,9 @@ from statemachine.io.evaluators import RestrictedEvaluator
 from beacon._errors import ChartError
 from beacon.charts._check import Finding, analyse
 from beacon.charts._model import Structure
+from beacon.charts._roles import Role, read_role
 
-__all__ = ["Chart", "chart_path", "load_chart", "packaged_charts"]
+__all__ = ["Chart", "chart_path", "child_chart_of", "load_chart", "packaged_charts"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,7 +38,9 @@ class Chart:
         digest: SHA-256 of the document text (traces and snapshots carry it).
         structure: states and transitions as beacon reads them.
         warnings: the non-error findings of the load-time checks.
-        machine_class: the python-statemachine class (strict settings).
+        machine_class: the python-statemachine class (strict settings), built from the same
+            reading of the document as ``structure``.
+        roles: what each top-level final state means (success, recovery, failure + error).
     """
 
     name: str
@@ -51,6 +54,19 @@ class Chart:
     transition_ids: dict[int, str]
     # (variable, compiled expression) in document order; see Machine.start.
     datamodel: tuple[tuple[str, Callable[..., Any] | None], ...] = ()
+    #: Each top-level final state's declared role (``_roles.py``).
+    roles: Mapping[str, Role] = field(default_factory=dict)
+
+    def role(self, final: str) -> Role:
+        """The declared role of a top-level final state.
+
+        Raises:
+            ChartError: ``final`` is not a top-level final state of this chart.
+        """
+        try:
+            return self.roles[final]
+        except KeyError:
+            raise ChartError(f"{self.name}: {final!r} is not a final state") from None
 
     def __repr__(self) -> str:
         return f"Chart(name={self.name!r}, path={str(self.path)!r})"
@@ -96,11 +112,22 @@ def load_chart(source: str | Path) -> Chart:
         warnings=tuple(analysis.findings),
         machine_class=cls,
         transition_ids=_transition_ids(path, cls, structure),
-        datamodel=_datamodel(analysis.doc),
+        datamodel=_datamodel(structure),
+        roles=_roles(structure),
     )
 
 
-def _datamodel(doc: Mapping[str, Any]) -> tuple[tuple[str, Callable[..., Any] | None], ...]:
+def _roles(structure: Structure) -> dict[str, Role]:
+    roles = {}
+    for sid, done in structure.donedata.items():
+        role = read_role(*done) if done is not None else None
+        if not isinstance(role, Role):  # pragma: no cover - the role check refused it
+            raise ChartError(f"final state {sid!r} has no valid role")
+        roles[sid] = role
+    return roles
+
+
+def _datamodel(structure: Structure) -> tuple[tuple[str, Callable[..., Any] | None], ...]:
     """The datamodel's expressions, compiled by the library's restricted evaluator.
 
     python-statemachine initialises a loaded document's datamodel once per *class* (the
@@ -108,14 +135,9 @@ def _datamodel(doc: Mapping[str, Any]) -> tuple[tuple[str, Callable[..., Any] | 
     without its variables. beacon therefore sets them itself on every fresh start.
     """
     evaluator = RestrictedEvaluator()
-    value = doc.get("datamodel") or {}
-    if isinstance(value, Mapping):
-        items = [(str(k), v) for k, v in value.items()]
-    else:
-        items = [(str(i["id"]), i.get("expr")) for i in value]
     return tuple(
         (name, evaluator.compile_value(str(expr)) if expr is not None else None)
-        for name, expr in items
+        for name, expr in structure.datamodel_exprs
     )
 
 
@@ -140,6 +162,20 @@ def _transition_ids(path: Path, cls: type[StateChart[Any]], s: Structure) -> dic
         for lt in extra:
             ids[id(lt)] = ""
     return ids
+
+
+_CHILD_CHARTS: dict[tuple[str, str], Chart] = {}
+
+
+def child_chart_of(parent: Path, name: str) -> Chart:
+    """The chart a nesting action names: a file beside the parent's, else a packaged chart."""
+    key = (str(parent), name)
+    chart = _CHILD_CHARTS.get(key)
+    if chart is None:
+        beside = parent.parent / f"{name}.yaml"
+        chart = load_chart(beside if beside.is_file() else name)
+        _CHILD_CHARTS[key] = chart
+    return chart
 
 
 def chart_path(name: str) -> Path:

@@ -1,8 +1,9 @@
 """The structure of a chart document, as beacon reads it: states, transitions, guard formulas.
 
-Contract: pure functions over the parsed YAML mapping; no python-statemachine objects, no I/O.
-Everything else in ``beacon.charts`` (checks, binding, diagrams, paths, coverage) reads a chart
-through :class:`Structure`, so there is one interpretation of the vocabulary:
+Contract: built from python-statemachine's intermediate representation of the document (the
+``StateMachineDefinition`` its loader builds the machine class from); no I/O. Everything
+else in ``beacon.charts`` (checks, binding, diagrams, paths, coverage) reads a chart through
+:class:`Structure`, so there is one interpretation of the vocabulary:
 
 * states nest through ``states``; history pseudo-states come from ``history``;
 * a compound state without an ``initial`` child starts in its first child (as the library does);
@@ -18,9 +19,12 @@ source from 0, which survives edits elsewhere in the document and keys traces an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+
+from statemachine.io import model as ir
+from statemachine.io.model import StateMachineDefinition
 
 # normalize_guard and parse_guard lived here first; beacon.testing imports them from here.
 from beacon.charts._guards import normalize_guard, parse_guard
@@ -92,21 +96,24 @@ class StateInfo:
 
 
 class Structure:
-    """The states and transitions of one chart document."""
+    """The states and transitions of one chart, read from python-statemachine's own IR.
 
-    def __init__(self, doc: Mapping[str, Any]) -> None:
-        self.name: str = str(doc.get("name") or "")
+    ``definition`` is the library's :class:`~statemachine.io.model.StateMachineDefinition`
+    of the document (``native_dict_to_definition``), the same object the machine class is
+    built from, so beacon and the library read each document once and alike.
+    """
+
+    def __init__(self, definition: StateMachineDefinition) -> None:
+        self.name: str = str(definition.name or "")
         self.states: dict[str, StateInfo] = {}
         self.top: list[str] = []
-        datamodel = doc.get("datamodel") or {}
-        if isinstance(datamodel, Mapping):
-            self.datamodel_exprs = [(str(k), v) for k, v in datamodel.items()]
-        else:
-            self.datamodel_exprs = [(str(i["id"]), i.get("expr")) for i in datamodel if "id" in i]
+        items = definition.datamodel.data if definition.datamodel is not None else []
+        self.datamodel_exprs: list[tuple[str, Any]] = [(str(i.id), i.expr) for i in items]
         self.datamodel: tuple[str, ...] = tuple(name for name, _ in self.datamodel_exprs)
-        states = doc.get("states") or {}
-        for sid, sdef in states.items():
-            self._add_state(str(sid), sdef or {}, None)
+        #: Top-level final → its ``donedata`` as (content, params), for the role check.
+        self.donedata: dict[str, tuple[str | None, dict[str, str | None]] | None] = {}
+        for sid, state in definition.states.items():
+            self._add_state(str(sid), state, None)
         self.top = [s.id for s in self.states.values() if s.parent is None]
         for siblings in [self.top, *(s.children for s in self.states.values())]:
             real = [c for c in siblings if self.states[c].kind == "state"]
@@ -117,32 +124,37 @@ class Structure:
         ]
         self.by_id: dict[str, TransitionInfo] = {t.id: t for t in self.transitions}
 
-    def _add_state(self, sid: str, sdef: Mapping[str, Any], parent: str | None) -> None:
+    @property
+    def finals(self) -> list[str]:
+        """The top-level final states, in document order."""
+        return [sid for sid in self.top if self.states[sid].final]
+
+    def _add_state(self, sid: str, state: ir.State, parent: str | None) -> None:
         info = StateInfo(
             id=sid,
             parent=parent,
-            initial=bool(sdef.get("initial")),
-            final=bool(sdef.get("final")),
-            parallel=bool(sdef.get("parallel")),
-            enter=_refs(sdef.get("enter")),
-            exit=_refs(sdef.get("exit")),
-            enter_effects=_effects(sdef.get("enter")),
+            initial=bool(state.initial),
+            final=bool(state.final),
+            parallel=bool(state.parallel),
+            enter=tuple(state.enter_refs),
+            exit=tuple(state.exit_refs),
+            enter_effects=_effects(state.onentry, state.enter_refs),
         )
         self.states[sid] = info
         if parent is not None:
             self.states[parent].children.append(sid)
-        info.transitions = [
-            _transition(sid, n, t) for n, t in enumerate(sdef.get("transitions") or [])
-        ]
-        for cid, cdef in (sdef.get("states") or {}).items():
-            self._add_state(str(cid), cdef or {}, sid)
-        for hid, hdef in (sdef.get("history") or {}).items():
-            hist = StateInfo(id=str(hid), parent=sid, kind="history")
-            hist.transitions = [
-                _transition(str(hid), n, t)
-                for n, t in enumerate((hdef or {}).get("transitions") or [])
-            ]
-            self.states[str(hid)] = hist
+        elif state.final:
+            done = state.donedata
+            self.donedata[sid] = (
+                None if done is None else (done.content_expr, {p.name: p.expr for p in done.params})
+            )
+        info.transitions = [_transition(sid, n, t) for n, t in enumerate(state.transitions)]
+        for cid, child in state.states.items():
+            self._add_state(str(cid), child, sid)
+        for hid, hist in state.history.items():
+            node = StateInfo(id=str(hid), parent=sid, kind="history")
+            node.transitions = [_transition(str(hid), n, t) for n, t in enumerate(hist.transitions)]
+            self.states[str(hid)] = node
             info.children.append(str(hid))
 
     # -- navigation ------------------------------------------------------------------------
@@ -207,31 +219,22 @@ class Structure:
         return names - set(self.datamodel)
 
 
-def _refs(value: Any) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    items = [value] if isinstance(value, (str, Mapping)) else list(value)
-    return tuple(item for item in items if isinstance(item, str))
+def _effects(blocks: list[ir.ExecutableContent], refs: list[Any]) -> tuple[str, ...]:
+    """Short labels for what a slot runs, in the order the library runs it.
+
+    The library runs a slot's executable content (``assign``, ``raise``...) first and its
+    callback names after; the labels follow that order.
+    """
+    out = [_label(action) for block in blocks for action in block.actions]
+    return (*out, *(str(r) for r in refs))
 
 
-def _effects(value: Any) -> tuple[str, ...]:
-    """Short labels for an action list: names as they are, structured actions summarised."""
-    if value is None:
-        return ()
-    items = [value] if isinstance(value, (str, Mapping)) else list(value)
-    out = []
-    for item in items:
-        if isinstance(item, str):
-            out.append(item)
-        elif isinstance(item, Mapping) and "assign" in item:
-            body = item["assign"]
-            out.append(f"{body.get('location')} := {body.get('expr')}")
-        elif isinstance(item, Mapping) and "raise" in item:
-            body = item["raise"]
-            out.append(f"raise {body if isinstance(body, str) else body.get('event')}")
-        elif isinstance(item, Mapping):
-            out.append(next(iter(item), "?"))
-    return tuple(out)
+def _label(action: ir.Action) -> str:
+    if isinstance(action, ir.AssignAction):
+        return f"{action.location} := {action.expr}"
+    if isinstance(action, ir.RaiseAction):
+        return f"raise {action.event}"
+    return type(action).__name__.removesuffix("Action").lower()
 
 
 def _as_exprs(value: Any) -> tuple[str, ...]:
@@ -242,21 +245,21 @@ def _as_exprs(value: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in value)
 
 
-def _transition(source: str, n: int, tdef: Mapping[str, Any]) -> TransitionInfo:
+def _transition(source: str, n: int, t: ir.Transition) -> TransitionInfo:
     actions: list[str] = []
     effects: list[str] = []
-    for slot in ("before", "on", "after"):
-        actions.extend(_refs(tdef.get(slot)))
-        effects.extend(_effects(tdef.get(slot)))
+    for content, refs in ((t.before, t.before_refs), (t.on, t.on_refs), (t.after, t.after_refs)):
+        actions.extend(str(r) for r in refs)
+        effects.extend(_effects([content] if content is not None else [], refs))
     return TransitionInfo(
         id=f"{source}#{n}",
         source=source,
-        events=tuple(str(tdef.get("event") or "").split()),
-        targets=tuple(str(tdef.get("target") or "").split()),
-        cond=_as_exprs(tdef.get("cond")),
-        unless=_as_exprs(tdef.get("unless")),
+        events=tuple(str(t.event or "").split()),
+        targets=tuple(str(t.target or "").split()),
+        cond=_as_exprs(t.cond),
+        unless=_as_exprs(t.unless),
         actions=tuple(actions),
-        internal=bool(tdef.get("internal")),
+        internal=bool(t.internal),
         effects=tuple(effects),
     )
 

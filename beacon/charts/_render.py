@@ -10,9 +10,9 @@ Drawing rules:
 * compound states are rounded clusters, parallel states dashed clusters whose regions are
   clusters; a small filled dot marks each initial state, a double border each final state;
 * an edge reads ``event [guard] / effects``; eventless edges show only ``[guard]``;
-* **failure** edges and states are red and dashed: an edge whose event, or whose target's id,
-  contains a failure word as one of its ``_``/``.``-separated parts (see :data:`FAILURE_WORDS`),
-  e.g. ``unauthorized``, ``network_error``, ``backoff``, ``auth_failed``;
+* top-level final states carry their declared role (``success``, ``recovery``, ``failure``:
+  ``_roles.py``) in their label and colour; an edge into a **failure** final is red and dashed,
+  one into a **recovery** final amber; every other edge is plain (a retry is not a failure);
 * a trace overlay numbers the transitions taken (``#1 #4``) and draws them thick and blue,
   filling the states the run entered; a coverage overlay appends ``×n`` to every edge and draws
   never-taken edges grey and dotted with ``(never)``.
@@ -20,7 +20,6 @@ Drawing rules:
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import graphviz
@@ -31,40 +30,19 @@ from beacon.charts._load import Chart
 from beacon.charts._model import Structure, TransitionInfo
 from beacon.charts._trace import Trace
 
-__all__ = ["FAILURE_WORDS", "Overlay", "is_failure", "render_dot", "render_mermaid", "render_svg"]
-
-#: Words that mark an outcome or state as a failure when they appear as a ``_``/``.`` part.
-FAILURE_WORDS = frozenset(
-    {
-        "error",
-        "errors",
-        "fail",
-        "failed",
-        "failure",
-        "unauthorized",
-        "forbidden",
-        "backoff",
-        "timeout",
-        "conflict",
-        "mismatch",
-        "race",
-        "unreachable",
-        "untrusted",
-        "invalidated",
-        "broken",
-        "aborted",
-    }
-)
+__all__ = ["ROLE_COLORS", "Overlay", "render_dot", "render_mermaid", "render_svg", "state_role"]
 
 _FONT = "Helvetica"
-_FAIL_COLOR = "#c0392b"
 _TRACE_COLOR = "#1f5fbf"
 _NEVER_COLOR = "#9a9a9a"
+#: How each declared role of a final state is drawn, and the edges that end there.
+ROLE_COLORS = {"success": "#1e7b34", "recovery": "#b9770e", "failure": "#c0392b"}
 
 
-def is_failure(name: str) -> bool:
-    """Whether an event or state name reads as a failure (see :data:`FAILURE_WORDS`)."""
-    return any(part in FAILURE_WORDS for part in re.split(r"[_.\s]+", name.lower()))
+def state_role(chart: Chart, sid: str) -> str | None:
+    """The declared role of a top-level final state, ``None`` for every other state."""
+    role = chart.roles.get(sid)
+    return role.role if role is not None else None
 
 
 @dataclass
@@ -99,10 +77,6 @@ def _edge_label(t: TransitionInfo) -> str:
     return text
 
 
-def _failure_edge(s: Structure, t: TransitionInfo) -> bool:
-    return any(is_failure(e) for e in t.events) or any(is_failure(x) for x in t.targets)
-
-
 def _anchor(s: Structure, sid: str) -> str:
     """The node an edge to or from ``sid`` attaches to (a cluster's initial dot)."""
     return f"{sid}.__initial" if s.states[sid].compound else sid
@@ -117,15 +91,16 @@ def render_dot(chart: Chart, overlay: Overlay | None = None) -> str:
     g.attr("node", shape="box", style="rounded", fontname=_FONT, fontsize="10")
     g.attr("edge", fontname=_FONT, fontsize="9")
     g.node("__initial", label="", shape="point", width="0.15")
-    _states(g, s, [sid for sid in s.top if s.states[sid].kind == "state"], overlay)
+    _states(g, chart, [sid for sid in s.top if s.states[sid].kind == "state"], overlay)
     first = next(sid for sid in s.top if s.states[sid].initial and s.states[sid].kind == "state")
     g.edge("__initial", _anchor(s, first), **_cluster_attrs(s, None, first))
     for t in s.transitions:
-        _edge(g, s, t, overlay, chart.name)
+        _edge(g, chart, t, overlay)
     return str(g.source)
 
 
-def _states(g: graphviz.Digraph, s: Structure, ids: list[str], overlay: Overlay) -> None:
+def _states(g: graphviz.Digraph, chart: Chart, ids: list[str], overlay: Overlay) -> None:
+    s = chart.structure
     for sid in ids:
         info = s.states[sid]
         if info.kind == "history":
@@ -147,7 +122,7 @@ def _states(g: graphviz.Digraph, s: Structure, ids: list[str], overlay: Overlay)
                     sub.edge(
                         f"{sid}.__initial", _anchor(s, first), **_cluster_attrs(s, None, first)
                     )
-                _states(sub, s, info.children, overlay)
+                _states(sub, chart, info.children, overlay)
             continue
         attrs: dict[str, str] = {}
         label = sid
@@ -155,9 +130,10 @@ def _states(g: graphviz.Digraph, s: Structure, ids: list[str], overlay: Overlay)
             label += f"\nenter / {', '.join(info.enter_effects)}"
         if info.final:
             attrs["peripheries"] = "2"
-        if is_failure(sid):
-            attrs["color"] = _FAIL_COLOR
-            attrs["fontcolor"] = _FAIL_COLOR
+        role = state_role(chart, sid)
+        if role is not None:
+            label += f"\n({role})"
+            attrs["color"] = attrs["fontcolor"] = ROLE_COLORS[role]
         if sid in overlay.visited:
             attrs["style"] = "rounded,filled"
             attrs["fillcolor"] = "#dbe8fb"
@@ -173,15 +149,20 @@ def _cluster_attrs(s: Structure, source: str | None, target: str) -> dict[str, s
     return attrs
 
 
-def _edge(
-    g: graphviz.Digraph, s: Structure, t: TransitionInfo, overlay: Overlay, chart: str
-) -> None:
+def _edge(g: graphviz.Digraph, chart: Chart, t: TransitionInfo, overlay: Overlay) -> None:
+    s = chart.structure
     label = _edge_label(t)
     attrs: dict[str, str] = {}
-    if _failure_edge(s, t):
-        attrs.update(color=_FAIL_COLOR, fontcolor=_FAIL_COLOR, style="dashed")
+    # An edge is drawn as the role of the final it ends in: failures red and dashed,
+    # recoveries amber; every other edge (a retry, a fix-up) is plain.
+    roles = {state_role(chart, x) for x in t.targets} - {None}
+    if "failure" in roles:
+        attrs.update(color=ROLE_COLORS["failure"], fontcolor=ROLE_COLORS["failure"])
+        attrs["style"] = "dashed"
+    elif "recovery" in roles:
+        attrs.update(color=ROLE_COLORS["recovery"], fontcolor=ROLE_COLORS["recovery"])
     if overlay.coverage is not None:
-        hits = overlay.coverage.count(chart, t.id)
+        hits = overlay.coverage.count(chart.name, t.id)
         if hits:
             label = f"{label} ×{hits}"
             attrs["penwidth"] = str(min(1 + hits.bit_length() * 0.5, 5.0))
@@ -228,10 +209,11 @@ def render_mermaid(chart: Chart) -> str:
         suffix = f" : {label}" if label else ""
         for target in t.targets or (t.source,):
             lines.append(f"    {t.source} --> {target}{suffix}")
-    failures = [sid for sid, i in s.states.items() if i.kind == "state" and is_failure(sid)]
-    if failures:
-        lines.append(f"    classDef failure stroke:{_FAIL_COLOR},color:{_FAIL_COLOR}")
-        lines.append(f"    class {','.join(failures)} failure")
+    for role, color in ROLE_COLORS.items():
+        finals = [sid for sid in s.finals if state_role(chart, sid) == role]
+        if finals:
+            lines.append(f"    classDef {role} stroke:{color},color:{color}")
+            lines.append(f"    class {','.join(finals)} {role}")
     return "\n".join(lines) + "\n"
 
 

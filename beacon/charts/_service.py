@@ -14,21 +14,53 @@ from typing import Any, TypeVar
 
 from beacon._errors import ChartError
 
-__all__ = ["Binding", "action", "collect", "guard"]
+__all__ = ["Binding", "Outcome", "action", "collect", "guard", "outcome"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 _ACTION_MARK = "__beacon_action__"
+_CHART_MARK = "__beacon_chart__"
 _GUARD_MARK = "__beacon_guard__"
 
 
-def action(*outcomes: str) -> Callable[[F], F]:
+class Outcome(str):
+    """An outcome that carries the error it stands for (see :func:`outcome`)."""
+
+    error: BaseException | None
+
+    def __new__(cls, name: str, error: BaseException | None = None) -> Outcome:
+        self = super().__new__(cls, name)
+        self.error = error
+        return self
+
+
+def outcome(name: str, error: BaseException | None = None) -> Outcome:
+    """An action's outcome together with the error behind it.
+
+    The error travels with the event: when the run reaches a final state on that event,
+    :attr:`RunResult.error` is this error, so the caller raises what really happened and no
+    one has to keep "the last error" beside the chart. Traces record the error's class name.
+
+    Example::
+
+        except BackoffError as exc:
+            return outcome("backoff", exc)
+    """
+    return Outcome(name, error)
+
+
+def action(*outcomes: str, chart: str | None = None, max_steps: int = 10_000) -> Callable[[F], F]:
     """Mark a service method as a chart action that returns one of ``outcomes``.
 
     The chart names the action in a state's ``enter`` list; the engine calls it with no
     arguments when the state is entered and raises the returned outcome as the next event.
     ``@action()`` (no outcomes) marks an effect, for ``exit`` and transition slots, that must
     return ``None``.
+
+    ``chart="token"`` makes it a *nesting* action: it runs that child chart (a packaged
+    chart's name, or a file beside the parent chart) through :func:`run_child`, and returns
+    the child's final state. Its outcomes must be exactly the child's top-level final states;
+    the binding check proves it, naming both charts. ``max_steps`` bounds the child's run.
 
     Example::
 
@@ -43,8 +75,12 @@ def action(*outcomes: str) -> Callable[[F], F]:
     if len(set(outcomes)) != len(outcomes):
         raise ChartError(f"@action outcomes repeat a name: {outcomes!r}")
 
+    if chart is not None and not outcomes:
+        raise ChartError(f"a nesting action (chart={chart!r}) declares the child's finals")
+
     def mark(fn: F) -> F:
         setattr(fn, _ACTION_MARK, tuple(outcomes))
+        setattr(fn, _CHART_MARK, (chart, max_steps) if chart is not None else None)
         return fn
 
     return mark
@@ -65,6 +101,8 @@ class Binding:
     outcomes: tuple[str, ...]
     method: Callable[[], Any]
     owner: str  # the service's class name, for messages
+    chart: str | None = None  # the child chart a nesting action runs
+    max_steps: int = 10_000
 
 
 def collect(services: Iterable[object]) -> tuple[dict[str, Binding], list[str]]:
@@ -79,12 +117,15 @@ def collect(services: Iterable[object]) -> tuple[dict[str, Binding], list[str]]:
             is_guard = getattr(member, _GUARD_MARK, False)
             if outcomes is None and not is_guard:
                 continue
+            nesting = getattr(member, _CHART_MARK, None)
             binding = Binding(
                 name=name,
                 kind="guard" if is_guard else "action",
                 outcomes=() if is_guard or outcomes is None else outcomes,
                 method=getattr(service, name),
                 owner=type(service).__name__,
+                chart=nesting[0] if nesting else None,
+                max_steps=nesting[1] if nesting else 10_000,
             )
             if name in found:
                 twice.append(f"{name!r} is offered by both {found[name].owner} and {binding.owner}")

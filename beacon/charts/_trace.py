@@ -9,10 +9,11 @@ shared, committed and drawn without leaking secrets.
 JSON shape (``version`` 1)::
 
     {"version": 1, "chart": "door", "digest": "<sha256>", "status": "final",
-     "final_state": "gone", "error": null, "restored_at": null,
+     "final_state": "gone", "role": "success", "error": null, "restored_at": null,
      "steps": [{"n": 0, "time": 0.0, "event": null, "transitions": [],
                 "entered": ["closed"], "left": [], "guards": {},
                 "actions": [{"action": "check_lock", "state": "closed", "outcome": "ok",
+                             "error": "<class name, when the outcome carried one>",
                              "children": [<trace>, ...]}],
                 "configuration": ["closed"]}, ...]}
 
@@ -43,10 +44,14 @@ class ActionRecord:
     state: str | None
     outcome: str | None = None
     children: list[Trace] = field(default_factory=list)
+    #: The class name of the error the outcome carried (``outcome(name, error)``), never its text.
+    error: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The record as a JSON-able dict."""
         out: dict[str, Any] = {"action": self.action, "state": self.state, "outcome": self.outcome}
+        if self.error is not None:
+            out["error"] = self.error
         if self.children:
             out["children"] = [c.to_json() for c in self.children]
         return out
@@ -59,6 +64,7 @@ class ActionRecord:
             state=data.get("state"),
             outcome=data.get("outcome"),
             children=[Trace.from_json(c) for c in data.get("children", [])],
+            error=data.get("error"),
         )
 
 
@@ -131,6 +137,8 @@ class Trace:
     final_state: str | None = None
     error: str | None = None
     restored_at: int | None = None
+    #: The declared role of the final state reached (``success``, ``recovery``, ``failure``).
+    role: str | None = None
 
     @property
     def transitions(self) -> list[str]:
@@ -161,6 +169,7 @@ class Trace:
             "digest": self.digest,
             "status": self.status,
             "final_state": self.final_state,
+            "role": self.role,
             "error": self.error,
             "restored_at": self.restored_at,
             "steps": [s.to_json() for s in self.steps],
@@ -183,6 +192,7 @@ class Trace:
             final_state=data.get("final_state"),
             error=data.get("error"),
             restored_at=data.get("restored_at"),
+            role=data.get("role"),
         )
 
     def dumps(self) -> str:

@@ -179,10 +179,10 @@ def _campaign(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    from beacon.testing import load_replay, replay
+    from beacon.testing import load_replay, replay_campaign
 
     recorded = load_replay(args.replay)
-    result = replay(recorded)
+    result = replay_campaign(recorded)
     if args.trace_out is not None and result.trace is not None:
         result.trace.save(args.trace_out)
     expected = recorded.failure

@@ -1,11 +1,12 @@
 """``SyncClient``: the library's front door to one Firefox Sync 1.5 account.
 
 Contract: ``sync()`` runs the session chart (statecharts/session.yaml), whose ``assigning``
-state runs the token chart and whose ``ready`` state runs the collection chart once per engine
-(clients first); one run gives one JSON trace tree. The session chart's final state decides
-the result: ``synced`` returns a :class:`SyncResult`; every other final raises the beacon error
-that led there (``BackoffError`` with ``until``, ``AuthenticationError``,
-``ClientUpgradeRequired``, ``KeyMismatchError``, ``SetupRaceError``, ``TransportError``, ...).
+state runs the token chart and whose ``syncing_engine`` state runs the collection chart once
+per engine (clients first); one run gives one JSON trace tree. The session chart's final state
+decides the result, as the chart declares it (``donedata`` roles): a ``success`` returns a
+:class:`SyncResult`; a ``failure`` raises the error its outcome carried when it is of the
+declared class (``BackoffError`` with ``until``, ``AuthenticationError``, ...), else a new one
+of that class. Observers given to the client see every step of every chart of a run.
 The result of the last run, also a failed one, stays readable as :attr:`SyncClient.last_result`.
 
 Example (against the embedded service, in-process; ``tests/client/test_sync_example.py`` runs
@@ -43,16 +44,14 @@ from typing import Any
 import httpx
 
 from beacon._crypto import KeyBundle, key_id
-from beacon._errors import BackoffError, BeaconError, ConflictError, SetupRaceError, UsageError
+from beacon._errors import BeaconError, UsageError, make_error
 from beacon._models import InfoConfiguration
-from beacon.charts import Chart, Trace, bind, load_chart
-from beacon.client._collection_service import CollectionService
+from beacon.charts import Chart, RunResult, Step, Trace, bind, load_chart
 from beacon.client._engines import ClientsEngine, Engine, RecordEngine, StoreBound
 from beacon.client._fresh_start import FreshStartService
 from beacon.client._run import Run
 from beacon.client._session_service import SessionService
 from beacon.client._store import Store
-from beacon.client._token_service import TokenService
 from beacon.client._tokenclient import TokenClient, normalize_token_server_url
 from beacon.client._transport import Transport
 
@@ -60,16 +59,6 @@ __all__ = ["STATE_FILE", "SyncClient", "SyncResult"]
 
 #: The SQLite file inside a state directory.
 STATE_FILE = "beacon-sync.sqlite3"
-
-# The token chart's finals, as the session chart's `assigning` outcomes.
-_TOKEN_OUTCOMES = {
-    "token": "ok",
-    "node_reassigned": "node_reassigned",
-    "backoff": "backoff",
-    "auth_failed": "unauthorized",
-    "unreachable": "network_error",
-    "failed": "failed",
-}
 
 _CHARTS: dict[str, Chart] = {}
 
@@ -129,6 +118,10 @@ class SyncClient:
         clock: POSIX seconds (injected for tests).
         rng: randomness for syncIDs, keys and IVs.
         client_name: our device name in the clients collection.
+        observers: functions called with every step (:class:`beacon.charts.Step`) of every
+            chart a run goes through (session, token, collection), e.g. to draw progress,
+            inject faults or stop a run at a given transition (an exception they raise ends
+            the run and propagates out of :meth:`sync`).
 
     The state file is opened (created, owner-only) by the constructor, and the engines that
     keep their records in it are attached, so local edits can be made before the first sync.
@@ -153,6 +146,7 @@ class SyncClient:
         clock: Callable[[], float] = time.time,
         rng: Callable[[int], bytes] = os.urandom,
         client_name: str = "beacon",
+        observers: Sequence[Callable[[Step], object]] = (),
     ) -> None:
         if not isinstance(kb, bytes) or len(kb) != 32:
             raise UsageError("kb must be 32 bytes")
@@ -175,6 +169,7 @@ class SyncClient:
         self._store: Store | None = None
         self._limits: dict[str, InfoConfiguration] = {}
         self._pending_declined: dict[str, bool] = {}
+        self._observers: list[Callable[[Step], object]] = list(observers)
         self.last_result: SyncResult | None = None
         self._open()  # now: engines can take local edits before the first sync
 
@@ -205,6 +200,10 @@ class SyncClient:
             raise UsageError("the access-token callable returned no token")
         return token
 
+    def add_observer(self, fn: Callable[[Step], object]) -> None:
+        """Call ``fn(step)`` after every step of every chart of every later run."""
+        self._observers.append(fn)
+
     def sync(self) -> SyncResult:
         """Run one sync: token, session setup, every engine.
 
@@ -233,16 +232,15 @@ class SyncClient:
         )
         for engine in self._engines:
             run.counts(engine.name)
-        session = SessionService(
-            run,
-            engines=self._engines,
-            token_server_url=self._url,
-            obtain_token=lambda: self._run_token_chart(run),
-            sync_engine=lambda engine: self._run_collection_chart(run, session, engine),
+        session = SessionService(run, engines=self._engines, token_server_url=self._url)
+        machine = bind(
+            _chart("session"),
+            [session, FreshStartService(session)],
+            clock=self._clock,
+            observers=self._observers,
         )
-        machine = bind(_chart("session"), [session, FreshStartService(session)], clock=self._clock)
         try:
-            outcome = machine.run(max_steps=200)
+            outcome = machine.run(max_steps=1000)
         finally:
             if run.user_changes_applied:
                 self._pending_declined.clear()
@@ -253,8 +251,8 @@ class SyncClient:
                 requests=self._http.request_count - before,
                 states=tuple(_states_entered(machine.trace)),
             )
-        if outcome.final_state != "synced":
-            raise _error_for(outcome.final_state, run)
+        if outcome.failed:
+            raise _error_of(outcome)
         self.last_result = dataclasses.replace(self.last_result, outcome="ok")
         return self.last_result
 
@@ -271,26 +269,6 @@ class SyncClient:
     def undecline(self, name: str) -> None:
         """Take an engine off the declined list from the next sync on (it gets a new syncID)."""
         self._pending_declined[_declinable(name)] = False
-
-    def _run_token_chart(self, run: Run) -> str:
-        service = TokenService(run, token_server_url=self._url)
-        machine = bind(_chart("token"), [service], clock=self._clock)
-        return _TOKEN_OUTCOMES[machine.run(max_steps=50).final_state]
-
-    def _run_collection_chart(self, run: Run, session: SessionService, engine: Engine) -> str:
-        service = CollectionService(run, engine, session.storage)
-        machine = bind(_chart("collection"), [service], clock=self._clock)
-        final = machine.run(max_steps=100_000).final_state
-        run.counts(engine.name).state = final
-        if final not in ("failed", "conflicted"):
-            run.engine_errors.pop(engine.name, None)  # an earlier attempt of this run failed
-        elif engine.name not in run.engine_errors:
-            run.engine_errors[engine.name] = (
-                run.error
-                if isinstance(run.error, ConflictError)
-                else ConflictError(f"{engine.name}: the upload lost a race twice", status=412)
-            )
-        return final
 
     def disconnect(self) -> None:
         """Forget everything about the account locally: state, caches, records, client ID."""
@@ -315,17 +293,18 @@ class SyncClient:
         self.close()
 
 
-def _error_for(final: str, run: Run) -> BeaconError:
-    """The error a non-``synced`` final state stands for."""
-    if final == "setup_race":
-        if isinstance(run.error, SetupRaceError):
-            return run.error
-        return SetupRaceError("storage was set up again under us twice in one run")
-    if run.error is not None:
-        return run.error
-    if final == "in_backoff":  # pragma: no cover - services always record the window
-        return BackoffError("the server asked to back off", until=run.clock())
-    return BeaconError(f"the sync run ended in {final!r}")  # pragma: no cover
+def _error_of(result: RunResult) -> BaseException:
+    """The error a failure final stands for: the one its outcome carried, if of the declared
+    class (it has the context: ``until``, ``status``...), else a new one of that class."""
+    declared = result.role.error or BeaconError
+    if isinstance(result.error, declared):
+        return result.error
+    doc = (declared.__doc__ or "").strip().splitlines()
+    reason = f": {doc[0].rstrip('.')}" if doc else ""
+    error = make_error(declared, f"the sync run ended in {result.final_state!r}{reason}")
+    if result.error is not None:
+        error.__cause__ = result.error
+    return error
 
 
 def _declinable(name: str) -> str:

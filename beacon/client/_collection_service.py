@@ -25,17 +25,15 @@ from __future__ import annotations
 
 from beacon._crypto import decrypt_record, encrypt_record
 from beacon._errors import BeaconError, ConflictError, RecordIntegrityError
-from beacon.charts import action
+from beacon.charts import Outcome, action, outcome
 from beacon.client._engines import Engine, IncomingRecord
 from beacon.client._run import Run, failure
 from beacon.client._storage import StorageClient
 
-__all__ = ["MAX_DOWNLOAD_RESTARTS", "PAGE_SIZE", "CollectionService"]
+__all__ = ["PAGE_SIZE", "CollectionService"]
 
 #: Records per download page (``limit``); bounds the memory a download holds.
 PAGE_SIZE = 500
-#: Times a download starts over because the collection changed between its pages.
-MAX_DOWNLOAD_RESTARTS = 3
 
 
 class CollectionService:
@@ -59,7 +57,6 @@ class CollectionService:
         self._offset: str | None = None
         self._high_water: float | None = None
         self._refetch = False  # after a 412: download even if i/c looked unchanged
-        self._restarts = 0
 
     def __repr__(self) -> str:
         return f"CollectionService({self._engine.name!r})"
@@ -68,11 +65,8 @@ class CollectionService:
     def _name(self) -> str:
         return self._engine.name
 
-    def _fail(self, exc: BeaconError) -> str:
-        outcome = failure(self._run, exc, backoff_key=self._run.node)
-        if outcome == "failed":  # 401, backoff and network errors stop the run instead
-            self._run.engine_errors.setdefault(self._name, exc)
-        return outcome
+    def _fail(self, exc: BeaconError) -> Outcome:
+        return failure(self._run, exc, backoff_key=self._run.node)
 
     def _meta_entry(self) -> dict[str, object] | None:
         engines = (self._run.meta_global or {}).get("engines") or {}
@@ -111,7 +105,7 @@ class CollectionService:
 
     # -- download ------------------------------------------------------------------------------
 
-    @action("more", "done", "unauthorized", "backoff", "network_error", "failed")
+    @action("more", "done", "changed", "unauthorized", "backoff", "network_error", "failed")
     def download_page(self) -> str:
         """Fetch, verify, decrypt and apply one page of records newer than the last fetch."""
         run = self._run
@@ -134,13 +128,10 @@ class CollectionService:
                 if_unmodified_since=self._high_water if self._offset is not None else None,
             )
         except ConflictError as exc:
-            # The collection changed between pages: start the download over (what was
-            # applied stays applied; apply is idempotent), at most a few times.
-            self._restarts += 1
-            if self._restarts > MAX_DOWNLOAD_RESTARTS:
-                return self._fail(exc)
+            # The collection changed between pages: the chart starts the download over (what
+            # was applied stays applied; apply is idempotent) a bounded number of times.
             self._offset, self._high_water, self._refetch = None, None, True
-            return "more"
+            return outcome("changed", exc)
         except BeaconError as exc:
             return self._fail(exc)
         self._refetch = False
@@ -205,9 +196,8 @@ class CollectionService:
                 self._name, bsos, if_unmodified_since=last, limits=run.limits[node]
             )
         except ConflictError as exc:
-            failure(run, exc)
             self._offset, self._refetch = None, True
-            return "conflict"
+            return outcome("conflict", exc)
         except BeaconError as exc:
             return self._fail(exc)
         with run.store.transaction():

@@ -3,10 +3,11 @@
 Contract: a :class:`Run` lives for one ``SyncClient.sync()`` call. The services read and write
 it; nothing in it is persisted by itself (persistence goes through the :class:`~._store.Store`,
 in transactions). :func:`failure` turns a beacon error raised by the I/O layer into the chart
-outcome that names it (``unauthorized``, ``backoff``, ``network_error``, ``failed``), keeping
-the error so that ``SyncClient`` can raise it when the run ends in the matching final state.
-Only :class:`~beacon.BeaconError` is turned into an outcome: anything else is a bug and
-propagates (the engine runs with ``catch_errors_as_events`` off).
+outcome that names it (``unauthorized``, ``backoff``, ``network_error``, ``failed``), carrying
+the error with the outcome (:func:`beacon.charts.outcome`), so that ``SyncClient`` raises it
+when the run ends in the final state that outcome leads to. Only
+:class:`~beacon.BeaconError` is turned into an outcome: anything else is a bug and propagates
+(the engine runs with ``catch_errors_as_events`` off).
 """
 
 from __future__ import annotations
@@ -25,14 +26,12 @@ from beacon._errors import (
     TransportError,
 )
 from beacon._models import InfoConfiguration
+from beacon.charts import Outcome, outcome
 from beacon.client._store import Store
 from beacon.client._tokenclient import Token, TokenClient
 from beacon.client._transport import Transport
 
-__all__ = ["FAILURE_OUTCOMES", "EngineCounts", "Run", "backoff_error", "failure", "node_key"]
-
-#: Outcomes every I/O action can end with; each chart styles them apart.
-FAILURE_OUTCOMES = ("unauthorized", "backoff", "network_error", "failed")
+__all__ = ["EngineCounts", "Run", "backoff_error", "failure", "node_key"]
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -84,9 +83,6 @@ class Run:
     meta_global_modified: float | None = None
     keys: CollectionKeys | None = None
     engine_results: dict[str, EngineCounts] = field(default_factory=dict)
-    error: BeaconError | None = None
-    engine_errors: dict[str, BeaconError] = field(default_factory=dict)
-    invalidations: int = 0
     user_enabled: frozenset[str] = frozenset()
     """Engines the user undeclined since the last adopted meta/global (anchor §3.3)."""
     user_disabled: frozenset[str] = frozenset()
@@ -105,22 +101,21 @@ class Run:
         return node_key(self.token.api_endpoint) if self.token is not None else None
 
 
-def failure(run: Run, exc: BeaconError, *, backoff_key: str | None = None) -> str:
-    """The outcome naming ``exc``; the error is kept on the run, backoffs are persisted.
+def failure(run: Run, exc: BeaconError, *, backoff_key: str | None = None) -> Outcome:
+    """The outcome naming ``exc``, carrying it; backoff windows are persisted.
 
     ``backoff_key`` is where a :class:`~beacon.BackoffError` window is kept: a node URL for
     storage, the token server URL for the token server (pitfall P12: backoff is per server).
     """
-    run.error = exc
     if isinstance(exc, AuthenticationError):
-        return "unauthorized"
+        return outcome("unauthorized", exc)
     if isinstance(exc, BackoffError):
         if backoff_key is not None:
             run.store.set_backoff_until(backoff_key, exc.until)
-        return "backoff"
+        return outcome("backoff", exc)
     if isinstance(exc, TransportError):
-        return "network_error"
-    return "failed"
+        return outcome("network_error", exc)
+    return outcome("failed", exc)
 
 
 def backoff_error(who: str, until: float) -> BackoffError:

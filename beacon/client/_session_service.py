@@ -20,7 +20,10 @@ sync15-protocol §4.3, §4.4, §4.8):
   ``addLocalCommandsFromKeys``, §4 item 6); engine syncIDs are compared per collection by the
   collection chart.
 * A 401 is never read as missing data: it is the ``unauthorized`` outcome, which the chart
-  routes to ``invalidated`` (drop the token, run again once).
+  routes to ``invalidated`` (drop the token, run again once; the chart counts).
+* ``obtain_token`` runs the token chart and ``sync_engine`` the collection chart for the
+  engine ``next_engine`` chose (clients first); their outcomes are those charts' finals.
+* Errors travel with the outcomes that stand for them (``beacon.charts.outcome``).
 * Every write to local state happens in one store transaction per action.
 
 The helpers without a chart mark (:attr:`SessionService.storage`, :meth:`~SessionService.fail`,
@@ -31,19 +34,22 @@ shared with :class:`~._fresh_start.FreshStartService`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from beacon._crypto import CollectionKeys, client_state
 from beacon._errors import (
+    AuthenticationError,
     BeaconError,
     ClientUpgradeRequired,
     ConflictError,
     KeyMismatchError,
     ProtocolViolation,
     SetupRaceError,
+    make_error,
 )
-from beacon.charts import action, guard
+from beacon.charts import Outcome, action, guard, outcome, run_child
+from beacon.client._collection_service import CollectionService
 from beacon.client._engines import Engine
 from beacon.client._run import Run, backoff_error, failure, node_key
 from beacon.client._setup import (
@@ -52,6 +58,7 @@ from beacon.client._setup import (
     merge_declined,
 )
 from beacon.client._storage import StorageClient
+from beacon.client._token_service import TokenService
 
 __all__ = ["AUTH_FAILURE_BACKOFF", "SessionService"]
 
@@ -68,25 +75,18 @@ class SessionService:
         run: the run's working set.
         engines: the engines, clients first.
         token_server_url: the token server (backoff key for the token server).
-        obtain_token: runs the token chart and returns the session outcome it maps to.
-        sync_engine: runs the collection chart for one engine and returns its final state.
     """
 
-    def __init__(
-        self,
-        run: Run,
-        *,
-        engines: Sequence[Engine],
-        token_server_url: str,
-        obtain_token: Callable[[], str],
-        sync_engine: Callable[[Engine], str],
-    ) -> None:
+    def __init__(self, run: Run, *, engines: Sequence[Engine], token_server_url: str) -> None:
         self.run = run
         self._engines = list(engines)
         self._server = token_server_url
-        self._obtain_token = obtain_token
-        self._sync_engine = sync_engine
         self._storage: StorageClient | None = None
+        # The engine pass from Ready: which engine runs next, and those that failed in it.
+        self._cursor = 0
+        self._current: Engine | None = None
+        self._engine_errors: dict[str, BaseException] = {}
+        self._unauthorized: AuthenticationError | None = None  # the 401 that invalidated
         self._fetched_meta: dict[str, Any] | None = None
         self._fetched_meta_modified = 0.0
         # The engine configuration a fresh start rebuilds meta/global from (pitfalls P1, P13):
@@ -116,8 +116,10 @@ class SessionService:
         if node is not None:
             self.run.store.set_backoff_until(node, until)
 
-    def fail(self, exc: BeaconError) -> str:
+    def fail(self, exc: BeaconError) -> Outcome:
         """The outcome for an I/O error; backoff windows are kept for the current node."""
+        if isinstance(exc, AuthenticationError):
+            self._unauthorized = exc
         return failure(self.run, exc, backoff_key=self.run.node)
 
     @property
@@ -150,7 +152,7 @@ class SessionService:
     # -- Married ----------------------------------------------------------------------------
 
     @action("ok", "kb_changed", "backoff")
-    def check_account(self) -> str:
+    def check_account(self) -> Outcome:
         """Refuse the run inside a backoff window (no request); notice a new kB."""
         run, store = self.run, self.run.store
         now = run.clock()
@@ -164,12 +166,11 @@ class SessionService:
             windows.append(("the last run's authentication failure", until))
         for who, window in windows:
             if window is not None and window > now:
-                run.error = backoff_error(who, window)
-                return "backoff"
+                return outcome("backoff", backoff_error(who, window))
         stored = store.kb_fingerprint()
         if stored is not None and stored != client_state(run.kb):
-            return "kb_changed"
-        return "ok"
+            return outcome("kb_changed")
+        return outcome("ok")
 
     @action("ok")
     def forget_key_state(self) -> str:
@@ -181,12 +182,16 @@ class SessionService:
         self.run.token = None
         return "ok"
 
-    @action("ok", "node_reassigned", "unauthorized", "backoff", "network_error", "failed")
-    def obtain_token(self) -> str:
+    @action(
+        "ok", "node_reassigned", "unauthorized", "backoff", "network_error", "failed",
+        chart="token", max_steps=50,
+    )  # fmt: skip
+    def obtain_token(self) -> Outcome:
         """Run the token chart; its final state is this action's outcome."""
         with self.run.store.transaction():
             self.run.store.adopt_kb_fingerprint(client_state(self.run.kb))
-        return self._obtain_token()
+        result = run_child([TokenService(self.run, token_server_url=self._server)])
+        return outcome(result.final_state, result.error)
 
     @action("ok")
     def forget_node_state(self) -> str:
@@ -211,6 +216,8 @@ class SessionService:
     def fetch_info_collections(self) -> str:
         """GET info/collections, with X-If-Modified-Since when a previous one is cached."""
         store = self.run.store
+        # Every pass from Initial Assigned syncs every engine again, clients first.
+        self._cursor, self._current, self._engine_errors = 0, None, {}
         cached = store.info_collections()
         try:
             result = self.storage.info_collections(
@@ -247,36 +254,37 @@ class SessionService:
         "ok", "not_found", "outdated", "too_new_error",
         "unauthorized", "backoff", "network_error", "failed",
     )  # fmt: skip
-    def fetch_meta_global(self) -> str:
+    def fetch_meta_global(self) -> Outcome:
         """GET meta/global and check its storage version; nothing is adopted yet."""
         try:
             bso = self.storage.get_record("meta", "global")
         except BeaconError as exc:
             return self.fail(exc)
         if bso is None:
-            return "not_found"
+            return outcome("not_found")
         try:
             record = json.loads(bso.payload)
         except ValueError:
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("syncID"), str):
-            return "outdated"  # desktop: no syncID or storageVersion → fresh start (§4 item 4)
+            # desktop: no syncID or storageVersion → fresh start (§4 item 4)
+            return outcome("outdated")
         version = record.get("storageVersion")
         if not isinstance(version, int) or version < STORAGE_VERSION:
-            return "outdated"
+            return outcome("outdated")
         if version > STORAGE_VERSION:
-            self.run.error = ClientUpgradeRequired(
+            error = ClientUpgradeRequired(
                 f"meta/global has storage version {version}; this client speaks "
                 f"{STORAGE_VERSION} and will not write to it",
                 storage_version=version,
             )
-            return "too_new_error"
+            return outcome("too_new_error", error)
         self._fetched_meta = record
         self._fetched_meta_modified = bso.modified or 0.0
-        return "ok"
+        return outcome("ok")
 
     @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")
-    def resolve_meta_global(self) -> str:
+    def resolve_meta_global(self) -> Outcome:
         """Adopt meta/global: syncIDs, the declined merge, our engines; upload a fix-up."""
         run, store = self.run, self.run.store
         if self._fetched_meta is not None:
@@ -300,9 +308,9 @@ class SessionService:
                     "meta", "global", json.dumps(fixed), if_unmodified_since=modified
                 )
             except ConflictError as exc:
-                run.error = SetupRaceError("another client changed meta/global while we did")
-                run.error.__cause__ = exc
-                return "conflict"
+                race = SetupRaceError("another client changed meta/global while we did")
+                race.__cause__ = exc
+                return outcome("conflict", race)
             except BeaconError as exc:
                 return self.fail(exc)
         # The data of an engine the user just declined leaves the server (anchor §3.3).
@@ -327,12 +335,12 @@ class SessionService:
         run.meta_global = fixed
         run.meta_global_modified = modified
         self._fetched_meta = None
-        return "ok"
+        return outcome("ok")
 
     # -- crypto/keys -----------------------------------------------------------------------------
 
     @action("ok", "not_found", "key_mismatch", "unauthorized", "backoff", "network_error", "failed")
-    def fetch_crypto_keys(self) -> str:
+    def fetch_crypto_keys(self) -> Outcome:
         """GET crypto/keys, verify under kB, reset the engines whose key changed."""
         run, store = self.run, self.run.store
         try:
@@ -340,12 +348,11 @@ class SessionService:
         except BeaconError as exc:
             return self.fail(exc)
         if bso is None:
-            return "not_found"
+            return outcome("not_found")
         try:
             keys = CollectionKeys.decrypt(run.root, bso.payload)
         except KeyMismatchError as exc:
-            run.error = exc
-            return "key_mismatch"
+            return outcome("key_mismatch", exc)
         except BeaconError as exc:
             return self.fail(exc)
         old = store.crypto_keys(run.root)
@@ -355,45 +362,76 @@ class SessionService:
                 self.reset_engines(sorted(old.value.changed_collections(keys, names)))
             store.set_crypto_keys(keys, timestamp=bso.modified or 0.0, root=run.root)
         run.keys = keys
-        return "ok"
+        return outcome("ok")
 
     # -- Ready -----------------------------------------------------------------------------------
 
-    @action("ok", "unauthorized", "backoff", "network_error", "failed")
-    def sync_engines(self) -> str:
-        """Run the collection chart for each engine, clients first (anchor §3.5)."""
+    @action("engine", "done")
+    def next_engine(self) -> Outcome:
+        """Choose the next engine of this pass (clients first), or say the pass is done."""
         run = self.run
-        cached = run.store.crypto_keys(run.root)
-        if cached is not None:
-            run.keys = cached.value
-        stop = {
-            "unauthorized": "unauthorized",
-            "in_backoff": "backoff",
-            "unreachable": "network_error",
-        }
-        for engine in self._engines:
-            final = self._sync_engine(engine)
-            if final in stop:
-                return stop[final]
-        if run.engine_errors:
-            run.error = next(iter(run.engine_errors.values()))
-            return "failed"
-        with run.store.transaction():
-            run.store.set_auth_failed(False)
+        if self._cursor == 0:
+            cached = run.store.crypto_keys(run.root)
+            if cached is not None:
+                run.keys = cached.value
+        if self._cursor < len(self._engines):
+            self._current = self._engines[self._cursor]
+            self._cursor += 1
+            return outcome("engine")
+        self._current = None
+        first = next(iter(self._engine_errors.values()), None)
+        return outcome("done", first)  # engines_failed decides where that leads
+
+    @guard
+    def engines_failed(self) -> bool:
+        """Whether an engine of this pass ended in a failure."""
+        return bool(self._engine_errors)
+
+    @action(
+        "ok", "declined", "not_in_meta_global",
+        "unauthorized", "backoff", "network_error", "failed", "conflicted",
+        chart="collection", max_steps=100_000,
+    )  # fmt: skip
+    def sync_engine(self) -> Outcome:
+        """Run the collection chart for the engine ``next_engine`` chose."""
+        engine = self._current
+        if engine is None:  # pragma: no cover - the chart enters this only after `engine`
+            raise RuntimeError("sync_engine without an engine: the session chart is out of order")
+        result = run_child([CollectionService(self.run, engine, self.storage)])
+        self.run.counts(engine.name).state = result.final_state
+        if result.failed:
+            failed = result.error or make_error(
+                result.role.error or BeaconError, f"{engine.name}: ended in {result.final_state}"
+            )
+            self._engine_errors[engine.name] = failed
+            if isinstance(failed, AuthenticationError):
+                self._unauthorized = failed
+        return outcome(result.final_state, result.error)
+
+    @action("ok")
+    def finish_run(self) -> str:
+        """Every engine synced: a mark left by an earlier run's second 401 goes."""
+        with self.run.store.transaction():
+            self.run.store.set_auth_failed(False)
         return "ok"
 
     # -- Invalidation ----------------------------------------------------------------------------
 
     @action("ok")
     def drop_token(self) -> str:
-        """A 401 from storage: forget the token; a second one in a run marks the account."""
+        """A 401 from storage: forget the token (the chart counts how often)."""
         run, store = self.run, self.run.store
-        run.invalidations += 1
         run.token = None
         self._storage = None
         with store.transaction():
             store.clear_token()
-            if run.invalidations >= 2:
-                store.set_auth_failed(True)
-                store.set_counter(_AUTH_FAILED_AT, int(run.clock()))
         return "ok"
+
+    @action("ok")
+    def mark_auth_failed(self) -> Outcome:
+        """A second 401 in one run: the next run waits :data:`AUTH_FAILURE_BACKOFF` first."""
+        store = self.run.store
+        with store.transaction():
+            store.set_auth_failed(True)
+            store.set_counter(_AUTH_FAILED_AT, int(self.run.clock()))
+        return outcome("ok", self._unauthorized)

@@ -19,8 +19,8 @@ costs no token request: a no-change run is one request (issue 5, request economy
 
 from __future__ import annotations
 
-from beacon._errors import BeaconError
-from beacon.charts import action
+from beacon._errors import AuthenticationError, BeaconError
+from beacon.charts import Outcome, action, outcome
 from beacon.client._run import Run, backoff_error, failure
 
 __all__ = ["TokenService"]
@@ -32,25 +32,25 @@ class TokenService:
     def __init__(self, run: Run, *, token_server_url: str) -> None:
         self._run = run
         self._server = token_server_url
+        self._refused: AuthenticationError | None = None  # the 401 a refresh answers
 
     def __repr__(self) -> str:
         return f"TokenService({self._server!r})"
 
     @action("fresh", "expired", "missing", "backoff")
-    def recall_token(self) -> str:
+    def recall_token(self) -> Outcome:
         """Reuse the persisted token when it is still valid; no request."""
         run = self._run
         now = run.clock()
         token = run.store.token(run.root)
         if token is not None and token.is_valid(now):
             run.token = token
-            return "fresh"
+            return outcome("fresh")
         until = run.store.backoff_until(self._server)
         if until is not None and until > now:
-            run.error = backoff_error("the token server", until)
-            return "backoff"
+            return outcome("backoff", backoff_error("the token server", until))
         run.token = token
-        return "missing" if token is None else "expired"
+        return outcome("missing" if token is None else "expired")
 
     @action("ok")
     def forget_token(self) -> str:
@@ -65,16 +65,20 @@ class TokenService:
         run = self._run
         try:
             token = run.token_client.fetch(run.access_token(), key_id=run.key_id)
+        except AuthenticationError as exc:
+            self._refused = exc
+            return failure(run, exc, backoff_key=self._server)
         except BeaconError as exc:
             return failure(run, exc, backoff_key=self._server)
         run.token = token
         return "ok"
 
     @action("ok", "failed")
-    def refresh_credentials(self) -> str:
+    def refresh_credentials(self) -> Outcome:
         """Ask the access-token source once more (anchor §7 P15); a fixed string cannot."""
-        # A callable is called again by the next fetch_token; a fixed string has nothing new.
-        return "ok" if self._run.refreshable else "failed"
+        # A callable is called again by the next fetch_token; a fixed string has nothing new,
+        # so the run ends with the 401 that led here.
+        return outcome("ok") if self._run.refreshable else outcome("failed", self._refused)
 
     @action("same_node", "new_node")
     def check_assignment(self) -> str:

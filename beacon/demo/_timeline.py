@@ -1,64 +1,42 @@
 """The demo's terminal timeline: each sync run as a row, each device's path through its chart.
 
-States are coloured by role: where a run succeeded (green), failed (red), or recovered from
-something the service did to it (yellow: a dropped token, a fresh start, a node move).
+Final states are coloured by the role their chart declares: where a run succeeded (green),
+failed (red), or ended for its caller to recover (yellow: a node move).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from beacon.charts import Chart, load_chart
 from beacon.demo._story import Chapter, Story
 
-__all__ = ["RECOVERY_STATES", "chapter_text", "print_checks", "print_timeline", "state_role"]
+__all__ = ["chapter_text", "print_checks", "print_timeline", "state_role"]
 
-#: States entered only when something went wrong and the chart is putting it right.
-RECOVERY_STATES = frozenset(
-    {
-        "invalidated",
-        "drop_token",
-        "leaving_old_node",
-        "forgetting_old_key",
-        "missing_meta_global",
-        "missing_keys",
-        "storage_outdated",
-        "fresh_start",
-        "uploading_meta_global",
-        "uploading_keys",
-        "refreshing_credentials",
-        "token_expired",
-        "node_reassigned",
-    }
-)
-SUCCESS_STATES = frozenset({"synced", "done", "finished"})
-FAILURE_STATES = frozenset(
-    {
-        "backed_off",
-        "auth_failed",
-        "unreachable",
-        "failed",
-        "client_upgrade_required",
-        "untrusted_keys",
-        "setup_race",
-    }
-)
 DEVICE_STYLES = ("bold cyan", "bold magenta", "bold blue", "bold green")
+# The charts' declared roles (donedata of their finals), as the demo names them.
+_DEMO_ROLES = {"success": "ok", "failure": "fail", "recovery": "recovery"}
 
 
 def state_role(state: str) -> str | None:
-    """How the demo shows a state: ``"ok"``, ``"fail"``, ``"recovery"``, or None (plain)."""
-    leaf = state.rsplit(".", 1)[-1]
-    if leaf in SUCCESS_STATES:
-        return "ok"
-    if leaf in FAILURE_STATES:
-        return "fail"
-    if leaf in RECOVERY_STATES:
-        return "recovery"
-    return None
+    """How the demo shows a state: ``"ok"``, ``"fail"``, ``"recovery"``, or None (plain).
+
+    ``state`` is a session chart state or ``chart:state`` of a nested chart; its role is
+    the one its chart declares (only final states declare one).
+    """
+    chart, _, leaf = state.rpartition(":")
+    role = _chart(chart or "session").roles.get(leaf.rsplit(".", 1)[-1])
+    return _DEMO_ROLES[role.role] if role is not None else None
+
+
+@functools.cache
+def _chart(name: str) -> Chart:
+    return load_chart(name)
 
 
 _ROLE_STYLES = {"ok": "bold green", "fail": "bold red", "recovery": "yellow"}
@@ -99,7 +77,9 @@ def _engines_text(chapter: Chapter) -> Text:
 def chapter_text(chapter: Chapter) -> Group:
     """The cell of one run: its title, its path, its HTTP summary and engine counts."""
     title = Text(chapter.title, style="bold")
-    title.append(f"   {chapter.outcome}", style=_state_style(chapter.outcome) or "bold")
+    # A run's outcome is "ok" (SyncResult's word for a success final) or its failure final.
+    outcome_style = _ROLE_STYLES["ok"] if chapter.outcome == "ok" else _state_style(chapter.outcome)
+    title.append(f"   {chapter.outcome}", style=outcome_style or "bold")
     parts = [title, path_text(chapter.path), _requests_text(chapter)]
     if chapter.engines:
         parts.append(_engines_text(chapter))

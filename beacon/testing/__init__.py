@@ -17,13 +17,13 @@ purpose and anything no path reaches is named.
 
 Entry points::
 
-    from beacon.testing import run_campaign, replay, load_replay
+    from beacon.testing import run_campaign, replay_campaign, load_replay
 
     result = run_campaign(examples=60, steps=20, seed=0)
     print(format_table(result.coverage))
     if result.failure is not None:
         save_replay(result.failure, "failure.json")
-        assert replay(load_replay("failure.json")).failure is not None
+        assert replay_campaign(load_replay("failure.json")).failure is not None
 
 ``campaign_machine(config)`` gives the ``RuleBasedStateMachine`` class itself, for use with
 Hypothesis directly (``run_state_machine_as_test`` or ``Machine.TestCase``).
@@ -36,7 +36,7 @@ from beacon.testing._campaign import (
     ReplayResult,
     campaign_machine,
     fault_steps,
-    replay,
+    replay_campaign,
     run_campaign,
 )
 from beacon.testing._coverage_report import (
@@ -45,7 +45,7 @@ from beacon.testing._coverage_report import (
     format_table,
     sync_chart_report,
 )
-from beacon.testing._faults import RULES, RuleSpec, Step
+from beacon.testing._faults import RULES, CampaignStep, RuleSpec
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile, load_replay, parse_replay, save_replay
 from beacon.testing._walk import WalkResult, walk_chart
@@ -56,6 +56,7 @@ __all__ = [
     "SYNC_CHARTS",
     "CampaignConfig",
     "CampaignResult",
+    "CampaignStep",
     "CoverageReport",
     "Failure",
     "FakeClock",
@@ -63,7 +64,6 @@ __all__ = [
     "ReplayFile",
     "ReplayResult",
     "RuleSpec",
-    "Step",
     "WalkResult",
     "World",
     "campaign_machine",
@@ -71,7 +71,7 @@ __all__ = [
     "format_table",
     "load_replay",
     "parse_replay",
-    "replay",
+    "replay_campaign",
     "run_campaign",
     "save_replay",
     "sync_chart_report",

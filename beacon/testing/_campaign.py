@@ -5,8 +5,8 @@ Contract:
 * :func:`campaign_machine` returns a ``RuleBasedStateMachine`` class for a
   :class:`~beacon.testing._world.CampaignConfig`. Each example builds a fresh
   :class:`~beacon.testing._world.World` in a temporary directory; each rule draws one
-  :class:`~beacon.testing._faults.Step` and applies it; every example ends with a quiet period
-  (``settle``) in ``teardown`` unless a step already failed. Rules: ``edit``, ``delete``,
+  :class:`~beacon.testing._faults.CampaignStep` and applies it; every example ends with a
+  quiet period (``settle``) in ``teardown`` unless a step already failed. Rules: ``edit``, ``delete``,
   ``sync``, ``crash``, ``advance_clock``, ``fault`` (every fault of the vocabulary, drawn as
   data so a shrunk example names the fault and its arguments) and ``settle``.
 * :func:`run_campaign` runs the machine under Hypothesis with an explicit seed and no example
@@ -42,7 +42,7 @@ from hypothesis.stateful import (
 from beacon._errors import BeaconError
 from beacon.charts import Trace
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
-from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, Step
+from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, CampaignStep
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile
 from beacon.testing._world import CampaignConfig, World, scratch_dir
@@ -53,7 +53,7 @@ __all__ = [
     "campaign_machine",
     "describe",
     "fault_steps",
-    "replay",
+    "replay_campaign",
     "run_campaign",
 ]
 
@@ -61,10 +61,12 @@ __all__ = [
 FAULT_RULES = frozenset(name for name, spec in RULES.items() if spec.kind == "fault")
 
 
-def _step(rule_name: str, **args: st.SearchStrategy[Any]) -> tuple[str, st.SearchStrategy[Step]]:
+def _step(
+    rule_name: str, **args: st.SearchStrategy[Any]
+) -> tuple[str, st.SearchStrategy[CampaignStep]]:
     names = sorted(args)
     strategy = st.tuples(*(args[n] for n in names)).map(
-        lambda values: Step(rule_name, dict(zip(names, values, strict=True)))
+        lambda values: CampaignStep(rule_name, dict(zip(names, values, strict=True)))
     )
     return rule_name, strategy
 
@@ -90,7 +92,7 @@ OTHER_DEVICE_FAULTS = FAULT_RULES - SERVICE_FAULTS
 
 def fault_steps(
     config: CampaignConfig, *, only: frozenset[str] | None = None
-) -> st.SearchStrategy[Step]:
+) -> st.SearchStrategy[CampaignStep]:
     """The faults of the vocabulary (those in ``only``, if given) enabled by ``config``, with
     their arguments, as one strategy."""
     device = st.integers(0, config.devices - 1)
@@ -219,7 +221,7 @@ class _CampaignBase(RuleBasedStateMachine):
             self._dir = scratch_dir("beacon-explore-")
             self.world = World(self.config, self._dir, on_trace=rec.add_trace)
 
-    def _apply(self, step: Step) -> None:
+    def _apply(self, step: CampaignStep) -> None:
         world = self.world
         if world is None:
             return
@@ -236,7 +238,7 @@ class _CampaignBase(RuleBasedStateMachine):
             return
         try:
             if self._ok:
-                self._apply(Step("settle"))
+                self._apply(CampaignStep("settle"))
         finally:
             self.recorder.finish(world)
             world.close()
@@ -258,51 +260,55 @@ def campaign_machine(
             """Every device signs in and syncs once: the first sets the account's storage
             up, the others adopt it. Rules then start from connected devices."""
             for index in range(config.devices):
-                self._apply(Step("sync", {"device": index}))
+                self._apply(CampaignStep("sync", {"device": index}))
 
         @rule(device=device, engine=engine, record=record, value=st.integers(0, 9))
         @precondition(lambda self: self.config.enabled("edit"))
         def edit(self, device: int, engine: str, record: str, value: int) -> None:
             self._apply(
-                Step("edit", {"device": device, "engine": engine, "record": record, "value": value})
+                CampaignStep(
+                    "edit", {"device": device, "engine": engine, "record": record, "value": value}
+                )
             )
 
         @rule(device=device, engine=engine, record=record)
         @precondition(lambda self: self.config.enabled("delete"))
         def delete(self, device: int, engine: str, record: str) -> None:
-            self._apply(Step("delete", {"device": device, "engine": engine, "record": record}))
+            self._apply(
+                CampaignStep("delete", {"device": device, "engine": engine, "record": record})
+            )
 
         @rule(device=device)
         @precondition(lambda self: self.config.enabled("sync"))
         def sync(self, device: int) -> None:
-            self._apply(Step("sync", {"device": device}))
+            self._apply(CampaignStep("sync", {"device": device}))
 
         @rule(device=device, at=st.sampled_from(range(1, config.crash_max + 1)))
         @precondition(lambda self: self.config.enabled("crash"))
         def crash(self, device: int, at: int) -> None:
-            self._apply(Step("crash", {"device": device, "at": at}))
+            self._apply(CampaignStep("crash", {"device": device, "at": at}))
 
         @rule(seconds=st.sampled_from([1, 30, 301, 3700]))
         @precondition(lambda self: self.config.enabled("advance_clock"))
         def advance_clock(self, seconds: int) -> None:
-            self._apply(Step("advance_clock", {"seconds": seconds}))
+            self._apply(CampaignStep("advance_clock", {"seconds": seconds}))
 
         @rule(step=fault_steps(config, only=SERVICE_FAULTS))
         @precondition(lambda self: any(self.config.enabled(n) for n in SERVICE_FAULTS))
-        def fault(self, step: Step) -> None:
+        def fault(self, step: CampaignStep) -> None:
             """A fault of the service, the network or the account."""
             self._apply(step)
 
         @rule(step=fault_steps(config, only=OTHER_DEVICE_FAULTS))
         @precondition(lambda self: any(self.config.enabled(n) for n in OTHER_DEVICE_FAULTS))
-        def elsewhere(self, step: Step) -> None:
+        def elsewhere(self, step: CampaignStep) -> None:
             """What another device does to the account's storage."""
             self._apply(step)
 
         @rule()
         @precondition(lambda self: self.config.enabled("settle"))
         def settle(self) -> None:
-            self._apply(Step("settle"))
+            self._apply(CampaignStep("settle"))
 
     Campaign.config = config
     Campaign.recorder = rec
@@ -400,11 +406,11 @@ class ReplayResult:
     coverage: CoverageReport
 
 
-def replay(
+def replay_campaign(
     recorded: ReplayFile,
     *,
     workdir: Path | None = None,
-    on_step: Callable[[int, Step], None] | None = None,
+    on_step: Callable[[int, CampaignStep], None] | None = None,
 ) -> ReplayResult:
     """Run ``recorded``'s steps on a fresh world (see the module docstring)."""
     cfg = CampaignConfig(seed=recorded.seed, devices=recorded.devices, engines=recorded.engines)
@@ -414,7 +420,7 @@ def replay(
     failure: Failure | None = None
     done = 0
     try:
-        steps: Sequence[Step] = recorded.steps
+        steps: Sequence[CampaignStep] = recorded.steps
         for index, step in enumerate(steps):
             if on_step is not None:
                 on_step(index, step)

@@ -2,7 +2,7 @@
 
 Contract:
 
-* A :class:`Step` is a rule name plus keyword arguments made of ``int``, ``str``, ``float``
+* A :class:`CampaignStep` is a rule name plus keyword arguments made of ``int``, ``str``, ``float``
   and ``None`` only, so a step round-trips through JSON unchanged (replay files).
 * :data:`RULES` is the catalogue: for each rule, its kind (``"device"`` work, a ``"fault"`` by
   the service or by another device, the ``"clock"``, or a ``"check"``) and its parameters.
@@ -23,9 +23,9 @@ from beacon._errors import UsageError
 __all__ = [
     "RULES",
     "BackoffHeader",
+    "CampaignStep",
     "NetworkFault",
     "RuleSpec",
-    "Step",
     "validate",
 ]
 
@@ -140,7 +140,7 @@ RULES: Mapping[str, RuleSpec] = {
 
 
 @dataclass(frozen=True)
-class Step:
+class CampaignStep:
     """One step of a campaign: a rule name and its arguments (JSON scalars only)."""
 
     rule: str
@@ -156,7 +156,7 @@ class Step:
         return {"rule": self.rule, "args": dict(sorted(self.args.items()))}
 
     @classmethod
-    def from_json(cls, data: object) -> Step:
+    def from_json(cls, data: object) -> CampaignStep:
         """Read a step back from :meth:`to_json`'s form; :class:`UsageError` if malformed."""
         if not isinstance(data, Mapping) or not isinstance(data.get("rule"), str):
             raise UsageError(f"a step must be an object with a 'rule' name, got {data!r}")
@@ -172,7 +172,9 @@ class Step:
         return f"{self.rule}({inner})"
 
 
-def validate(step: Step, *, devices: int | None = None, engines: tuple[str, ...] = ()) -> None:
+def validate(
+    step: CampaignStep, *, devices: int | None = None, engines: tuple[str, ...] = ()
+) -> None:
     """Refuse a step the catalogue does not describe (unknown rule, missing or extra argument,
     non-scalar value, device index or engine out of range) with a :class:`UsageError`."""
     spec = RULES.get(step.rule)

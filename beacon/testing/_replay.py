@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from beacon._errors import UsageError
-from beacon.testing._faults import Step, validate
+from beacon.testing._faults import CampaignStep, validate
 
 __all__ = [
     "FORMAT",
@@ -63,7 +63,7 @@ class ReplayFile:
     seed: int
     devices: int
     engines: tuple[str, ...]
-    steps: tuple[Step, ...]
+    steps: tuple[CampaignStep, ...]
     failure: Failure | None = None
     trace: Mapping[str, Any] | None = field(default=None, compare=False)
 
@@ -116,7 +116,7 @@ def parse_replay(data: object) -> ReplayFile:
     raw_steps = data.get("steps")
     if not isinstance(raw_steps, list):
         raise UsageError("replay file: 'steps' must be a list")
-    steps = tuple(Step.from_json(raw) for raw in raw_steps)
+    steps = tuple(CampaignStep.from_json(raw) for raw in raw_steps)
     for step in steps:
         validate(step, devices=devices, engines=tuple(engines))
     failure = None

@@ -4,7 +4,7 @@ Contract:
 
 * :class:`World` builds everything from a :class:`CampaignConfig` alone (the seed drives kB,
   every device's randomness and nothing else), so the same steps give the same run.
-* :meth:`World.apply` performs one :class:`~beacon.testing._faults.Step` and then checks the
+* :meth:`World.apply` performs one :class:`~beacon.testing._faults.CampaignStep` and then checks the
   invariants that step can affect; a broken invariant raises
   :class:`~beacon.testing._invariants.InvariantViolation`. The steps performed are kept in
   :attr:`World.steps` and the chart traces of every sync run are handed to ``on_trace``.
@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from beacon._errors import BackoffError, BeaconError, UsageError
+from beacon.charts import Step as ChartStep
 from beacon.charts import Trace
-from beacon.testing import _hooks
 from beacon.testing._elsewhere import Elsewhere
-from beacon.testing._faults import Step, validate
+from beacon.testing._faults import CampaignStep, validate
 from beacon.testing._invariants import (
     BackoffWindows,
     InvariantViolation,
@@ -107,6 +107,16 @@ class Device:
     client: Any = None
     engines: dict[str, Any] = field(default_factory=dict)
     rejected: set[str] = field(default_factory=set)
+    # The crash point of the run in progress: killed at its crash_at-th transition.
+    crash_at: int | None = None
+    fired: int = 0
+
+    def observe(self, step: ChartStep) -> None:
+        """The client's observer: count the run's transitions, crash at the chosen one."""
+        if step.transitions:
+            self.fired += 1
+            if self.crash_at is not None and self.fired >= self.crash_at:
+                raise _Crash
 
 
 @dataclass
@@ -166,7 +176,7 @@ class World:
         self.account = self.svc.create_account()
         self.kb = self._random.randbytes(32)
         self.windows = BackoffWindows()
-        self.steps: list[Step] = []
+        self.steps: list[CampaignStep] = []
         self.transitions = 0
         self.runs = 0
         self.last_trace: Trace | None = None
@@ -221,6 +231,7 @@ class World:
             clock=self.clock,
             rng=device.rng,
             client_name=f"device-{device.index}",
+            observers=[device.observe],
         )
         try:
             _ = device.client.store
@@ -240,7 +251,7 @@ class World:
         self.svc.close()
 
     # -- steps -----------------------------------------------------------------------------
-    def apply(self, step: Step) -> None:
+    def apply(self, step: CampaignStep) -> None:
         """Perform ``step`` and check the invariants (see the module docstring)."""
         validate(step, devices=len(self.devices), engines=self.config.engines)
         self.steps.append(step)
@@ -377,24 +388,15 @@ class World:
         device.transport.run += 1
         self.runs += 1
         start = len(device.transport.log)
-        fired = 0
-
-        def observer(step: Any) -> None:
-            nonlocal fired
-            if step.transitions:
-                fired += 1
-                if crash_at is not None and fired >= crash_at:
-                    raise _Crash
-
+        device.crash_at, device.fired = crash_at, 0
         error: BaseException | None = None
         crashed = False
-        with _hooks.observing(observer):
-            try:
-                device.client.sync()
-            except BeaconError as exc:
-                error = exc
-            except _Crash:
-                crashed = True
+        try:
+            device.client.sync()
+        except BeaconError as exc:
+            error = exc
+        except _Crash:
+            crashed = True
         result = device.client.last_result
         run = device.transport.log[start:]
         del device.transport.log[:start]

@@ -96,7 +96,7 @@ def test_an_outcome_handled_only_under_guards_that_may_all_fail_is_a_warning(
         "      - {event: ok, target: done}\n"
         "      - {event: not_found, cond: retry_allowed, target: fetching}\n"
         "      - {event: network_error, target: done}\n"
-        "  done: {final: true}\n"
+        "  done: {final: true, donedata: {content: \"{'role': 'success'}\"}}\n"
     )
 
     class Partial(Fetch):
@@ -114,7 +114,7 @@ def test_a_falsy_datamodel_literal_is_refused(tmp_path: Path) -> None:
     doc = tmp_path / "literal.yaml"
     doc.write_text(
         "datamodel:\n  count: 0\nstates:\n  a: {initial: true, transitions: [{event: go, "
-        "target: b}]}\n  b: {final: true}\n"
+        "target: b}]}\n  b: {final: true, donedata: {content: \"{'role': 'success'}\"}}\n"
     )
 
     [finding] = check_chart(doc)
@@ -161,7 +161,7 @@ def test_a_guard_testing_an_unknown_state_is_reported(tmp_path: Path) -> None:
         "    transitions:\n"
         "      - {event: go, cond: In('b'), target: b}\n"
         "      - {event: go, cond: In('nowhere'), target: b}\n"
-        "  b: {final: true}\n"
+        "  b: {final: true, donedata: {content: \"{'role': 'success'}\"}}\n"
     )
 
     [finding] = check_chart(doc)

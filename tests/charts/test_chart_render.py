@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,6 @@ from beacon.charts import (
     render_dot,
     render_mermaid,
 )
-from beacon.charts._render import is_failure
 from beacon.cli import main
 from tests.charts.chart_services import REPO, DoorService, FakeClock
 
@@ -42,7 +42,7 @@ def test_compound_states_are_clusters_with_initial_and_final_markers(door_chart:
 
     assert "subgraph cluster_in_service {" in dot
     assert '"in_service.__initial" -> closed' in dot
-    assert "removed [label=removed peripheries=2]" in dot
+    assert 'removed [label="removed\n(success)"' in dot
 
 
 def test_edges_read_event_guard_and_effects(door_chart: Chart) -> None:
@@ -52,20 +52,24 @@ def test_edges_read_event_guard_and_effects(door_chart: Chart) -> None:
     assert 'label="wrong_key [not has_spare_key]"' in dot
 
 
-@pytest.mark.parametrize(
-    ("name", "failure"),
-    [
-        ("network_error", True),
-        ("auth_failed", True),
-        ("unauthorized", True),
-        ("error.execution", True),
-        ("ok", False),
-        ("not_found", False),
-        ("backoffice", False),
-    ],
-)
-def test_failure_names_are_recognised_by_whole_words(name: str, failure: bool) -> None:
-    assert is_failure(name) is failure
+def test_a_retry_into_an_ordinary_state_is_not_drawn_as_a_failure() -> None:
+    # The word "conflict" once painted this normal recovery red; only roles decide now.
+    dot = render_dot(load_chart(REPO / "statecharts" / "session.yaml"))
+
+    [edge] = [
+        line for line in dot.splitlines() if "uploading_meta_global -> initial_assigned" in line
+    ]
+    assert "#c0392b" not in edge
+    assert "dashed" not in edge
+
+
+def test_finals_show_their_declared_role_and_recovery_edges_are_amber() -> None:
+    dot = render_dot(load_chart(REPO / "statecharts" / "token.yaml"))
+
+    assert re.search(r'node_reassigned \[label="node_reassigned\n\(recovery\)" [^]]*#b9770e', dot)
+    [edge] = [line for line in dot.splitlines() if "-> node_reassigned" in line]
+    assert "#b9770e" in edge
+    assert "dashed" not in edge
 
 
 def test_failure_edges_and_states_are_drawn_red_and_dashed(door_chart: Chart) -> None:
@@ -74,8 +78,7 @@ def test_failure_edges_and_states_are_drawn_red_and_dashed(door_chart: Chart) ->
     [edge] = [line for line in dot.splitlines() if "-> broken" in line]
     assert "style=dashed" in edge
     assert "#c0392b" in edge
-    [node] = [line for line in dot.splitlines() if line.strip().startswith("broken [")]
-    assert "#c0392b" in node
+    assert re.search(r'broken \[label="broken\n\(failure\)" [^]]*#c0392b', dot)
 
 
 def test_a_trace_overlay_numbers_the_path_taken(door_chart: Chart) -> None:

@@ -258,7 +258,7 @@ def test_parallel_regions_run_their_actions_and_join_on_done_state(
 def test_outcomes_still_queued_at_the_final_state_are_dropped(door_chart: Chart) -> None:
     machine = bind(door_chart, [DoorService()])
     machine.start()
-    machine._pending.extend(["remove", "open"])
+    machine._pending.extend([("remove", None), ("open", None)])
 
     steps = machine._drain(max_steps=None)
 

@@ -39,7 +39,7 @@ def test_first_sync_of_an_empty_account_sets_storage_up(world: World) -> None:
     assert result.states.index("married") < result.states.index("ready")
     assert "token:fetching" in result.states
     assert result.engines["clients"]["uploaded"] == 1
-    assert result.engines["notes"]["state"] == "synced"
+    assert result.engines["notes"]["state"] == "ok"
     meta = world.svc.faults.records(world.fxa_uid, "meta")
     assert set(meta) == {"global"}
     assert set(world.svc.faults.records(world.fxa_uid, "crypto")) == {"keys"}
@@ -136,7 +136,7 @@ def test_a_network_failure_ends_the_run_and_the_next_one_carries_on(world: World
         a.client.sync()
     assert a.client.last_result is not None
     assert a.client.last_result.states[-1] == "unreachable"
-    assert a.client.last_result.engines["notes"]["state"] == "unreachable"
+    assert a.client.last_result.engines["notes"]["state"] == "network_error"
     a.wire.before.clear()
     result = a.client.sync()
     assert result.engines["notes"]["uploaded"] == 1

@@ -108,7 +108,7 @@ def test_a_401_on_an_upload_mid_run_recovers_and_the_run_succeeds(world: World) 
     sent = [(m, tail(p)) for m, p in requests_of(a)]
     assert sent.index(TOKEN) > sent.index(("POST", "storage/notes"))  # the 401 was mid-run
     assert result.states.count("invalidated") == 1
-    assert result.engines["notes"]["state"] == "synced"
+    assert result.engines["notes"]["state"] == "ok"
     assert set(world.svc.faults.records(world.fxa_uid, "notes")) == {"n1"}
 
 

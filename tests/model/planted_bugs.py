@@ -19,11 +19,10 @@ Plant = Callable[[pytest.MonkeyPatch], None]
 
 
 def token_kept_on_401(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Invalidation counts the 401 but keeps the refused token (memory and state file)."""
+    """Invalidation (the chart counts it) keeps the refused token (memory and state file)."""
 
     @action("ok")
     def drop_token(self: SessionService) -> str:
-        self.run.invalidations += 1
         return "ok"
 
     monkeypatch.setattr(SessionService, "drop_token", drop_token)
@@ -35,7 +34,7 @@ def last_fetch_before_apply(monkeypatch: pytest.MonkeyPatch) -> None:
     download = CollectionService.download_page
     advance = CollectionService.advance_last_fetch
 
-    @action("more", "done", "unauthorized", "backoff", "network_error", "failed")
+    @action("more", "done", "changed", "unauthorized", "backoff", "network_error", "failed")
     def download_page(self: CollectionService) -> str:
         stash: list[IncomingRecord] = self.__dict__.setdefault("_planted_stash", [])
 

@@ -17,7 +17,7 @@ from beacon.testing import (
     SYNC_CHARTS,
     CampaignResult,
     load_replay,
-    replay,
+    replay_campaign,
     run_campaign,
     sync_chart_report,
 )
@@ -91,7 +91,7 @@ def test_every_sync_transition_is_taken_by_the_campaign_or_the_path_walks(
 
 @pytest.mark.parametrize("name", sorted(FIXED_BUGS))
 def test_a_bug_the_campaign_found_stays_fixed(name: str) -> None:
-    result = replay(load_replay(REPLAYS / name))
+    result = replay_campaign(load_replay(REPLAYS / name))
     assert result.failure is None, f"{FIXED_BUGS[name]}: {result.failure}"
 
 

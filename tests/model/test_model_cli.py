@@ -12,9 +12,9 @@ from beacon.cli import build_parser, main
 from beacon.testing import (
     SYNC_CHARTS,
     CampaignResult,
+    CampaignStep,
     Failure,
     ReplayFile,
-    Step,
     load_replay,
     save_replay,
     sync_chart_report,
@@ -78,7 +78,11 @@ def test_a_failure_is_saved_as_a_replay_file_and_a_drawable_trace(
         seed=3,
         devices=2,
         engines=("bookmarks", "passwords"),
-        steps=(Step("sync", {"device": 0}), Step("revoke_token"), Step("settle")),
+        steps=(
+            CampaignStep("sync", {"device": 0}),
+            CampaignStep("revoke_token"),
+            CampaignStep("settle"),
+        ),
         failure=Failure("rejected_token", "a token refused with 401 was presented again", 2),
         trace=trace.to_json(),
     )
@@ -116,7 +120,7 @@ def test_replay_reruns_a_planted_bug_deterministically(
             seed=0,
             devices=2,
             engines=("bookmarks", "passwords"),
-            steps=(Step("settle"), Step("revoke_token"), Step("settle")),
+            steps=(CampaignStep("settle"), CampaignStep("revoke_token"), CampaignStep("settle")),
             failure=Failure("rejected_token", "recorded", 2),
         ),
         tmp_path / "bug.json",

@@ -23,11 +23,11 @@ def _token_run() -> Trace:
                 configuration=["no_token"],
             ),
             TraceStep(
-                n=1, time=0.0, event="fresh", transitions=["no_token#0"], configuration=["token"]
+                n=1, time=0.0, event="fresh", transitions=["no_token#0"], configuration=["ok"]
             ),
         ],
         status="final",
-        final_state="token",
+        final_state="ok",
     )
 
 

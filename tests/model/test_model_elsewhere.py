@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from beacon.testing import CampaignConfig, Step, World
+from beacon.testing import CampaignConfig, CampaignStep, World
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
     w = World(CampaignConfig(seed=11), tmp_path)
-    w.apply(Step("edit", {"device": 0, "engine": "bookmarks", "record": "r0", "value": 1}))
-    w.apply(Step("sync", {"device": 0}))
+    w.apply(CampaignStep("edit", {"device": 0, "engine": "bookmarks", "record": "r0", "value": 1}))
+    w.apply(CampaignStep("sync", {"device": 0}))
     yield w
     w.close()
 
@@ -107,10 +107,10 @@ def test_foreign_keys_are_refused_without_a_wipe_and_healed_in_the_quiet_period(
     assert not other.keys_untrusted()
     other.foreign_keys()
     assert other.keys_untrusted()
-    world.apply(Step("sync", {"device": 1}))
+    world.apply(CampaignStep("sync", {"device": 1}))
     assert world.last_trace is not None
     assert world.last_trace.final_state == "untrusted_keys"
-    world.apply(Step("settle"))  # no wipe without a 404 (invariant), then a new start
+    world.apply(CampaignStep("settle"))  # no wipe without a 404 (invariant), then a new start
     assert not other.keys_untrusted()
     healed = other.records("bookmarks")
     assert {rid: {k: v for k, v in r.items() if k != "_edited"} for rid, r in healed.items()} == {

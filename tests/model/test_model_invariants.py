@@ -206,11 +206,11 @@ def test_traces_must_stay_legal_and_complete_runs_must_end_final() -> None:
         steps=[
             TraceStep(n=0, time=0.0, event=None, entered=["no_token"], configuration=["no_token"]),
             TraceStep(
-                n=1, time=0.0, event="fresh", transitions=["no_token#0"], configuration=["token"]
+                n=1, time=0.0, event="fresh", transitions=["no_token#0"], configuration=["ok"]
             ),
         ],
         status="final",
-        final_state="token",
+        final_state="ok",
     )
     check_trace(good, complete=True)
     unfinished = Trace(chart="token", steps=good.steps[:1], status="error")
@@ -220,7 +220,7 @@ def test_traces_must_stay_legal_and_complete_runs_must_end_final() -> None:
     forged = Trace(
         chart="token",
         steps=[
-            TraceStep(n=0, time=0.0, event="x", transitions=["nowhere#9"], configuration=["token"])
+            TraceStep(n=0, time=0.0, event="x", transitions=["nowhere#9"], configuration=["ok"])
         ],
     )
     with pytest.raises(InvariantViolation, match="undeclared"):

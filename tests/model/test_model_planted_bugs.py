@@ -21,7 +21,7 @@ from beacon.testing import (
     CampaignConfig,
     World,
     load_replay,
-    replay,
+    replay_campaign,
     run_campaign,
     save_replay,
 )
@@ -101,13 +101,13 @@ def _hunt(
             assert secret not in text
         recorded = load_replay(path)
         assert recorded == found
-        again = replay(recorded)
+        again = replay_campaign(recorded)
         assert again.failure is not None
         assert (again.failure.invariant, again.failure.step) == (
             found.failure.invariant,
             found.failure.step,
         )
-    clean = replay(recorded)
+    clean = replay_campaign(recorded)
     assert clean.failure is None, clean.failure
     assert clean.steps == len(recorded.steps)
 

@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from beacon import UsageError
-from beacon.testing import RULES, Failure, ReplayFile, Step, load_replay, save_replay
+from beacon.testing import RULES, CampaignStep, Failure, ReplayFile, load_replay, save_replay
 from beacon.testing._faults import validate
 
 STEPS = (
-    Step("edit", {"device": 0, "engine": "bookmarks", "record": "r0", "value": 3}),
-    Step("revoke_token"),
-    Step("sync", {"device": 1}),
-    Step("unavailable", {"count": 2, "retry_after": 60, "path": None}),
-    Step("crash", {"device": 0, "at": 7}),
-    Step("settle"),
+    CampaignStep("edit", {"device": 0, "engine": "bookmarks", "record": "r0", "value": 3}),
+    CampaignStep("revoke_token"),
+    CampaignStep("sync", {"device": 1}),
+    CampaignStep("unavailable", {"count": 2, "retry_after": 60, "path": None}),
+    CampaignStep("crash", {"device": 0, "at": 7}),
+    CampaignStep("settle"),
 )
 
 
@@ -53,25 +53,28 @@ def test_every_rule_of_the_catalogue_validates_with_its_parameters() -> None:
             "header": "Backoff",
         }
         args: dict[str, int | str | float | None] = {p: samples.get(p, 1) for p in spec.params}
-        validate(Step(name, args), devices=2, engines=("bookmarks",))
-        assert str(Step(name, args)).startswith(name + "(")
+        validate(CampaignStep(name, args), devices=2, engines=("bookmarks",))
+        assert str(CampaignStep(name, args)).startswith(name + "(")
 
 
 @pytest.mark.parametrize(
     ("step", "message"),
     [
-        (Step("teleport"), "unknown campaign step"),
-        (Step("sync"), "expects arguments"),
-        (Step("sync", {"device": 0, "extra": 1}), "expects arguments"),
-        (Step("sync", {"device": 5}), "device must be an index"),
-        (Step("sync", {"device": True}), "boolean"),
-        (Step("edit", {"device": 0, "engine": "tabs", "record": "r", "value": 1}), "engine"),
-        (Step("network_error", {"device": 0, "after": 1, "kind": "fire"}), "kind"),
-        (Step("backoff_header", {"count": 1, "seconds": 1, "header": "X"}), "header"),
-        (Step("sync", {"device": [0]}), "JSON scalar"),  # type: ignore[dict-item]
+        (CampaignStep("teleport"), "unknown campaign step"),
+        (CampaignStep("sync"), "expects arguments"),
+        (CampaignStep("sync", {"device": 0, "extra": 1}), "expects arguments"),
+        (CampaignStep("sync", {"device": 5}), "device must be an index"),
+        (CampaignStep("sync", {"device": True}), "boolean"),
+        (
+            CampaignStep("edit", {"device": 0, "engine": "tabs", "record": "r", "value": 1}),
+            "engine",
+        ),
+        (CampaignStep("network_error", {"device": 0, "after": 1, "kind": "fire"}), "kind"),
+        (CampaignStep("backoff_header", {"count": 1, "seconds": 1, "header": "X"}), "header"),
+        (CampaignStep("sync", {"device": [0]}), "JSON scalar"),  # type: ignore[dict-item]
     ],
 )
-def test_bad_steps_are_refused_by_name(step: Step, message: str) -> None:
+def test_bad_steps_are_refused_by_name(step: CampaignStep, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         validate(step, devices=2, engines=("bookmarks",))
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from beacon.testing import load_replay, replay
+from beacon.testing import load_replay, replay_campaign
 
 REPLAYS = sorted((Path(__file__).parent / "replays").glob("*.json"))
 
@@ -19,6 +19,6 @@ def test_there_are_replays() -> None:
 @pytest.mark.parametrize("path", REPLAYS, ids=lambda p: p.stem)
 def test_a_kept_replay_passes(path: Path) -> None:
     recorded = load_replay(path)
-    result = replay(recorded)
+    result = replay_campaign(recorded)
     assert result.failure is None, result.failure
     assert result.steps == len(recorded.steps)
