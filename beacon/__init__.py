@@ -55,14 +55,23 @@ from beacon.charts import (
     guard,
     load_chart,
 )
-from beacon.client._client import SyncClient, SyncResult
-from beacon.client._engines import ClientsEngine, Engine, RecordEngine
+from beacon.client import (
+    ApplyCounts,
+    ClientsEngine,
+    Engine,
+    IncomingRecord,
+    OutgoingRecord,
+    RecordEngine,
+    SyncClient,
+    SyncResult,
+)
 from beacon.server import Account, EmbeddedService
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Account",
+    "ApplyCounts",
     "AuthenticationError",
     "BackoffError",
     "BeaconError",
@@ -80,12 +89,14 @@ __all__ = [
     "EngineEntry",
     "Finding",
     "HawkAuth",
+    "IncomingRecord",
     "InfoCollections",
     "InfoConfiguration",
     "KeyBundle",
     "KeyMismatchError",
     "Machine",
     "MetaGlobal",
+    "OutgoingRecord",
     "ProtocolViolation",
     "RecordEngine",
     "RecordIntegrityError",

@@ -34,8 +34,7 @@ import httpx
 from beacon import RecordEngine, SyncClient
 from beacon._crypto import key_id
 from beacon._hawk import HawkAuth
-from beacon.client._collection_service import PAGE_SIZE
-from beacon.client._engine_api import ApplyCounts, IncomingRecord
+from beacon.client import PAGE_SIZE, ApplyCounts, IncomingRecord
 from bench._figures import figure
 
 COLLECTION = "bench"

@@ -19,8 +19,7 @@ import time
 from typing import Any
 
 from beacon.charts import load_chart
-from beacon.testing import SYNC_CHARTS, run_campaign
-from beacon.testing._walk import walk_chart
+from beacon.testing import SYNC_CHARTS, run_campaign, walk_chart
 from bench._figures import figure
 
 TARGET = 2000.0

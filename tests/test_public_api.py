@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
+import re
+import types
+from pathlib import Path
+
+import pytest
+
 import beacon
 
 
@@ -24,3 +31,72 @@ def test_every_error_descends_from_the_root() -> None:
     errors = [getattr(beacon, n) for n in beacon.__all__ if n.endswith(("Error", "Violation"))]
     assert errors
     assert all(issubclass(e, beacon.BeaconError) for e in errors)
+
+
+# Every package's door: its __all__ is exactly the public names it defines or re-exports,
+# each documented. A sub-module (a private ``_x`` or a public one) is not a name of the door.
+DOORS = [
+    "beacon",
+    "beacon.charts",
+    "beacon.client",
+    "beacon.server",
+    "beacon.testing",
+    "beacon.demo",
+]
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_each_door_lists_exactly_its_public_names(door: str) -> None:
+    module = importlib.import_module(door)
+    public = {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name not in {"annotations"}
+    }
+    assert set(module.__all__) == public
+    assert len(module.__all__) == len(set(module.__all__))
+
+
+@pytest.mark.parametrize("door", DOORS)
+def test_each_doors_names_are_documented(door: str) -> None:
+    module = importlib.import_module(door)
+    undocumented = [
+        name
+        for name in module.__all__
+        if callable(getattr(module, name)) and not getattr(module, name).__doc__
+    ]
+    assert undocumented == []
+
+
+def test_no_name_means_two_things_across_doors() -> None:
+    # Step (a chart step / a campaign step) and replay (a trace / a campaign) once collided.
+    seen: dict[str, tuple[str, object]] = {}
+    for door in DOORS:
+        module = importlib.import_module(door)
+        for name in module.__all__:
+            value = getattr(module, name)
+            if name in seen and seen[name][1] is not value:
+                raise AssertionError(
+                    f"{name!r} is one thing in {seen[name][0]} and another in {door}"
+                )
+            seen.setdefault(name, (door, value))
+
+
+def test_the_cli_demo_testing_and_bench_import_other_packages_only_through_their_doors() -> None:
+    root = Path(__file__).resolve().parent.parent
+    private = re.compile(r"^\s*(?:from|import) beacon\.(charts|client|server|testing|demo)\._")
+    offenders = []
+    for folder, own in (
+        ("beacon/cli", None),
+        ("beacon/demo", "demo"),
+        ("beacon/testing", "testing"),
+        ("bench", None),
+    ):
+        for path in sorted((root / folder).rglob("*.py")):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                match = private.match(line)
+                if match and match.group(1) != own:
+                    offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
+    assert offenders == []

@@ -89,6 +89,7 @@ from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
+from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
 from beacon.charts._paths import EventPath, PathStep, transition_paths
 from beacon.charts._render import Overlay, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
@@ -111,14 +112,18 @@ __all__ = [
     "ReplayReport",
     "Role",
     "RunResult",
+    "StateInfo",
     "Step",
+    "Structure",
     "Trace",
+    "TransitionInfo",
     "action",
     "bind",
     "chart_path",
     "check_chart",
     "guard",
     "load_chart",
+    "normalize_guard",
     "outcome",
     "packaged_charts",
     "render_dot",

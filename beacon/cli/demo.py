@@ -42,8 +42,7 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from beacon.demo import run_demo
-    from beacon.demo._timeline import print_checks, print_timeline
+    from beacon.demo import print_checks, print_timeline, run_demo
 
     console = Console(quiet=args.json, stderr=False)
     progress = Console(stderr=True, quiet=args.json)

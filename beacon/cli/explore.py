@@ -121,8 +121,7 @@ def _campaign(args: argparse.Namespace) -> int:
         )
     if args.paths:
         from beacon.charts import load_chart
-        from beacon.testing import SYNC_CHARTS
-        from beacon.testing._walk import walk_chart
+        from beacon.testing import SYNC_CHARTS, walk_chart
 
         unreachable: dict[str, list[str]] = {}
         for name in SYNC_CHARTS:

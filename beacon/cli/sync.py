@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from beacon._errors import BeaconError, UsageError
-from beacon.client._client import SyncClient, SyncResult
+from beacon.client import SyncClient, SyncResult
 
 __all__ = ["register"]
 

@@ -7,8 +7,8 @@ How a run is put together (``SyncClient.sync()``, in ``_client``):
 * ``statecharts/session.yaml`` is the seed note's machine (Married → Initial Assigned →
   info/collections → meta/global and crypto/keys → Ready), bound to ``_session_service``;
 * its ``assigning`` state runs ``statecharts/token.yaml`` (``_token_service``);
-* its ``ready`` state runs ``statecharts/collection.yaml`` once per engine
-  (``_collection_service``), clients first;
+* its ``syncing_engine`` state runs ``statecharts/collection.yaml`` once per engine
+  (``_collection_service``), clients first, as ``ready`` chooses them;
 * the services do their I/O through ``_tokenclient``, ``_storage`` and ``_transport``, keep
   what must survive in ``_store`` (one SQLite file per account, written in a transaction per
   action) and share one run's working set through ``_run``; ``_setup`` holds the meta/global
@@ -16,17 +16,40 @@ How a run is put together (``SyncClient.sync()``, in ``_client``):
 * engines (``_engines``) give records their local meaning.
 """
 
-from beacon.client._collection_service import CollectionService
-from beacon.client._fresh_start import FreshStartService
-from beacon.client._session_service import SessionService
-from beacon.client._token_service import TokenService
+from beacon.client import _collection_service, _fresh_start, _session_service, _token_service
+from beacon.client._client import STATE_FILE, SyncClient, SyncResult
+from beacon.client._collection_service import PAGE_SIZE
+from beacon.client._engines import (
+    CLIENTS_TTL,
+    ApplyCounts,
+    ClientsEngine,
+    Engine,
+    IncomingRecord,
+    OutgoingRecord,
+    RecordEngine,
+    StoreBound,
+)
 
 #: The service classes each packaged Sync chart binds, by chart name. ``beacon chart check``
 #: reads their ``@action``/``@guard`` marks to check names and completeness without running them.
 CHART_SERVICES: dict[str, tuple[type, ...]] = {
-    "token": (TokenService,),
-    "session": (SessionService, FreshStartService),
-    "collection": (CollectionService,),
+    "token": (_token_service.TokenService,),
+    "session": (_session_service.SessionService, _fresh_start.FreshStartService),
+    "collection": (_collection_service.CollectionService,),
 }
 
-__all__ = ["CHART_SERVICES"]
+__all__ = [
+    "CHART_SERVICES",
+    "CLIENTS_TTL",
+    "PAGE_SIZE",
+    "STATE_FILE",
+    "ApplyCounts",
+    "ClientsEngine",
+    "Engine",
+    "IncomingRecord",
+    "OutgoingRecord",
+    "RecordEngine",
+    "StoreBound",
+    "SyncClient",
+    "SyncResult",
+]

@@ -8,5 +8,6 @@ from __future__ import annotations
 
 from beacon.demo._scenario import run_demo
 from beacon.demo._story import Chapter, Check, Request, Story
+from beacon.demo._timeline import print_checks, print_timeline
 
-__all__ = ["Chapter", "Check", "Request", "Story", "run_demo"]
+__all__ = ["Chapter", "Check", "Request", "Story", "print_checks", "print_timeline", "run_demo"]

@@ -39,8 +39,7 @@ import httpx
 from rich.console import Console
 
 from beacon._errors import BeaconError
-from beacon.client._client import SyncClient, SyncResult
-from beacon.client._engines import RecordEngine
+from beacon.client import RecordEngine, SyncClient, SyncResult
 from beacon.demo._outputs import find_leaks, secrets_of, write_outputs, write_story
 from beacon.demo._story import Chapter, Request, Story
 from beacon.server import EmbeddedService

@@ -6,9 +6,9 @@ Contract:
   :class:`~beacon.testing._world.CampaignConfig`. Each example builds a fresh
   :class:`~beacon.testing._world.World` in a temporary directory; each rule draws one
   :class:`~beacon.testing._faults.CampaignStep` and applies it; every example ends with a
-  quiet period (``settle``) in ``teardown`` unless a step already failed. Rules: ``edit``, ``delete``,
-  ``sync``, ``crash``, ``advance_clock``, ``fault`` (every fault of the vocabulary, drawn as
-  data so a shrunk example names the fault and its arguments) and ``settle``.
+  quiet period (``settle``) in ``teardown`` unless a step already failed. Rules: ``edit``,
+  ``delete``, ``sync``, ``crash``, ``advance_clock``, ``fault`` (every fault of the
+  vocabulary, drawn as data so a shrunk example names the fault and its arguments) and ``settle``.
 * :func:`run_campaign` runs the machine under Hypothesis with an explicit seed and no example
   database, so the same arguments give the same examples and the same result, and returns a
   :class:`CampaignResult`: pass or the shrunk failure as a

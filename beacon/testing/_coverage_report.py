@@ -19,8 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.charts import Coverage, Trace, load_chart
-from beacon.charts._model import Structure
+from beacon.charts import Coverage, Structure, Trace, load_chart
 
 __all__ = ["SYNC_CHARTS", "CoverageReport", "format_table", "sync_chart_report"]
 

@@ -33,8 +33,7 @@ from typing import Any
 
 from beacon._crypto import CollectionKeys, decrypt_record
 from beacon._errors import BeaconError, RecordIntegrityError
-from beacon.charts import Trace, load_chart
-from beacon.charts._model import Structure
+from beacon.charts import Structure, Trace, load_chart
 from beacon.testing._recorder import Exchange
 
 __all__ = [

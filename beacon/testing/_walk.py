@@ -26,8 +26,17 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from beacon.charts import Chart, Trace, action, bind, guard, transition_paths
-from beacon.charts._model import Structure, TransitionInfo, normalize_guard
+from beacon.charts import (
+    Chart,
+    Structure,
+    Trace,
+    TransitionInfo,
+    action,
+    bind,
+    guard,
+    normalize_guard,
+    transition_paths,
+)
 from beacon.testing._coverage_report import CoverageReport
 
 __all__ = ["WalkResult", "walk_chart"]

@@ -215,8 +215,7 @@ class World:
 
     def _start(self, device: Device) -> None:
         """(Re)create the device's client from its state file, as a process start does."""
-        from beacon.client._client import SyncClient
-        from beacon.client._engines import RecordEngine
+        from beacon.client import RecordEngine, SyncClient
 
         engines = {name: RecordEngine(name, clock=self.clock) for name in self.config.engines}
         device.engines = engines
