@@ -16,12 +16,13 @@
 8. A syncs and receives B's note: both devices hold the same notes as the server.
 9. B syncs once more: nothing changed, one request.
 
-The trigger of step 3 is a tap on A's HTTP transport (a real ``httpx.HTTPTransport`` to the
-loopback server) that calls ``svc.faults.revoke_tokens`` before it forwards A's first upload
-of the run; the 401 itself comes from the service. Every claim of the story is checked
-against the service's request log, the sync results and the records on both devices and on
-the server; the demo fails when one does not hold. The kB is random per run and never leaves
-the process; the demo checks that no output file holds it, the access token or the keys.
+The trigger of step 3 is an observer of A's client (``SyncClient.add_observer``, which sees
+every step of every chart of a run): once the notes collection has downloaded and is about to
+upload, it calls ``svc.faults.revoke_tokens``; the 401 itself comes from the service. Every
+claim of the story is checked against the service's request log, the sync results and the
+records on both devices and on the server; the demo fails when one does not hold. The kB is
+random per run and never leaves the process; the demo checks that no output file holds it, the
+access token or the keys.
 """
 
 from __future__ import annotations
@@ -29,16 +30,16 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
 from rich.console import Console
 
 from beacon._errors import BeaconError
+from beacon.charts import Step
 from beacon.client import RecordEngine, SyncClient, SyncResult
 from beacon.demo._outputs import find_leaks, secrets_of, write_outputs, write_story
 from beacon.demo._story import Chapter, Request, Story
@@ -50,28 +51,11 @@ COLLECTION = "notes"
 DEVICES = ("A", "B")
 
 
-class _Tap(httpx.BaseTransport):
-    """A's real HTTP transport, with one hook that can act just before a request goes out."""
-
-    def __init__(self) -> None:
-        self.inner = httpx.HTTPTransport()
-        self.before: Callable[[httpx.Request], None] | None = None
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if self.before is not None:
-            self.before(request)
-        return self.inner.handle_request(request)
-
-    def close(self) -> None:
-        self.inner.close()
-
-
 @dataclass
 class _Device:
     name: str
     client: SyncClient
     notes: RecordEngine
-    tap: _Tap | None = None
     traces: list[dict[str, Any]] = field(default_factory=list)
     results: list[SyncResult] = field(default_factory=list)
 
@@ -153,7 +137,7 @@ def _service() -> Iterator[tuple[EmbeddedService, str]]:
 
 
 def _device(
-    name: str, out: Path, token_url: str, access_token: str, kb: bytes, kca: int, tap: _Tap | None
+    name: str, out: Path, token_url: str, access_token: str, kb: bytes, kca: int
 ) -> _Device:
     notes = RecordEngine(COLLECTION)
     client = SyncClient(
@@ -163,10 +147,9 @@ def _device(
         keys_changed_at=kca,
         state_path=out / "devices" / name,
         engines=[notes],
-        transport=tap,
         client_name=f"demo device {name}",
     )
-    return _Device(name, client, notes, tap)
+    return _Device(name, client, notes)
 
 
 def _note(n: int, text: str) -> dict[str, Any]:
@@ -193,9 +176,8 @@ def run_demo(out: Path, *, progress: Console | None = None, kb: bytes | None = N
         account = svc.create_account()
         token_url = f"{base}/1.0/sync/1.5"
         progress.print(f"embedded Sync 1.5 service on {base} (2 storage nodes)")
-        tap = _Tap()
-        a = _device("A", out, token_url, account.access_token, kb, account.keys_changed_at, tap)
-        b = _device("B", out, token_url, account.access_token, kb, account.keys_changed_at, None)
+        a = _device("A", out, token_url, account.access_token, kb, account.keys_changed_at)
+        b = _device("B", out, token_url, account.access_token, kb, account.keys_changed_at)
         for device in (a, b):
             stack.callback(device.client.close)
         runner = _Runner(svc, account.fxa_uid, story, progress)
@@ -240,20 +222,18 @@ def _tell(
     for n, text in ((4, "water the plants"), (5, "book the train")):
         a.notes.put(f"note-{n}", _note(n, text))
     revoked: list[str] = []
+    collections: list[int] = []  # collection chart runs so far: clients, then notes
 
-    def revoke_before_upload(request: httpx.Request) -> None:
-        if not revoked and request.method == "POST" and "/storage/" in request.url.path:
+    def revoke_before_upload(step: Step) -> None:
+        # Observers run after a step; the step entering `downloaded` is the last before the
+        # upload of that collection (clients first, then notes).
+        collections.extend(1 for state in step.entered if state == "unknown")
+        if not revoked and len(collections) == 2 and "downloaded" in step.entered:
             svc.faults.revoke_tokens(fxa_uid)
-            revoked.append(_short(request.url.path))
+            revoked.append(COLLECTION)
 
-    assert a.tap is not None
-    a.tap.before = revoke_before_upload
-    try:
-        mid = runner.sync(
-            a, "A edits a note, adds two, syncs; mid-run the service revokes the tokens"
-        )
-    finally:
-        a.tap.before = None
+    a.client.add_observer(revoke_before_upload)  # acts once: `revoked` holds it afterwards
+    mid = runner.sync(a, "A edits a note, adds two, syncs; mid-run the service revokes the tokens")
     refused = [r for r in mid.requests if r.status == 401]
     story.check(
         "A's token is revoked mid-run: its upload is refused with 401",
