@@ -52,6 +52,8 @@ class TransitionInfo:
     actions: tuple[str, ...]
     internal: bool
     effects: tuple[str, ...] = ()
+    #: The datamodel assignments the transition runs, (location, expression), in order.
+    assigns: tuple[tuple[str, str], ...] = ()
 
     @property
     def event(self) -> str:
@@ -88,6 +90,8 @@ class StateInfo:
     exit: tuple[str, ...] = ()
     transitions: list[TransitionInfo] = field(default_factory=list)
     enter_effects: tuple[str, ...] = ()
+    #: The datamodel assignments run on entry, (location, expression), in order.
+    enter_assigns: tuple[tuple[str, str], ...] = ()
 
     @property
     def compound(self) -> bool:
@@ -139,6 +143,7 @@ class Structure:
             enter=tuple(state.enter_refs),
             exit=tuple(state.exit_refs),
             enter_effects=_effects(state.onentry, state.enter_refs),
+            enter_assigns=_assigns(state.onentry),
         )
         self.states[sid] = info
         if parent is not None:
@@ -229,6 +234,17 @@ def _effects(blocks: list[ir.ExecutableContent], refs: list[Any]) -> tuple[str, 
     return (*out, *(str(r) for r in refs))
 
 
+def _assigns(blocks: list[ir.ExecutableContent]) -> tuple[tuple[str, str], ...]:
+    """The top-level ``assign`` actions of the blocks (those inside ``if``/``foreach`` are not
+    followed: the path search treats a chart that needs them as unbounded)."""
+    return tuple(
+        (a.location, a.expr or "None")
+        for block in blocks
+        for a in block.actions
+        if isinstance(a, ir.AssignAction)
+    )
+
+
 def _label(action: ir.Action) -> str:
     if isinstance(action, ir.AssignAction):
         return f"{action.location} := {action.expr}"
@@ -248,9 +264,11 @@ def _as_exprs(value: Any) -> tuple[str, ...]:
 def _transition(source: str, n: int, t: ir.Transition) -> TransitionInfo:
     actions: list[str] = []
     effects: list[str] = []
+    assigns: list[tuple[str, str]] = []
     for content, refs in ((t.before, t.before_refs), (t.on, t.on_refs), (t.after, t.after_refs)):
         actions.extend(str(r) for r in refs)
         effects.extend(_effects([content] if content is not None else [], refs))
+        assigns.extend(_assigns([content] if content is not None else []))
     return TransitionInfo(
         id=f"{source}#{n}",
         source=source,
@@ -261,6 +279,7 @@ def _transition(source: str, n: int, t: ir.Transition) -> TransitionInfo:
         actions=tuple(actions),
         internal=bool(t.internal),
         effects=tuple(effects),
+        assigns=tuple(assigns),
     )
 
 

@@ -1,10 +1,12 @@
 """Event sequences that together take every transition of a chart (for deterministic tests).
 
-Contract: structural only. The walk is over atomic states: a transition of a state or of any
-ancestor leads to the default entry of its target (each region of a parallel target is a
-separate successor). Guards are not evaluated but reported with each step, so a test knows
-which guard values (service answers, datamodel) a path needs; a path may therefore need
-guard values that its own earlier steps rule out (e.g. a counter that must first grow).
+Contract: from the document alone. The walk is over atomic states with the values of the
+datamodel (``_space.py``): a transition of a state or of any ancestor leads to the default
+entry of its target (each region of a parallel target is a separate successor), guards over
+datamodel variables are evaluated with the values the path has built up, and ``assign``
+actions move them. Service guards are not evaluated but reported with each step, so a test
+knows which answers a path needs. A path never needs a datamodel value its own earlier steps
+rule out.
 
 Algorithm: starting from the initial state, repeatedly walk the shortest path (breadth-first,
 document order breaking ties) to the nearest state where an untaken transition is available,
@@ -19,9 +21,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from beacon.charts._check import successors
 from beacon.charts._load import Chart
-from beacon.charts._model import Structure, TransitionInfo
+from beacon.charts._model import TransitionInfo
+from beacon.charts._space import Node, Space
 
 __all__ = ["EventPath", "PathStep", "transition_paths"]
 
@@ -70,22 +72,26 @@ class EventPath:
 
 
 def transition_paths(chart: Chart) -> list[EventPath]:
-    """Paths from the initial state that together take every reachable transition."""
-    s = chart.structure
-    untaken = {t.id for t in s.transitions}
-    reachable = _reachable_transitions(s)
-    untaken &= reachable
+    """Paths from the initial state that together take every reachable transition.
+
+    The walk is over states *and* datamodel values (``_space.py``): a path never asks for a
+    transition whose guard its own earlier steps make false (``retries < 2`` after two
+    retries), and a transition only a later value of a counter enables is reached by
+    repeating the steps that move the counter.
+    """
+    space = Space(chart.structure)
+    untaken = _reachable_transitions(space)
     paths: list[EventPath] = []
     while untaken:
         steps: list[PathStep] = []
-        positions = s.initial_leaves()
+        positions = space.initial
         while True:
-            route = _nearest(s, positions, untaken)
+            route = _nearest(space, positions, untaken)
             if route is None:
                 break
-            for t, leaf in route:
+            for t, node in route:
                 untaken.discard(t.id)
-                steps.append(_step(t, leaf))
+                steps.append(_step(t, node.leaf))
             positions = [route[-1][1]]
         if not steps:  # pragma: no cover - untaken only holds reachable transitions
             break
@@ -103,53 +109,47 @@ def _step(t: TransitionInfo, leaf: str) -> PathStep:
     )
 
 
-def _is_top_final(s: Structure, leaf: str) -> bool:
-    return s.states[leaf].final and s.states[leaf].parent is None
-
-
-def _reachable_transitions(s: Structure) -> set[str]:
-    seen = set(s.initial_leaves())
+def _reachable_transitions(space: Space) -> set[str]:
+    seen = set(space.initial)
     queue = deque(seen)
     taken: set[str] = set()
     while queue:
-        leaf = queue.popleft()
-        if _is_top_final(s, leaf):
+        node = queue.popleft()
+        if space.is_top_final(node):
             continue
-        for t, nxt in successors(s, leaf):
+        for t, nxt in space.successors(node):
             taken.add(t.id)
-            for n in nxt:
-                if n not in seen:
-                    seen.add(n)
-                    queue.append(n)
+            if nxt not in seen:
+                seen.add(nxt)
+                queue.append(nxt)
     return taken
 
 
 def _nearest(
-    s: Structure, starts: list[str], untaken: set[str]
-) -> list[tuple[TransitionInfo, str]] | None:
+    space: Space, starts: list[Node], untaken: set[str]
+) -> list[tuple[TransitionInfo, Node]] | None:
     """The shortest route from ``starts`` that ends by taking an untaken transition."""
-    parent: dict[str, tuple[str, TransitionInfo] | None] = dict.fromkeys(starts)
+    parent: dict[Node, tuple[Node, TransitionInfo] | None] = dict.fromkeys(starts)
     queue = deque(starts)
     while queue:
-        leaf = queue.popleft()
-        if _is_top_final(s, leaf):
+        node = queue.popleft()
+        if space.is_top_final(node):
             continue
-        for t, nxt in successors(s, leaf):
+        moves = list(space.successors(node))
+        for t, nxt in moves:
             if t.id in untaken:
-                return [*_route(parent, leaf), (t, nxt[0])]
-        for t, nxt in successors(s, leaf):
-            for n in nxt:
-                if n not in parent:
-                    parent[n] = (leaf, t)
-                    queue.append(n)
+                return [*_route(parent, node), (t, nxt)]
+        for t, nxt in moves:
+            if nxt not in parent:
+                parent[nxt] = (node, t)
+                queue.append(nxt)
     return None
 
 
 def _route(
-    parent: dict[str, tuple[str, TransitionInfo] | None], leaf: str
-) -> list[tuple[TransitionInfo, str]]:
-    out: list[tuple[TransitionInfo, str]] = []
-    node = leaf
+    parent: dict[Node, tuple[Node, TransitionInfo] | None], node: Node
+) -> list[tuple[TransitionInfo, Node]]:
+    out: list[tuple[TransitionInfo, Node]] = []
     while (link := parent[node]) is not None:
         prev, t = link
         out.append((t, node))

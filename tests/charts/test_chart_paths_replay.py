@@ -28,10 +28,24 @@ def test_door_paths_start_at_the_initial_state_and_are_few(door_chart: Chart) ->
 
     assert [p.events for p in paths] == [
         ["open", "ok", "close", "lock", "unlock", "ok", "remove"],
-        ["open", "jammed", "jammed"],
+        # Breaking needs two retries first: the path respects the counter's guard.
+        ["open", "jammed", "jammed", "jammed"],
         ["lock", "unlock", "wrong_key", "wrong_key"],
     ]
     assert paths[1].steps[1].guard == "retries < 2"
+    assert paths[1].steps[3].guard == "retries >= 2"
+
+
+def test_the_jam_path_ends_where_a_door_jammed_as_often_ends(door_chart: Chart) -> None:
+    # Before guards over the datamodel were evaluated, the jam path asked for "broken" after
+    # one jam, which the running chart never does.
+    jam_path = next(p for p in transition_paths(door_chart) if "jammed" in p.events)
+    jams = jam_path.events.count("jammed")
+    machine = bind(door_chart, [DoorService(jams=jams)])
+    machine.send("open")
+
+    assert machine.final_state == jam_path.steps[-1].target == "broken"
+    assert machine.trace.transitions == [s.transition for s in jam_path.steps]
 
 
 def test_a_path_drives_the_bound_chart_through_its_transitions(door_chart: Chart) -> None:
