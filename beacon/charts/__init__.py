@@ -89,6 +89,7 @@ from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
+from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
 from beacon.charts._paths import EventPath, PathStep, transition_paths
 from beacon.charts._render import Overlay, render_dot, render_mermaid, render_svg
@@ -106,6 +107,7 @@ __all__ = [
     "EventPath",
     "Finding",
     "Machine",
+    "MatrixCell",
     "Outcome",
     "Overlay",
     "PathStep",
@@ -121,6 +123,8 @@ __all__ = [
     "bind",
     "chart_path",
     "check_chart",
+    "completeness_matrix",
+    "format_matrix",
     "guard",
     "load_chart",
     "normalize_guard",

@@ -31,10 +31,13 @@ from typing import Any
 from beacon._errors import ChartError, UsageError
 from beacon.charts import (
     Coverage,
+    MatrixCell,
     Overlay,
     Trace,
     chart_path,
     check_chart,
+    completeness_matrix,
+    format_matrix,
     load_chart,
     render_dot,
     render_mermaid,
@@ -57,6 +60,11 @@ def register(subparsers: Any) -> None:
         "--services",
         metavar="MODULE:ATTR",
         help="service classes to check names and outcomes against (see module docstring)",
+    )
+    check.add_argument(
+        "--matrix",
+        action="store_true",
+        help="also print every state x declared outcome and the transition handling it",
     )
     check.set_defaults(func=_check)
 
@@ -99,18 +107,36 @@ def _check(args: argparse.Namespace) -> int:
     report = []
     explicit = _load_services(args.services) if args.services else None
     for path in args.paths:
-        findings = check_chart(path, _services_for(path, explicit))
+        services = _services_for(path, explicit)
+        findings = check_chart(path, services)
         if any(f.severity == "error" for f in findings):
             status = 1
-        report.append({"file": str(path), "findings": [f.to_json() for f in findings]})
+        entry: dict[str, object] = {"file": str(path), "findings": [f.to_json() for f in findings]}
+        cells = _matrix(path, services) if args.matrix else None
+        if cells is not None:
+            entry["matrix"] = [c.to_json() for c in cells]
+        report.append(entry)
         if not args.json:
             for f in findings:
                 print(f)
             if not findings:
                 print(f"{path}: ok")
+            if args.matrix:
+                print(format_matrix(cells) if cells else f"{path}: no services, no matrix")
     if args.json:
         print(json.dumps(report, indent=2))
     return status
+
+
+def _matrix(path: Path, services: list[object] | None) -> list[MatrixCell] | None:
+    """The completeness matrix, when the chart loads and its services are known."""
+    if services is None:
+        return None
+    try:
+        chart = load_chart(path)
+    except ChartError:
+        return None
+    return completeness_matrix(chart.structure, services)
 
 
 ServiceTable = Mapping[str, Sequence[type]] | Sequence[type]

@@ -8,7 +8,16 @@ from pathlib import Path
 import pytest
 
 from beacon import ChartError
-from beacon.charts import Finding, action, check_chart, guard, load_chart
+from beacon.charts import (
+    Finding,
+    action,
+    check_chart,
+    completeness_matrix,
+    format_matrix,
+    guard,
+    load_chart,
+)
+from beacon.charts._check import analyse
 from beacon.cli import main
 from tests.charts.chart_services import BROKEN, GOOD, REPO
 
@@ -167,3 +176,33 @@ def test_a_guard_testing_an_unknown_state_is_reported(tmp_path: Path) -> None:
     [finding] = check_chart(doc)
     assert (finding.check, finding.state, finding.event) == ("schema", "a", "go")
     assert finding.message == "guard \"In('nowhere')\" tests In() of unknown state(s) ['nowhere']"
+
+
+def test_the_completeness_matrix_names_the_unhandled_outcome() -> None:
+    structure = analyse(BROKEN / "completeness.yaml", [Fetch()]).structure
+    assert structure is not None
+    cells = completeness_matrix(structure, [Fetch()])
+
+    assert [(c.outcome, c.status) for c in cells] == [
+        ("ok", "handled"),
+        ("not_found", "unhandled"),
+        ("network_error", "handled"),
+    ]
+    assert "fetching  fetch   not_found      UNHANDLED: -" in format_matrix(cells)
+
+
+def test_chart_check_matrix_shows_outcomes_handled_by_an_enclosing_state(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    status = main(["chart", "check", str(REPO / "statecharts" / "session.yaml"), "--matrix"])
+
+    rows = [line.split(None, 3) for line in capsys.readouterr().out.splitlines()]
+    assert status == 0
+    by_cell = {tuple(r[:3]): r[3] for r in rows if len(r) == 4}
+    assert by_cell[("syncing_engine", "sync_engine", "unauthorized")] == (
+        "assigned --unauthorized--> invalidated"
+    )
+    # Two guarded handlers whose guards exclude each other's failure: handled, both named.
+    assert by_cell[("ready", "next_engine", "done")] == (
+        "ready --done [engines_failed]--> failed; ready --done [not engines_failed]--> finishing"
+    )
