@@ -9,7 +9,8 @@ Contract:
 3. :func:`decrypt_record` verifies the HMAC, in constant time, over the base64 ciphertext
    text *before* it decrypts anything, and every failure of a record raises
    :class:`~beacon.RecordIntegrityError` with one fixed message and no chained cause
-   (sync15-protocol §4.2; style-anchors §4.5, shaped like Fernet).
+   (sync15-protocol §4.2), a recipe shaped like cryptography's Fernet
+   (https://github.com/pyca/cryptography/blob/main/src/cryptography/fernet.py).
 4. No ``cryptography`` exception escapes; the caller's bad arguments raise
    :class:`~beacon.UsageError`.
 
