@@ -310,6 +310,7 @@ def test_the_rewriter_names_the_repository_documents_and_nothing_else() -> None:
     assert "(docs/seed-note.md, Persistence)" in new
     assert 'NOTE = "read the seed note"' in new
     assert 'CODE = "§ in code"' in new
+    assert "-- Token server users (docs/protocol.md §1.4): a new client state or a node" in new
     assert "(docs/anchors.md §3.3): desktop writes itself in (docs/anchors.md §4 item 11)" in new
     assert "docs/anchors.md P12: backoff is per server" in new
     assert "(docs/anchors.md P8, P11; docs/protocol.md §1.7)" in new
