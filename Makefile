@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-SRC := beacon tests bench
+SRC := beacon tests bench tools
 
 .PHONY: install lint fmt type test check demo diagrams bench model clean
 

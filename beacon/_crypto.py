@@ -9,14 +9,17 @@ Contract:
 3. :func:`decrypt_record` verifies the HMAC, in constant time, over the base64 ciphertext
    text *before* it decrypts anything, and every failure of a record raises
    :class:`~beacon.RecordIntegrityError` with one fixed message and no chained cause
-   (sync15-protocol §4.2; style-anchors §4.5, shaped like Fernet).
+   (docs/protocol.md §4.2), a recipe shaped like cryptography's Fernet
+   (https://github.com/pyca/cryptography/blob/main/src/cryptography/fernet.py).
 4. No ``cryptography`` exception escapes; the caller's bad arguments raise
    :class:`~beacon.UsageError`.
 
 Known weakness of the format, not of this code: Sync 1.5's HMAC covers the ciphertext only,
 not the IV. A changed IV changes the first decrypted block; most such changes break the JSON,
 but some yield a different valid record. Pass ``bso_id=`` to :func:`decrypt_record` so at least
-a changed record id is caught (a-s treats that mismatch as malformed, sync15-protocol §4.2).
+a changed record id is caught (a-s treats that mismatch as malformed, docs/protocol.md §4.2).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ __all__ = [
 
 Rng = Callable[[int], bytes]
 
-#: HKDF info for the root ("Sync") bundle (sync15-protocol §4.1).
+#: HKDF info for the root ("Sync") bundle (docs/protocol.md §4.1).
 OLDSYNC_INFO = b"identity.mozilla.com/picl/v1/oldsync"
 KEY_SIZE = 32
 IV_SIZE = 16
@@ -132,7 +135,7 @@ class KeyBundle:
 
     @classmethod
     def from_kb(cls, kb: bytes) -> KeyBundle:
-        """Derive the root bundle from the 32-byte account key kB (sync15-protocol §4.1)."""
+        """Derive the root bundle from the 32-byte account key kB (docs/protocol.md §4.1)."""
         _check_kb(kb)
         return cls.from_ksync(_hkdf_oldsync(kb))
 
@@ -171,7 +174,7 @@ class KeyBundle:
 
 
 def _kxcs(kb: bytes) -> bytes:
-    """First 16 bytes of SHA-256(kB): the client-state bytes (sync15-protocol §1.3)."""
+    """First 16 bytes of SHA-256(kB): the client-state bytes (docs/protocol.md §1.3)."""
     _check_kb(kb)
     return hashlib.sha256(kb).digest()[:16]
 
@@ -220,7 +223,7 @@ def _b64(data: bytes) -> str:
 
 def _mac_hex(bundle: KeyBundle, ciphertext_b64: str) -> str:
     # The HMAC covers the ASCII *text* of the base64 ciphertext, rendered as lowercase hex
-    # (sync15-protocol §4.2 [DIFF]: not base64, whatever the old prose says).
+    # (docs/protocol.md §4.2 [DIFF]: not base64, whatever the old prose says).
     return hmac.new(bundle.hmac_key, ciphertext_b64.encode("ascii"), hashlib.sha256).hexdigest()
 
 
@@ -362,7 +365,7 @@ def decrypt_record(bundle: KeyBundle, payload: str, *, bso_id: str | None = None
 class CollectionKeys:
     """The cleartext of crypto/keys: a default bundle and optional per-collection bundles.
 
-    ``repr`` names the collections but shows no key material (sync15-protocol §4.4).
+    ``repr`` names the collections but shows no key material (docs/protocol.md §4.4).
     """
 
     default: KeyBundle
@@ -399,7 +402,7 @@ class CollectionKeys:
         return self.collections.get(collection, self.default)
 
     def to_cleartext(self) -> dict[str, Any]:
-        """The crypto/keys cleartext record (sync15-protocol §4.4)."""
+        """The crypto/keys cleartext record (docs/protocol.md §4.4)."""
         return {
             "id": "keys",
             "collection": "crypto",

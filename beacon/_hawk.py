@@ -7,10 +7,12 @@ Contract:
 2. :class:`HawkAuth` reads its clock and nonce source only through the callables it was given,
    so a test can pin both.
 3. The MAC key is the token server's ``key`` *string* as ASCII bytes, not its decoded bytes
-   (sync15-protocol §2.1). No payload hash is sent (§2.3).
+   (docs/protocol.md §2.1). No payload hash is sent (§2.3).
 4. Neither the key nor the token id appears in a ``repr``.
 5. Server-side failures raise :class:`HawkInvalid`, which the embedded server maps to 401.
    Nonce-replay caching is the server's job, not this module's.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ class HawkInvalid(Exception):
 
 @dataclass(frozen=True)
 class HawkHeader:
-    """The attributes of a parsed ``Authorization: Hawk ...`` header (sync15-protocol §2.1)."""
+    """The attributes of a parsed ``Authorization: Hawk ...`` header (docs/protocol.md §2.1)."""
 
     id: str = field(repr=False)
     ts: int
@@ -83,7 +85,8 @@ def normalized_string(
     hash: str = "",
     ext: str = "",
 ) -> str:
-    """The ``hawk.1.header`` MAC input: nine lines, each ending in a newline (protocol §2.2)."""
+    """The ``hawk.1.header`` MAC input: nine lines, each ending in a newline
+    (docs/protocol.md §2.2)."""
     # hawk-js escapes '\' and newline in ext so it cannot inject extra lines.
     ext = ext.replace("\\", "\\\\").replace("\n", "\\n")
     lines = ("hawk.1.header", str(ts), nonce, method.upper(), resource, host.lower(), str(port))
@@ -178,7 +181,7 @@ def verify(
     now: float,
     skew: float = 60,
 ) -> None:
-    """Check a parsed header's MAC (constant time), then its timestamp (sync15-protocol §2.4).
+    """Check a parsed header's MAC (constant time), then its timestamp (docs/protocol.md §2.4).
 
     ``resource`` is the path with its query exactly as received. The MAC is checked first,
     so ``reason="stale"`` is only ever reported for an authentic request.
@@ -219,7 +222,7 @@ class HawkAuth(httpx.Auth):
 
     Args:
         id: the token ``id``, sent verbatim.
-        key: the token ``key`` string; its ASCII bytes are the MAC key (sync15-protocol §2.1).
+        key: the token ``key`` string; its ASCII bytes are the MAC key (docs/protocol.md §2.1).
         clock: returns POSIX seconds; adjust it for server clock offset if needed.
         nonce: returns a fresh nonce per request; random by default.
 

@@ -9,8 +9,10 @@ Contract:
 3. :func:`parse_model` is the one door from untrusted bytes to a model: every failure, JSON or
    validation, becomes :class:`~beacon.ProtocolViolation` whose message names the fields and
    rules broken but never echoes input values (a token response carries secrets).
-4. Timestamps are seconds with two decimals (sync15-protocol §3.3); :func:`format_timestamp`
+4. Timestamps are seconds with two decimals (docs/protocol.md §3.3); :func:`format_timestamp`
    and the ``to_json`` methods render them with exactly two decimals.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -53,9 +55,9 @@ __all__ = [
     "parse_model",
 ]
 
-#: The storage format this client speaks (sync15-protocol §4.3).
+#: The storage format this client speaks (docs/protocol.md §4.3).
 STORAGE_VERSION = 5
-#: TTL of a clients record: 180 days (sync15-protocol §4.6, a-s CLIENTS_TTL).
+#: TTL of a clients record: 180 days (docs/protocol.md §4.6, a-s CLIENTS_TTL).
 CLIENTS_TTL = 15_552_000
 SORTINDEX_LIMIT = 999_999_999
 TTL_LIMIT = 999_999_999
@@ -118,7 +120,7 @@ class _Open(_Wire):
 
 
 class TokenResponse(_Wire):
-    """The token server's 200 body (sync15-protocol §1.5); ``repr`` hides ``id`` and ``key``."""
+    """The token server's 200 body (docs/protocol.md §1.5); ``repr`` hides ``id`` and ``key``."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -139,7 +141,7 @@ class TokenResponse(_Wire):
 
 
 class Bso(_Wire):
-    """A Basic Storage Object (sync15-protocol §3.2).
+    """A Basic Storage Object (docs/protocol.md §3.2).
 
     ``modified`` is server-set; ``ttl`` is write-only; ``collection`` is accepted on input and
     ignored, like the servers do. Any other key makes the BSO invalid.
@@ -177,14 +179,14 @@ class EncryptedPayload(_Wire):
 
 
 class EngineEntry(_Open):
-    """One engine in meta/global: its version and syncID (sync15-protocol §4.3)."""
+    """One engine in meta/global: its version and syncID (docs/protocol.md §4.3)."""
 
     version: Annotated[int, Field(ge=0)]
     sync_id: SyncId = Field(alias="syncID")
 
 
 class MetaGlobal(_Open):
-    """The meta/global payload (sync15-protocol §4.3).
+    """The meta/global payload (docs/protocol.md §4.3).
 
     An engine listed in both ``engines`` and ``declined`` counts as enabled: it is dropped
     from ``declined`` when parsed.
@@ -204,7 +206,7 @@ class MetaGlobal(_Open):
 
 
 class CryptoKeysRecord(_Wire):
-    """The decrypted crypto/keys record (sync15-protocol §4.4); ``repr`` hides the keys."""
+    """The decrypted crypto/keys record (docs/protocol.md §4.4); ``repr`` hides the keys."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -276,7 +278,7 @@ class ClientCommand(_Open):
 
 
 class ClientRecord(_Open):
-    """The cleartext of a ``clients`` record, engine version 1 (sync15-protocol §4.6)."""
+    """The cleartext of a ``clients`` record, engine version 1 (docs/protocol.md §4.6)."""
 
     id: BsoId
     name: str

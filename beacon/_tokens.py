@@ -1,4 +1,4 @@
-"""Token-server tokens in Mozilla's tokenlib format (sync15-protocol §1.7).
+"""Token-server tokens in Mozilla's tokenlib format (docs/protocol.md §1.7).
 
 A token ``id`` is URL-safe base64 (with padding) of ``JSON bytes ‖ HMAC-SHA256(signing key,
 JSON bytes)``; the matching Hawk ``key`` is derived from the master secret, the token's salt
@@ -8,6 +8,8 @@ and the id itself. The token server mints with :func:`mint_token`; a storage nod
 Contract: pure functions; the clock enters as ``now`` / ``expires`` and randomness as ``rng``.
 Failures raise :class:`TokenInvalid` (or :class:`TokenExpired`), which the embedded server
 maps to 401; messages never carry the secret, the token or the derived key.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def _signing_key(secret: str) -> bytes:
 
 
 def _dumps_or_none(plaintext: Mapping[str, Any]) -> bytes | None:
-    # tokenlib's rendering: json.dumps with default separators (sync15-protocol §5.6).
+    # tokenlib's rendering: json.dumps with default separators (docs/protocol.md §5.6).
     try:
         return json.dumps(plaintext, allow_nan=False).encode("utf-8")
     except (TypeError, ValueError, RecursionError):

@@ -12,6 +12,8 @@ the ``small`` one's: a ratio well under 1 means a cost that grows with the colle
 A download still running after ``budget`` seconds is stopped and reported as such, with the
 figures of the part that ran. Sizes are parameters: ``make bench`` runs 10,000 and 100,000.
 Linux only (``/proc/self/status``).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

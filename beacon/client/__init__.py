@@ -4,7 +4,7 @@ Nothing here imports ``beacon.server``; both stand on the protocol primitives.
 
 How a run is put together (``SyncClient.sync()``, in ``_client``):
 
-* ``statecharts/session.yaml`` is the seed note's machine (Married → Initial Assigned →
+* ``statecharts/session.yaml`` is the machine of docs/seed-note.md (Married → Initial Assigned →
   info/collections → meta/global and crypto/keys → Ready), bound to ``_session_service``;
 * its ``assigning`` state runs ``statecharts/token.yaml`` (``_token_service``);
 * its ``syncing_engine`` state runs ``statecharts/collection.yaml`` once per engine

@@ -16,6 +16,8 @@ Contract:
    commit, the commit's X-Last-Modified, so the next batch builds on our own write).
 3. Results: ids the server listed in ``success`` of a committed request, ``failed`` with the
    server's reasons, and ids it listed in neither are failed ``"not acknowledged"`` (§3.6).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

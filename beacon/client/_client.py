@@ -261,7 +261,7 @@ class SyncClient:
 
         The next sync writes it into meta/global's ``declined`` list (removing its ``engines``
         entry), deletes its data from the server and resets it here; other devices stop
-        syncing it (anchor-state-machines §3.3, §4 item 12). The change is kept in memory
+        syncing it (docs/anchors.md §3.3, §4 item 12). The change is kept in memory
         until a sync has applied it.
         """
         self._pending_declined[_declinable(name)] = True

@@ -1,4 +1,4 @@
-"""The ``clients`` engine (sync15-protocol §4.6): our client record and the other devices."""
+"""The ``clients`` engine (docs/protocol.md §4.6): our client record and the other devices."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ __all__ = ["ClientsEngine"]
 
 
 class ClientsEngine:
-    """The ``clients`` collection (protocol §4.6): our own record and the other devices.
+    """The ``clients`` collection (docs/protocol.md §4.6): our own record and the other devices.
 
     Our record (id = the store's stable client ID, ``name``, ``type``, ``protocols: ["1.5"]``,
     ``commands: []``) is outgoing when it was never uploaded, when the server's copy differs

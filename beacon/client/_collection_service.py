@@ -1,12 +1,13 @@
 """The collection chart's service (statecharts/collection.yaml): one engine in one run.
 
-Contract (anchor-state-machines §3.4 ``LocalCollStateMachine``, §2.5 Synchronizer, §4 item 11;
-sync15-protocol §3.5, §3.6, §4.2; seed note, Persistence):
+Contract (docs/anchors.md §3.4 ``LocalCollStateMachine``, §2.5 Synchronizer, §4 item 11;
+docs/protocol.md §3.5, §3.6, §4.2; docs/seed-note.md, Persistence):
 
 * ``check_association`` reads only: declined in meta/global → ``declined``; no ``engines``
   entry → ``not_in_meta_global``; a persisted syncID that differs from meta/global's (or none,
   after a reset) → ``sync_id_changed``; ``reset_engine`` then adopts the new syncID, which drops
-  the last-fetch time (seed note: "If the syncID changes, we need to throw away the timestamp").
+  the last-fetch time (docs/seed-note.md: "If the syncID changes, we need to throw away the
+  timestamp").
 * ``download_page`` sends nothing when i/c says the collection has not changed since the last
   fetch; otherwise one ``GET storage/<c>?full&newer=<last fetch>&sort=oldest&limit=<page>`` per
   entry, following X-Weave-Next-Offset. Records are verified and decrypted with the collection's
@@ -77,7 +78,7 @@ class CollectionService:
 
     @action("connected", "declined", "not_in_meta_global", "sync_id_changed")
     def check_association(self) -> str:
-        """Compare the engine's persisted syncID with meta/global (anchor §3.4)."""
+        """Compare the engine's persisted syncID with meta/global (docs/anchors.md §3.4)."""
         meta = self._run.meta_global or {}
         if self._name in (meta.get("declined") or []):
             return "declined"
@@ -124,7 +125,7 @@ class CollectionService:
                 limit=self._page_size,
                 offset=self._offset,
                 sort="oldest",
-                # Later pages are pinned to the first page's snapshot (protocol §3.5, §3.8).
+                # Later pages are pinned to the first page's snapshot (docs/protocol.md §3.5, §3.8).
                 if_unmodified_since=self._high_water if self._offset is not None else None,
             )
         except ConflictError as exc:

@@ -1,4 +1,7 @@
-"""The Engine Protocol and the values it exchanges (see :mod:`beacon.client._engines`)."""
+"""The Engine Protocol and the values it exchanges (see :mod:`beacon.client._engines`).
+
+§ numbers refer to docs/protocol.md.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +25,13 @@ __all__ = [
     "StoreBound",
 ]
 
-#: Client records expire after 180 days (a-s CLIENTS_TTL, protocol §4.6).
+#: Client records expire after 180 days (a-s CLIENTS_TTL, docs/protocol.md §4.6).
 CLIENTS_TTL = 15_552_000
 
-#: A collection name (protocol §3.1) and a record id (§3.2; "," is refused separately).
+#: A collection name (docs/protocol.md §3.1) and a record id (§3.2; "," is refused separately).
 COLLECTION = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
 RECORD_ID = re.compile(r"^[ -~]{1,64}$")
-# Collections the session machinery owns (protocol §3.1, §4.3-§4.6).
+# Collections the session machinery owns (docs/protocol.md §3.1, §4.3-§4.6).
 RESERVED = frozenset({"meta", "crypto", "clients"})
 
 
@@ -48,7 +51,7 @@ class IncomingRecord:
 
     @property
     def deleted(self) -> bool:
-        """True for a tombstone (protocol §4.2)."""
+        """True for a tombstone (docs/protocol.md §4.2)."""
         return self.cleartext.get("deleted") is True
 
 
@@ -90,7 +93,7 @@ class Engine(Protocol):
 
     @property
     def version(self) -> int:
-        """The engine version written into meta/global (protocol §4.7)."""
+        """The engine version written into meta/global (docs/protocol.md §4.7)."""
         ...
 
     def apply_incoming(self, records: Sequence[IncomingRecord]) -> ApplyCounts:

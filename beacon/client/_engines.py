@@ -1,7 +1,7 @@
 """Engines: what a collection's records mean locally. The :class:`Engine` Protocol and two
 engines on the local store: :class:`RecordEngine` (any collection) and :class:`ClientsEngine`.
 
-The collection chart (association check → download → apply → upload, anchor §3.4) drives an
+The collection chart (association check → download → apply → upload, docs/anchors.md §3.4) drives an
 engine through this Protocol, shaped like application-services' ``SyncEngine``:
 
 1. ``reset()`` when the collection's syncID (or the global syncID, or its key) changed, or on

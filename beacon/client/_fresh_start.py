@@ -1,15 +1,15 @@
 """The fresh start of the session chart (statecharts/session.yaml, state ``fresh_start``).
 
-Contract (seed note: "If meta/global is missing, one must be created based on the user's
+Contract (docs/seed-note.md: "If meta/global is missing, one must be created based on the user's
 datatype elections ... the rest of storage should be wiped prior to uploading a meta/global";
-anchor-state-machines §2.3 ``FreshStartRequired`` / ``ServerConfigurationRequired``, §3.2,
-§4 item 7; sync15-protocol §4.8):
+docs/anchors.md §2.3 ``FreshStartRequired`` / ``ServerConfigurationRequired``, §3.2,
+§4 item 7; docs/protocol.md §4.8):
 
 * ``wipe_storage`` deletes the whole storage (skipped when this run's info/collections lists
   nothing: there is nothing to wipe), forgets the cached setup and resets every engine;
 * ``upload_meta_global`` puts a meta/global built from the configuration kept by the session
   (engines this client does not sync and the declined list survive, with fresh syncIDs:
-  pitfalls P1, P13), with X-If-Unmodified-Since: 0;
+  docs/anchors.md P1, P13), with X-If-Unmodified-Since: 0;
 * ``upload_crypto_keys`` puts new random keys encrypted under kB, X-If-Unmodified-Since: 0.
 
 A 412 on either upload means another device set storage up first: ``conflict``, and the chart

@@ -1,9 +1,11 @@
-"""Paged downloads of ``GET storage/<collection>`` (sync15-protocol §3.5).
+"""Paged downloads of ``GET storage/<collection>`` (docs/protocol.md §3.5).
 
 :class:`Page` is one response; :class:`RecordStream` walks the pages lazily with limit +
 offset (``X-Weave-Next-Offset``), so memory is bounded by the page size, and pins every page
 after the first to the first page's X-Last-Modified with ``X-If-Unmodified-Since``: a write
 by another client between pages is a ConflictError, never a torn snapshot (§3.5, §3.8).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

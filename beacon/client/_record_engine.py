@@ -61,7 +61,7 @@ class RecordEngine:
     :meth:`outgoing` returned it. ``_edited`` never reaches :meth:`get` or :meth:`records`.
 
     Args:
-        name: the collection name (``^[a-zA-Z0-9._-]{1,32}$``, protocol §3.1).
+        name: the collection name (``^[a-zA-Z0-9._-]{1,32}$``, docs/protocol.md §3.1).
         version: the engine version for meta/global.
         store: the account store, or None to be attached later by ``SyncClient``.
         clock: POSIX seconds for local edit times.

@@ -5,6 +5,8 @@ time, a ``changed`` flag (outgoing), a change counter that lets ``mark_uploaded`
 edit made during an upload from the one that was uploaded, and the *base*: the content last
 agreed with a server (applied from it or uploaded to it; :func:`content` of the row), which
 lets an engine tell a real local edit from a row that is outgoing only because of a reset.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

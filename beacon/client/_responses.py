@@ -1,8 +1,10 @@
-"""Storage responses → beacon errors and timestamps (sync15-protocol §3.9, §3.10).
+"""Storage responses → beacon errors and timestamps (docs/protocol.md §3.9, §3.10).
 
 One mapping for every storage endpoint: 401 → AuthenticationError (never "missing"), 503/429
 → BackoffError, 409/412 → ConflictError, a status the caller did not expect → ServerError, and
 a response without ``X-Weave-Timestamp`` → ProtocolViolation.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

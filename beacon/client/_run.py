@@ -84,7 +84,7 @@ class Run:
     keys: CollectionKeys | None = None
     engine_results: dict[str, EngineCounts] = field(default_factory=dict)
     user_enabled: frozenset[str] = frozenset()
-    """Engines the user undeclined since the last adopted meta/global (anchor §3.3)."""
+    """Engines the user undeclined since the last adopted meta/global (docs/anchors.md §3.3)."""
     user_disabled: frozenset[str] = frozenset()
     """Engines the user declined since then."""
     user_changes_applied: bool = False
@@ -105,7 +105,7 @@ def failure(run: Run, exc: BeaconError, *, backoff_key: str | None = None) -> Ou
     """The outcome naming ``exc``, carrying it; backoff windows are persisted.
 
     ``backoff_key`` is where a :class:`~beacon.BackoffError` window is kept: a node URL for
-    storage, the token server URL for the token server (pitfall P12: backoff is per server).
+    storage, the token server URL for the token server (docs/anchors.md P12: backoff is per server).
     """
     if isinstance(exc, AuthenticationError):
         return outcome("unauthorized", exc)
@@ -126,7 +126,7 @@ def backoff_error(who: str, until: float) -> BackoffError:
 def node_key(api_endpoint: str) -> str:
     """The storage node of an ``api_endpoint``: everything before ``/1.5/<uid>``.
 
-    Backoff is kept per node (pitfall P12). A node is not always a host of its own (the
+    Backoff is kept per node (docs/anchors.md P12). A node is not always a host of its own (the
     embedded service serves its nodes under ``/node/<n>``), so the path counts too.
     """
     base, sep, _ = api_endpoint.rstrip("/").rpartition("/1.5/")

@@ -1,22 +1,23 @@
 """The session chart's service (statecharts/session.yaml): the seed note's machine.
 
-Contract (seed/sync-state-machine-note.md; anchor-state-machines §2.3, §3.2, §4, §8;
-sync15-protocol §4.3, §4.4, §4.8):
+Contract (docs/seed-note.md; docs/anchors.md §2.3, §3.2, §4, §8;
+docs/protocol.md §4.3, §4.4, §4.8):
 
 * ``check_account`` reads only: a backoff window of the assigned node (the token server's is
   the token chart's business: a valid token needs no token server), or the minimum wait after
-  a run that ended in a second 401 (desktop ``lastSyncReassigned``, anchor §4 item 9), refuses
-  the run with no request; a kB whose fingerprint differs from the stored one is
-  ``kb_changed`` (seed note, Persistence: discard keys, meta/global and per-collection state).
+  a run that ended in a second 401 (desktop ``lastSyncReassigned``, docs/anchors.md §4 item 9),
+  refuses the run with no request; a kB whose fingerprint differs from the stored one is
+  ``kb_changed`` (docs/seed-note.md, Persistence: discard keys, meta/global and per-collection
+  state).
 * ``fetch_info_collections`` is the first storage request of every run, with
   X-If-Modified-Since when a previous i/c is known (304 → ``not_modified``).
 * meta/global and crypto/keys caches are reused only on **exact** timestamp equality with i/c
-  (anchor §3.2 ``WithPreviousState``, §8). A storage version newer than 5 stops the run before
-  any write; an older one, a missing meta/global or missing keys lead to one fresh start per
+  (docs/anchors.md §3.2 ``WithPreviousState``, §8). A storage version newer than 5 stops the run
+  before any write; an older one, a missing meta/global or missing keys lead to one fresh start per
   run (its actions are in ``_fresh_start``). Keys that do not verify under kB are a trust
-  error, never a wipe (anchor §7 P8, P11).
+  error, never a wipe (docs/anchors.md P8, P11).
 * A new global syncID resets every engine and refetches keys; changed collection keys reset the
-  engines whose bundle changed (all of them when the default changed: anchor §2.5
+  engines whose bundle changed (all of them when the default changed: docs/anchors.md §2.5
   ``addLocalCommandsFromKeys``, §4 item 6); engine syncIDs are compared per collection by the
   collection chart.
 * A 401 is never read as missing data: it is the ``unauthorized`` outcome, which the chart
@@ -29,6 +30,8 @@ sync15-protocol §4.3, §4.4, §4.8):
 The helpers without a chart mark (:attr:`SessionService.storage`, :meth:`~SessionService.fail`,
 :meth:`~SessionService.reset_engines`, :meth:`~SessionService.remember_configuration`) are
 shared with :class:`~._fresh_start.FreshStartService`.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ from beacon.client._token_service import TokenService
 __all__ = ["AUTH_FAILURE_BACKOFF", "SessionService"]
 
 #: Seconds the next run waits after a run ended in a second 401 in a row (desktop's
-#: MINIMUM_BACKOFF_INTERVAL is 15 minutes; anchor §4 item 9).
+#: MINIMUM_BACKOFF_INTERVAL is 15 minutes; docs/anchors.md §4 item 9).
 AUTH_FAILURE_BACKOFF = 15 * 60.0
 _AUTH_FAILED_AT = "auth_failed_at"
 
@@ -89,8 +92,8 @@ class SessionService:
         self._unauthorized: AuthenticationError | None = None  # the 401 that invalidated
         self._fetched_meta: dict[str, Any] | None = None
         self._fetched_meta_modified = 0.0
-        # The engine configuration a fresh start rebuilds meta/global from (pitfalls P1, P13):
-        # kept in memory when the caches that hold it are dropped (node or kB change, wipe).
+        # The engine configuration a fresh start rebuilds meta/global from (docs/anchors.md P1,
+        # P13): kept in memory when the caches that hold it are dropped (node or kB change, wipe).
         self.previous_meta: dict[str, Any] | None = None
 
     def __repr__(self) -> str:
@@ -203,7 +206,7 @@ class SessionService:
         old = run.store.node_assignment()
         self.remember_configuration()
         with run.store.transaction():
-            if old is not None:  # pitfall P12: the old node's backoff goes with it
+            if old is not None:  # docs/anchors.md P12: the old node's backoff goes with it
                 run.store.set_backoff_until(node_key(old.api_endpoint), None)
             run.store.drop_node_scoped()
             run.store.set_node_assignment(token.api_endpoint, token.uid)
@@ -267,7 +270,7 @@ class SessionService:
         except ValueError:
             record = None
         if not isinstance(record, dict) or not isinstance(record.get("syncID"), str):
-            # desktop: no syncID or storageVersion → fresh start (§4 item 4)
+            # desktop: no syncID or storageVersion → fresh start (docs/anchors.md §4 item 4)
             return outcome("outdated")
         version = record.get("storageVersion")
         if not isinstance(version, int) or version < STORAGE_VERSION:
@@ -313,7 +316,7 @@ class SessionService:
                 return outcome("conflict", race)
             except BeaconError as exc:
                 return self.fail(exc)
-        # The data of an engine the user just declined leaves the server (anchor §3.3).
+        # The data of an engine the user just declined leaves the server (docs/anchors.md §3.3).
         for name in sorted(run.user_disabled & set(run.info or {})):
             try:
                 self.storage.delete_collection(name)
@@ -323,7 +326,7 @@ class SessionService:
         with store.transaction():
             if store.global_sync_id() != fixed["syncID"]:
                 # A new global syncID: every engine resets and keys are fetched again
-                # (anchor §2.3 ResolveMetaGlobalContent, §4 item 4.5).
+                # (docs/anchors.md §2.3 ResolveMetaGlobalContent, §4 item 4.5).
                 if store.global_sync_id() is not None:
                     store.set_crypto_keys(None)
                 self.reset_engines()

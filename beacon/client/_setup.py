@@ -1,17 +1,19 @@
 """meta/global arithmetic for the session chart: fresh records, fix-ups, the declined merge.
 
-Contract: pure functions over plain JSON values (the meta/global cleartext of sync15-protocol
+Contract: pure functions over plain JSON values (the meta/global cleartext of docs/protocol.md
 §4.3); randomness only through ``rng``; no I/O. The session service decides when to call them.
 
 * :func:`fresh_meta_global` builds the record a fresh start uploads: every engine the previous
   configuration knew (also the ones this client does not implement) plus application-services'
   ``DEFAULT_ENGINES`` plus ours, minus the declined ones, each with a fresh syncID, and a fresh
-  global syncID (anchor-state-machines §2.4 ``computeNewEngines``, §3.2 ``FreshStartRequired``,
-  pitfalls P1 and P13: leaving engines out disables them on other devices).
-* :func:`merge_declined` is application-services' rule (anchor §3.3): the remote list wins over
-  the local one, user changes win over both, and engines that became declined get a local reset.
-* :func:`fixup_meta_global` removes ``engines`` entries of declined engines (pitfall P2) and adds
-  our missing engines (anchor §3.2 ``fixup_meta_global``; desktop writes itself in, §4 item 11).
+  global syncID (docs/anchors.md §2.4 ``computeNewEngines``, §3.2 ``FreshStartRequired``,
+  docs/anchors.md P1 and P13: leaving engines out disables them on other devices).
+* :func:`merge_declined` is application-services' rule (docs/anchors.md §3.3): the remote list wins
+  over the local one, user changes win over both, and engines that became declined get a local
+  reset.
+* :func:`fixup_meta_global` removes ``engines`` entries of declined engines (docs/anchors.md P2) and
+  adds our missing engines (docs/anchors.md §3.2 ``fixup_meta_global``; desktop writes itself in,
+  §4 item 11).
 """
 
 from __future__ import annotations
@@ -35,10 +37,10 @@ __all__ = [
 
 Rng = Callable[[int], bytes]
 
-#: The storage format this client speaks (sync15-protocol §4.3).
+#: The storage format this client speaks (docs/protocol.md §4.3).
 STORAGE_VERSION = 5
 
-#: application-services' DEFAULT_ENGINES (sync15-protocol §4.7, anchor §3.2): a fresh
+#: application-services' DEFAULT_ENGINES (docs/protocol.md §4.7, docs/anchors.md §3.2): a fresh
 #: meta/global lists them all, implemented here or not, so no device silently loses one.
 DEFAULT_ENGINES: Mapping[str, int] = {
     "addons": 1,
@@ -55,7 +57,7 @@ DEFAULT_ENGINES: Mapping[str, int] = {
 
 
 def new_sync_id(rng: Rng = os.urandom) -> str:
-    """A random syncID: 9 bytes, URL-safe base64, 12 characters (sync15-protocol §4.5)."""
+    """A random syncID: 9 bytes, URL-safe base64, 12 characters (docs/protocol.md §4.5)."""
     return base64.urlsafe_b64encode(rng(9)).decode("ascii")
 
 
@@ -110,7 +112,7 @@ def merge_declined(
     user_enabled: Collection[str] = (),
     user_disabled: Collection[str] = (),
 ) -> DeclinedMerge:
-    """application-services' declined computation (anchor §3.3).
+    """application-services' declined computation (docs/anchors.md §3.3).
 
     The base is the remote list when a meta/global exists, else the persisted local one; user
     changes are applied on top: ``(base ∪ user_disabled) − user_enabled``. Engines in the new

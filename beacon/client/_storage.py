@@ -1,9 +1,9 @@
-"""The storage client: the whole Sync 1.5 storage API (sync15-protocol §3) for one token.
+"""The storage client: the whole Sync 1.5 storage API (docs/protocol.md §3) for one token.
 
 Contract:
 
 1. Every request goes through the shared :class:`~beacon.client._transport.Transport`
-   (counted), signed with Hawk from the token's ``id``/``key`` (protocol §2).
+   (counted), signed with Hawk from the token's ``id``/``key`` (docs/protocol.md §2).
 2. Responses map to beacon errors, the same way on every endpoint (§3.10,
    :mod:`._responses`):
 
@@ -30,6 +30,8 @@ Contract:
    (:mod:`._paging`).
 6. Uploads (:meth:`StorageClient.post_records`) use the batch API (§3.6) within every
    info/configuration limit (§3.7); see :mod:`beacon.client._batch`.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ class StorageClient:
         self.token = token
         self._base = token.api_endpoint.rstrip("/")
         clock, offset = transport.clock, token.server_offset
-        # Hawk timestamps on the server's clock (see Token.server_offset, protocol §2.4).
+        # Hawk timestamps on the server's clock (see Token.server_offset, docs/protocol.md §2.4).
         self._auth = HawkAuth(token.id, token.key, clock=lambda: clock() + offset)
         self._on_backoff = on_backoff
         self._limits = limits

@@ -15,10 +15,10 @@ Contract:
    implemented in :mod:`._sqlite`.)
 4. **Secrets at rest.** The token's ``id``/``key`` and the cached crypto/keys are stored only
    encrypted under the caller's kB-derived :class:`~beacon._crypto.KeyBundle` (the Sync
-   record envelope, sync15-protocol §4.2). kB itself is never stored: only its fingerprint
+   record envelope, docs/protocol.md §4.2). kB itself is never stored: only its fingerprint
    (``client_state(kb)``, which the token server sees anyway). A secret that no longer
    decrypts (another kB) reads as absent.
-5. What it holds is the seed note's "Persistence" list (sync-state-machine-note.md):
+5. What it holds is the seed note's "Persistence" list (docs/seed-note.md):
 
    ============================  ==============================================================
    client ID / name              :meth:`client_id` (generated once, stable), :meth:`client_name`
@@ -100,7 +100,7 @@ class NodeAssignment:
 
 
 def new_guid(rng: Callable[[int], bytes] = os.urandom) -> str:
-    """A Sync GUID: 9 random bytes, URL-safe base64, 12 characters (protocol §4.5)."""
+    """A Sync GUID: 9 random bytes, URL-safe base64, 12 characters (docs/protocol.md §4.5)."""
     return base64.urlsafe_b64encode(rng(9)).decode("ascii")
 
 
@@ -309,7 +309,7 @@ class Store(StateFile):
         return {name: CollectionState(name, sid, last) for name, sid, last in rows}
 
     def set_collection_sync_id(self, name: str, sync_id: str) -> bool:
-        """Adopt an engine syncID; a different one drops the last-fetch time (seed note,
+        """Adopt an engine syncID; a different one drops the last-fetch time (docs/seed-note.md,
         "Persistence"). Returns True when it changed (including from unknown)."""
         with self.transaction():
             current = self.collection_state(name)
@@ -331,8 +331,8 @@ class Store(StateFile):
         )
 
     def reset_collection(self, name: str) -> None:
-        """Forget the collection's syncID and last-fetch time (pitfall P6); the engine resets
-        its own records."""
+        """Forget the collection's syncID and last-fetch time (docs/anchors.md P6); the engine
+        resets its own records."""
         self._sql("DELETE FROM collections WHERE name = ?", (name,))
 
     # -- signalling ------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """The token chart's service (statecharts/token.yaml): storage tokens and node assignment.
 
-Contract (sync15-protocol §1; anchor-state-machines §3.6 TokenProvider, §2.6, §4 item 10):
+Contract (docs/protocol.md §1; docs/anchors.md §3.6 TokenProvider, §2.6, §4 item 10):
 
 * ``recall_token`` reads only: a persisted token still valid (its duration less
   :data:`~._tokenclient.TOKEN_SAFETY_MARGIN`) → ``fresh``; otherwise a backoff window of the
@@ -10,7 +10,7 @@ Contract (sync15-protocol §1; anchor-state-machines §3.6 TokenProvider, §2.6,
   one more fetch; 503/429 → ``backoff``, the Retry-After window persisted for the token server
   so that the next run sends nothing before it ends.
 * ``check_assignment`` compares the token's ``api_endpoint`` and ``uid`` with the persisted
-  assignment (iOS ``sameDestination``): a difference is a node reassignment (seed note,
+  assignment (iOS ``sameDestination``): a difference is a node reassignment (docs/seed-note.md,
   Invalidation). The session chart drops the old node's state; this service only tells.
 
 The token is persisted (encrypted at rest by the store) so that a later run within its lifetime
@@ -61,7 +61,7 @@ class TokenService:
 
     @action("ok", "unauthorized", "backoff", "network_error", "failed")
     def fetch_token(self) -> str:
-        """One token request: ``Authorization: Bearer`` + ``X-KeyID`` (protocol §1.2)."""
+        """One token request: ``Authorization: Bearer`` + ``X-KeyID`` (docs/protocol.md §1.2)."""
         run = self._run
         try:
             token = run.token_client.fetch(run.access_token(), key_id=run.key_id)
@@ -75,7 +75,7 @@ class TokenService:
 
     @action("ok", "failed")
     def refresh_credentials(self) -> Outcome:
-        """Ask the access-token source once more (anchor §7 P15); a fixed string cannot."""
+        """Ask the access-token source once more (docs/anchors.md P15); a fixed string cannot."""
         # A callable is called again by the next fetch_token; a fixed string has nothing new,
         # so the run ends with the 401 that led here.
         return outcome("ok") if self._run.refreshable else outcome("failed", self._refused)

@@ -1,6 +1,6 @@
 """The token server client: an FxA OAuth access token in, a Sync storage token out.
 
-Contract (sync15-protocol §1):
+Contract (docs/protocol.md §1):
 
 1. :meth:`TokenClient.fetch` sends exactly one ``GET <token server>/1.0/sync/1.5`` with
    ``Authorization: Bearer <access token>`` and ``X-KeyID`` (plus ``X-Client-State`` when
@@ -22,6 +22,8 @@ Contract (sync15-protocol §1):
 Pure helpers: :meth:`Token.expires_at` / :meth:`Token.is_valid` apply a safety margin so a
 token is renewed before the server starts refusing it; :func:`normalize_token_server_url`
 accepts a bare base URL or one already ending in ``1.0/sync/1.5`` (a-s ``fixup_server_url``).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ __all__ = [
     "normalize_token_server_url",
 ]
 
-#: The token server route for Sync 1.5 (protocol §1.1).
+#: The token server route for Sync 1.5 (docs/protocol.md §1.1).
 TOKEN_PATH = "1.0/sync/1.5"
 #: Seconds before the server-side expiry at which a token counts as expired. The storage node
 #: checks ``expires`` against its own clock, so renew early rather than hit a 401 mid-run.
@@ -58,7 +60,7 @@ TOKEN_SAFETY_MARGIN = 60.0
 
 
 class TokenAuthenticationError(AuthenticationError):
-    """The token server answered 401; ``reason`` is its status string (protocol §1.6)."""
+    """The token server answered 401; ``reason`` is its status string (docs/protocol.md §1.6)."""
 
     def __init__(
         self,
@@ -75,7 +77,7 @@ class TokenAuthenticationError(AuthenticationError):
 
 @dataclass(frozen=True)
 class Token:
-    """A Sync storage token (protocol §1.5). ``repr`` hides ``id`` and ``key``.
+    """A Sync storage token (docs/protocol.md §1.5). ``repr`` hides ``id`` and ``key``.
 
     Attributes:
         id: the Hawk id (opaque, signed by the token server). Secret.
@@ -122,7 +124,7 @@ class Token:
 def node_of(api_endpoint: str) -> str:
     """The node part of an ``api_endpoint``: scheme, host and port, e.g. ``https://db42:443``.
 
-    Backoff is kept per node (pitfall P12); node reassignment compares ``api_endpoint`` and
+    Backoff is kept per node (docs/anchors.md P12); node reassignment compares ``api_endpoint`` and
     ``uid`` instead.
     """
     parts = urlsplit(api_endpoint)
@@ -226,7 +228,7 @@ class TokenClient:
 
 def _token_from(response: Response) -> Token:
     url = response.url
-    # a-s requires X-Timestamp on a success (protocol §1.5).
+    # a-s requires X-Timestamp on a success (docs/protocol.md §1.5).
     raw = response.header("X-Timestamp")
     try:
         server_time = float(raw) if raw is not None else math.nan
@@ -260,7 +262,7 @@ def _offset(seconds: float) -> float:
 
 
 def _status_string(body: object) -> str:
-    """The Cornice ``status`` field of an error body, or ``"error"`` (protocol §1.6)."""
+    """The Cornice ``status`` field of an error body, or ``"error"`` (docs/protocol.md §1.6)."""
     if isinstance(body, dict):
         status = body.get("status")
         if isinstance(status, str) and status.isprintable() and len(status) <= 64:

@@ -5,7 +5,7 @@ Contract:
 1. This is the **only** client module that imports httpx. Everything above it sees
    :class:`Response` (a small frozen value) and beacon errors; no httpx exception escapes:
    timeouts become :class:`~beacon.TransportTimeout`, every other failure to complete an
-   exchange becomes :class:`~beacon.TransportError` (style-anchors §4.3).
+   exchange becomes :class:`~beacon.TransportError` (the error tree of beacon/_errors.py).
 2. The transport is injectable (``httpx.BaseTransport``): tests and the embedded service run
    the whole client in-process (``EmbeddedService.transport()``, ``httpx.MockTransport``).
 3. It counts every request it sends, successful or not (:attr:`Transport.request_count`), so
@@ -15,7 +15,7 @@ Contract:
    clock, into :attr:`Response.backoff_until` (see :func:`backoff_until`).
 5. Response bodies are read fully, but never beyond ``max_response_bytes``: a larger body is a
    :class:`~beacon.ProtocolViolation`, not an unbounded allocation. Paged downloads keep each
-   body to one page (sync15-protocol §3.5).
+   body to one page (docs/protocol.md §3.5).
 6. Nothing secret is logged or put in a message: URLs carry no credentials in Sync 1.5 (Hawk
    and Bearer travel in headers) and header values are never echoed.
 
@@ -55,17 +55,18 @@ __all__ = [
 #: Seconds to wait for connect, read, write and pool, each.
 DEFAULT_TIMEOUT = 30.0
 #: Upper bound on any backoff a server can impose, in seconds: a bad far-future value must not
-#: stop sync for good (anchor-state-machines §3.5, pitfall P12). Firefox desktop caps its own
+#: stop sync for good (docs/anchors.md §3.5, P12). Firefox desktop caps its own
 #: backoff interval at 8 hours.
 MAX_BACKOFF = 8 * 3600.0
-#: Seconds assumed when a 503/429 carries no usable Retry-After (a-s default, protocol §1.6).
+#: Seconds assumed when a 503/429 carries no usable Retry-After (a-s default,
+#: docs/protocol.md §1.6).
 DEFAULT_RETRY_AFTER = 10.0
 #: Largest response body read into memory.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
-# Headers asking the client to slow down on any response (protocol §3.9, §1.6).
+# Headers asking the client to slow down on any response (docs/protocol.md §3.9, §1.6).
 _BACKOFF_HEADERS = ("x-weave-backoff", "x-backoff", "backoff")
-# Statuses whose Retry-After is honoured (protocol §3.9-§3.10: 503, 429, 409).
+# Statuses whose Retry-After is honoured (docs/protocol.md §3.9-§3.10: 503, 429, 409).
 _RETRY_AFTER_STATUSES = frozenset({409, 429, 503})
 
 Clock = Callable[[], float]
@@ -137,7 +138,7 @@ def _seconds(value: str) -> float | None:
         return None
     if not math.isfinite(seconds) or seconds < 0:
         return None
-    return float(math.ceil(seconds))  # fractions round up, as a-s does (anchor §3.7)
+    return float(math.ceil(seconds))  # fractions round up, as a-s does (docs/anchors.md §3.7)
 
 
 def _retry_after(value: str, now: float) -> float | None:
@@ -165,7 +166,7 @@ def backoff_until(
 
     X-Weave-Backoff, X-Backoff and Backoff count on any status; Retry-After counts with 409,
     429 and 503, and a 503 or 429 without a usable one means :data:`DEFAULT_RETRY_AFTER`. The
-    longest wait wins (protocol §3.9 [REC]); the result is capped at ``now + max_backoff``.
+    longest wait wins (docs/protocol.md §3.9 [REC]); the result is capped at ``now + max_backoff``.
     Unparsable, negative or infinite values are ignored. ``headers`` keys are lower-case.
     """
     waits: list[float] = []

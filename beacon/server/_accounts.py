@@ -5,7 +5,7 @@ Contract:
 * :meth:`Accounts.create` makes an account: a random 32-hex FxA uid, ``generation`` and
   ``keys_changed_at`` set to the clock in milliseconds, and a signed bearer access token. kB is
   never seen here: the client generates and keeps it.
-* An access token is a tokenlib-format signed token (protocol §1.7 format, signed with this
+* An access token is a tokenlib-format signed token (docs/protocol.md §1.7 format, signed with this
   service's OAuth secret, not the master secret) whose plaintext carries ``sub`` (the FxA uid),
   ``scope`` (``https://identity.mozilla.com/apps/oldsync``) and ``fxa-generation``; the token
   server reads the generation from it, as it would from an FxA JWT (§1.2).
@@ -15,6 +15,8 @@ Contract:
   storage) and refuses the old one (§1.4 rules 3, 6, 7).
 * :meth:`Accounts.verify` checks a bearer token (signature, expiry, scope, known account) and
   raises :class:`TokenServerError` 401 ``invalid-credentials`` on any failure.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ on node paths, a Cornice body elsewhere), adds injected backoff headers, adds
 ``X-Weave-Timestamp`` to node responses that lack one (404/405 from routing), and records
 every request in the log. Unknown routes answer 404 and wrong methods 405 with body ``0``
 on node paths (§3.4), a Cornice error body elsewhere.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

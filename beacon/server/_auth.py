@@ -1,4 +1,4 @@
-"""Hawk authentication of storage-node requests (protocol §2.4), with a nonce cache.
+"""Hawk authentication of storage-node requests (docs/protocol.md §2.4), with a nonce cache.
 
 Contract: :meth:`HawkGate.authenticate` returns the :class:`UserRecord` a request may act for,
 or raises :class:`StorageHTTPError`:
@@ -14,6 +14,8 @@ or raises :class:`StorageHTTPError`:
 
 Host and port come from the ``Host`` header as the client addressed it (§2.2), lower-cased,
 defaulting to the scheme's port. Nothing here logs or echoes the token, key or MAC.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""BSO and name validation for the storage nodes (protocol §3.1, §3.2, §3.11), pure.
+"""BSO and name validation for the storage nodes (docs/protocol.md §3.1, §3.2, §3.11), pure.
 
 Contract:
 
@@ -9,6 +9,8 @@ Contract:
   or returns the failure reason string used in POST ``failed`` maps. ``modified`` and
   ``collection`` are accepted and ignored; any other key is refused.
 * :func:`known_bad` flags a ``crypto`` payload with an all-zero IV (§3.11).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Contract:
 
-* :class:`Limits` holds the info/configuration values (protocol §3.7; rs defaults) that the
+* :class:`Limits` holds the info/configuration values (docs/protocol.md §3.7; rs defaults) that the
   storage nodes enforce.
 * :class:`Core` is built once per :class:`~beacon.server.EmbeddedService`; the HTTP layer,
   the admin API and ``svc.faults`` all act on it. Its repr shows no secrets.
@@ -12,6 +12,8 @@ Contract:
   whether the answer was injected); never headers, bodies or query strings.
 * :class:`WriteLocks` gives each storage user one non-blocking write lock: a write that finds
   it taken is answered 503 + ``Retry-After`` as Mozilla answers a conflicting write (§3.10).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@ Contract:
 * :meth:`Database.secret` returns a named random secret, generated on first use and stored in
   the ``meta`` table (master secret for tokens, OAuth signing secret, metrics secret). Secrets
   are never logged and never appear in a repr.
-* Timestamps in the tables are integer milliseconds (multiples of 10, protocol §3.3); ``expiry``
-  is NULL for records without a TTL.
+* Timestamps in the tables are integer milliseconds (multiples of 10, docs/protocol.md §3.3);
+  ``expiry`` is NULL for records without a TTL.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ CREATE TABLE IF NOT EXISTS accounts (
     keys_changed_at INTEGER NOT NULL,
     created_at REAL NOT NULL
 );
--- Token server users (protocol §1.4): a new client state or a node move makes a new row (uid);
--- the old row is marked replaced.
+-- Token server users (docs/protocol.md §1.4): a new client state or a node move makes a new row
+-- (uid); the old row is marked replaced.
 CREATE TABLE IF NOT EXISTS users (
     uid INTEGER PRIMARY KEY AUTOINCREMENT,
     fxa_uid TEXT NOT NULL,
@@ -51,7 +53,7 @@ CREATE TABLE IF NOT EXISTS users (
     revoked_below INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS users_by_fxa ON users (fxa_uid, replaced_at);
--- Storage (protocol §3): per (node, uid) store, collections and BSOs.
+-- Storage (docs/protocol.md §3): per (node, uid) store, collections and BSOs.
 CREATE TABLE IF NOT EXISTS stores (
     node INTEGER NOT NULL, uid INTEGER NOT NULL, modified INTEGER NOT NULL,
     PRIMARY KEY (node, uid)

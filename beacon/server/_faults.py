@@ -38,6 +38,8 @@ uid and node of its last token) and works without HTTP. The faults:
     Requests served (method, path without query, status, clock time, injected or not).
 
 Unknown users raise :class:`beacon.UsageError`; nothing here logs secrets.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

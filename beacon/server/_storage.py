@@ -15,6 +15,8 @@ Contract:
   info/collection_counts, info/configuration, ``GET storage/<c>`` (ids, newer, older, full,
   limit, offset, sort; JSON or ``application/newlines`` by ``Accept``, else 406) and
   ``GET storage/<c>/<id>``. Writes are in ``_writes``.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Storage-node data operations on SQLite (protocol §3), without HTTP.
+"""Storage-node data operations on SQLite (docs/protocol.md §3), without HTTP.
 
 Contract (every function runs inside the caller's :meth:`Database.transaction`; ``node``/``uid``
 name one user's store; timestamps are integer milliseconds, multiples of 10):
@@ -17,6 +17,8 @@ name one user's store; timestamps are integer milliseconds, multiples of 10):
   plain position is accepted for every order.
 * Batches (§3.6) hold validated items until commit; a committed batch row is deleted and
   AUTOINCREMENT never reuses its id, so it cannot be resurrected.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

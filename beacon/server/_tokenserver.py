@@ -1,4 +1,4 @@
-"""The token server: ``GET /1.0/<app>/<version>`` (protocol §1).
+"""The token server: ``GET /1.0/<app>/<version>`` (docs/protocol.md §1).
 
 Contract for :func:`token_endpoint`:
 
@@ -16,6 +16,8 @@ Contract for :func:`token_endpoint`:
   request came in on (or the configured public URL) + ``/node/<n>/1.5/<uid>``. The token is
   tokenlib format (§1.7) carrying ``uid``, ``node`` (URL), ``node_id``, ``serial``, ``fxa_uid``,
   ``fxa_kid``, ``hashed_fxa_uid``, ``hashed_device_id``; ``duration=<s>`` shortens it.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

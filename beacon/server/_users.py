@@ -1,4 +1,5 @@
-"""Token-server user records: which uid and node an FxA account currently has (protocol §1.4).
+"""Token-server user records: which uid and node an FxA account currently has
+(docs/protocol.md §1.4).
 
 Contract (every function runs inside the caller's :meth:`Database.transaction`):
 
@@ -12,6 +13,8 @@ Contract (every function runs inside the caller's :meth:`Database.transaction`):
 * Token serials: every minted token takes the next ``token_serial``. ``expired_below`` /
   ``revoked_below`` mark all tokens minted so far as expired (info/collections still allowed,
   §2.4) or revoked (refused everywhere).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Contract:
 
-* Timestamps are integer **milliseconds**, always a multiple of 10 (protocol §3.3: 10 ms
+* Timestamps are integer **milliseconds**, always a multiple of 10 (docs/protocol.md §3.3: 10 ms
   resolution). :func:`now_ms` truncates the injected clock; :func:`render_ts` writes two
   decimals (``"1388635807.41"``, ``"0.00"``); :func:`parse_ts` reads a header or query value
   (decimal seconds, non-negative) or raises :class:`StorageHTTPError` 400.
@@ -10,6 +10,8 @@ Contract:
   integration suite requires for ``modified`` and info/collections (§3.3).
 * :class:`StorageHTTPError` carries a status, a bare-integer body (legacy respcode, §3.10) and
   extra headers; :class:`TokenServerError` carries a status and a Cornice error body (§1.6).
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from decimal import Decimal, InvalidOperation
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
-# Legacy respcodes (protocol §3.10).
+# Legacy respcodes (docs/protocol.md §3.10).
 RESP_UNKNOWN = 0
 RESP_ILLEGAL_METHOD = 1
 RESP_JSON_PARSE = 6

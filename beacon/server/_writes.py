@@ -1,4 +1,4 @@
-"""Storage-node write endpoints (protocol §3.4, §3.6, §3.10, §3.11).
+"""Storage-node write endpoints (docs/protocol.md §3.4, §3.6, §3.10, §3.11).
 
 Contract:
 
@@ -21,6 +21,8 @@ Contract:
 * DELETE collection answers the bare timestamp (rs), DELETE item ``{"modified": T}``, DELETE
   storage / root ``null``. A write that finds the user's write lock taken → 503 +
   ``Retry-After: 10`` (Mozilla's answer to a conflicting write). Nothing is stored on error.
+
+§ numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations

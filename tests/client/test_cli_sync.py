@@ -86,7 +86,8 @@ def test_recovers_after_the_admin_moved_expired_or_deleted(
     assert _run_json(argv, capsys)[0] == 0
     moved = _run_json_after(lambda: svc.faults.move_user(uid), argv, capsys)
     assert "leaving_old_node" in moved["states"]
-    # An expired token still reads info/collections (seed note): nothing changed, one request.
+    # An expired token still reads info/collections (docs/seed-note.md): nothing changed, one
+    # request.
     expired = _run_json_after(lambda: svc.faults.expire_tokens(uid), argv, capsys)
     assert expired["requests"] == 1
     # ... but the next request that needs more (meta/global is gone) gets a 401 first.

@@ -1,4 +1,7 @@
-"""Engines: the Protocol, RecordEngine's last-writer-wins merge, ClientsEngine, convergence."""
+"""Engines: the Protocol, RecordEngine's last-writer-wins merge, ClientsEngine, convergence.
+
+§ numbers refer to docs/protocol.md.
+"""
 
 from __future__ import annotations
 

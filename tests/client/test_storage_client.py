@@ -1,4 +1,7 @@
-"""The storage client (sync15-protocol §3): status mapping, paging, batches, every endpoint."""
+"""The storage client (docs/protocol.md §3): status mapping, paging, batches, every endpoint.
+
+§ numbers refer to docs/protocol.md.
+"""
 
 from __future__ import annotations
 

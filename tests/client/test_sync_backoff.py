@@ -70,6 +70,6 @@ def test_backoff_is_kept_per_node_and_dropped_with_the_old_node(world: World) ->
     new = store.node_assignment()
     assert new is not None
     assert node_key(new.api_endpoint) != node_key(old.api_endpoint)
-    # Pitfall P12: the old node's window is forgotten with the node; the new one has none.
+    # docs/anchors.md P12: the old node's window is forgotten with the node; the new one has none.
     assert store.backoff_until(node_key(old.api_endpoint)) is None
     assert store.backoff_until(node_key(new.api_endpoint)) is None

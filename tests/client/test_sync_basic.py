@@ -20,8 +20,8 @@ def test_first_sync_of_an_empty_account_sets_storage_up(world: World) -> None:
     sent = [(m, tail(p)) for m, p in requests_of(a)]
     # token, i/c, meta/global 404, new meta/global and keys (nothing to wipe: i/c was empty),
     # i/c again (the seed note's re-entry): Ready after 6 requests, where application-services'
-    # SetupStateMachine needs 10 (anchor §3.2: token, info/configuration, i/c, meta/global 404,
-    # DELETE, PUT meta/global, PUT keys, i/c, GET meta/global, GET keys). Then the clients
+    # SetupStateMachine needs 10 (docs/anchors.md §3.2: token, info/configuration, i/c, meta/global
+    # 404, DELETE, PUT meta/global, PUT keys, i/c, GET meta/global, GET keys). Then the clients
     # engine fetches info/configuration once and uploads our record.
     assert sent == [
         ("GET", "/1.0/sync/1.5"),

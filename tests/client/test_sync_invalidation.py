@@ -127,7 +127,7 @@ def test_after_a_password_reset_elsewhere_old_credentials_fail_without_damage(
     )
     assert "fresh_start" in b2.client.sync().states  # b starts the new storage
     world.svc.faults.clear_request_log()
-    # a still holds the old kB and credentials: the token server refuses them (pitfalls P9,
+    # a still holds the old kB and credentials: the token server refuses them (docs/anchors.md P9,
     # P10), the run is an authentication error, and nothing is written anywhere.
     world.clock.advance(4000)  # a's persisted token has expired: it must ask again
     with pytest.raises(AuthenticationError):

@@ -219,7 +219,7 @@ def test_a_fresh_start_keeps_engines_this_client_does_not_sync(world: World) -> 
     result = a.client.sync()
     assert "fresh_start" in result.states
     after = _meta(world)
-    assert "recipes" in after["engines"]  # type: ignore[operator]  # pitfall P1
+    assert "recipes" in after["engines"]  # type: ignore[operator]  # docs/anchors.md P1
     assert "passwords" not in after["engines"]  # type: ignore[operator]
     assert after["declined"] == ["passwords"]
 
@@ -253,7 +253,7 @@ def test_a_user_decline_reaches_every_device_and_an_undecline_brings_it_back(
     assert result.engines["notes"]["state"] == "declined"
     meta = _meta(world)
     assert meta["declined"] == ["notes"]
-    assert "notes" not in meta["engines"]  # type: ignore[operator]  # pitfall P2
+    assert "notes" not in meta["engines"]  # type: ignore[operator]  # docs/anchors.md P2
     assert world.svc.faults.records(world.fxa_uid, "notes") == {}  # its data left the server
     assert b.client.sync().engines["notes"]["state"] == "declined"
     b.notes.put("n2", {"text": "stays local while declined"})

@@ -1,4 +1,7 @@
-"""The token server client (sync15-protocol §1): requests, results, every failure."""
+"""The token server client (docs/protocol.md §1): requests, results, every failure.
+
+§ numbers refer to docs/protocol.md.
+"""
 
 from __future__ import annotations
 

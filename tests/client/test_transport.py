@@ -150,7 +150,7 @@ def test_default_headers() -> None:
     assert seen[0]["user-agent"].startswith("beacon/")
 
 
-# -- backoff parsing (sync15-protocol §3.9, §1.6) ------------------------------------------------
+# -- backoff parsing (docs/protocol.md §3.9, §1.6) ------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["X-Weave-Backoff", "X-Backoff", "Backoff"])

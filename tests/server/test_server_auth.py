@@ -1,4 +1,4 @@
-"""Hawk verification on the storage nodes (sync15-protocol §2.4), tokens, uids and nodes."""
+"""Hawk verification on the storage nodes (docs/protocol.md §2.4), tokens, uids and nodes."""
 
 from __future__ import annotations
 

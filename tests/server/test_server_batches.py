@@ -1,4 +1,4 @@
-"""POST storage/<collection> and batch uploads (sync15-protocol §3.6), with limits."""
+"""POST storage/<collection> and batch uploads (docs/protocol.md §3.6), with limits."""
 
 from __future__ import annotations
 

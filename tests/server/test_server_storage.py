@@ -1,4 +1,4 @@
-"""Storage node API (sync15-protocol §3): endpoints, query parameters, headers and bodies."""
+"""Storage node API (docs/protocol.md §3): endpoints, query parameters, headers and bodies."""
 
 from __future__ import annotations
 

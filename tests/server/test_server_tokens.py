@@ -1,4 +1,7 @@
-"""Token server behaviour (sync15-protocol §1): every check, status and response field."""
+"""Token server behaviour (docs/protocol.md §1): every check, status and response field.
+
+§ numbers refer to docs/protocol.md.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Record crypto: the known-answer vectors of sync15-protocol §5.1-5.4, our pinned crypto/keys
-vector, and properties over arbitrary records and single-byte tampering."""
+"""Record crypto: the known-answer vectors of docs/protocol.md §5.1-5.4, our pinned crypto/keys
+vector, and properties over arbitrary records and single-byte tampering.
+
+§ numbers refer to docs/protocol.md."""
 
 from __future__ import annotations
 
@@ -395,7 +397,7 @@ PINNED_KEYS = CollectionKeys(
     KeyBundle(b"\x01" * 32, b"\x02" * 32), {"bookmarks": KeyBundle(b"\x03" * 32, b"\x04" * 32)}
 )
 PINNED_IV = bytes(range(16))
-# Our own vector (sync15-protocol §5.8 [REC]): kB of §5.1, the keys above, IV 00 01 .. 0f.
+# Our own vector (docs/protocol.md §5.8 [REC]): kB of §5.1, the keys above, IV 00 01 .. 0f.
 PINNED_KEYS_PAYLOAD = (
     '{"ciphertext":"dKkTQNFg9F+Z602pCbJBx7lPlmuk2t9uHyMcwNsmmCySGmunatyExeTiNQ6umiaB/6rlScMUxhhfudI'
     "6un1Ax6G1Yz/dM+HdqM9LzMd+JFg5rUKDmjMXBQ32orJ30tIs3u/qM8m8o1oq79+Wlc2Y8yJQmK4spQpuqNsmTBXpE4Q"
@@ -586,7 +588,7 @@ def test_changing_any_character_of_ciphertext_iv_or_hmac_text_is_an_integrity_er
 def test_changing_any_iv_byte_never_yields_the_original_record(
     record: dict[str, Any], iv: bytes, mutation: tuple[int, int]
 ) -> None:
-    # Sync 1.5's HMAC does not cover the IV (sync15-protocol §4.2), so a changed IV byte
+    # Sync 1.5's HMAC does not cover the IV (docs/protocol.md §4.2), so a changed IV byte
     # changes the first plaintext block instead of failing the MAC. With the record id first
     # and bso_id given, every such change is either refused or visibly a different record.
     full = {"id": FIXED_ID, **{k: v for k, v in record.items() if k != "id"}}

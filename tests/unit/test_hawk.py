@@ -1,5 +1,7 @@
 """Hawk: the hawk-js reference vectors (§5.5), the storage-node vectors (§5.6), the client's
-``httpx.Auth`` and the server's parse/verify."""
+``httpx.Auth`` and the server's parse/verify.
+
+§ numbers refer to docs/protocol.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Wire models: the rules of sync15-protocol §1.5, §3.2, §3.7 and §4.2-4.6, the single
-ProtocolViolation door, and JSON round trips."""
+"""Wire models: the rules of docs/protocol.md §1.5, §3.2, §3.7 and §4.2-4.6, the single
+ProtocolViolation door, and JSON round trips.
+
+§ numbers refer to docs/protocol.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""tokenlib tokens: the storage-node vector of sync15-protocol §5.6, mint/parse round trips,
-and every way a token must be refused; X-KeyID parsing (§5.7)."""
+"""tokenlib tokens: the storage-node vector of docs/protocol.md §5.6, mint/parse round trips,
+and every way a token must be refused; X-KeyID parsing (§5.7).
+
+§ numbers refer to docs/protocol.md."""
 
 from __future__ import annotations
 
