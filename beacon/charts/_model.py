@@ -247,7 +247,11 @@ def _assigns(blocks: list[ir.ExecutableContent]) -> tuple[tuple[str, str], ...]:
 
 def _label(action: ir.Action) -> str:
     if isinstance(action, ir.AssignAction):
-        return f"{action.location} := {action.expr}"
+        expr = (action.expr or "").strip()
+        head, plus, step = expr.partition(" + ")
+        if plus and head.strip() == action.location and step.strip().isdigit():
+            return f"{action.location} += {step.strip()}"  # a counter: the short form reads
+        return f"{action.location} := {expr}"
     if isinstance(action, ir.RaiseAction):
         return f"raise {action.event}"
     return type(action).__name__.removesuffix("Action").lower()

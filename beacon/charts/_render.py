@@ -20,6 +20,7 @@ Drawing rules:
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
 
 import graphviz
@@ -69,7 +70,8 @@ class Overlay:
 
 
 def _edge_label(t: TransitionInfo) -> str:
-    text = t.event
+    # A long list of events breaks into lines, so one edge does not widen the whole picture.
+    text = "\n".join(textwrap.wrap(t.event, 24)) if len(t.event) > 24 else t.event
     if t.guard:
         text = f"{text} [{t.guard}]".strip()
     if t.effects:
@@ -87,11 +89,33 @@ def render_dot(chart: Chart, overlay: Overlay | None = None) -> str:
     s = chart.structure
     overlay = overlay or Overlay()
     g = graphviz.Digraph(name=chart.name)
-    g.attr("graph", rankdir="LR", compound="true", fontname=_FONT, label=chart.name, labelloc="t")
-    g.attr("node", shape="box", style="rounded", fontname=_FONT, fontsize="10")
-    g.attr("edge", fontname=_FONT, fontsize="9")
+    # Top to bottom, tight: the main path reads downwards and the picture fits a laptop
+    # screen at 96 dpi (9 pt state labels, 8 pt edge labels: 12 and 11 px).
+    g.attr(
+        "graph",
+        rankdir="TB",
+        newrank="true",
+        nodesep="0.1",
+        ranksep="0.25",
+        compound="true",
+        fontname=_FONT,
+        label=chart.name,
+        labelloc="t",
+    )
+    g.attr("node", shape="box", style="rounded", fontname=_FONT, fontsize="9")
+    g.attr("edge", fontname=_FONT, fontsize="8")
     g.node("__initial", label="", shape="point", width="0.15")
-    _states(g, chart, [sid for sid in s.top if s.states[sid].kind == "state"], overlay)
+    top = [sid for sid in s.top if s.states[sid].kind == "state"]
+    failures = [sid for sid in top if state_role(chart, sid) == "failure"]
+    if len(failures) > 1:  # grouped, so failure edges converge on one place
+        _states(g, chart, [sid for sid in top if sid not in failures], overlay)
+        with g.subgraph(name="cluster_failures") as group:
+            color = ROLE_COLORS["failure"]
+            group.attr(label="failures", style="dashed,rounded", color=color, fontcolor=color)
+            group.attr(fontname=_FONT, fontsize="9")
+            _states(group, chart, failures, overlay)
+    else:
+        _states(g, chart, top, overlay)
     first = next(sid for sid in s.top if s.states[sid].initial and s.states[sid].kind == "state")
     g.edge("__initial", _anchor(s, first), **_cluster_attrs(s, None, first))
     for t in s.transitions:
@@ -110,11 +134,11 @@ def _states(g: graphviz.Digraph, chart: Chart, ids: list[str], overlay: Overlay)
             with g.subgraph(name=f"cluster_{sid}") as sub:
                 title = f"{sid} (parallel)" if info.parallel else sid
                 if info.enter_effects:
-                    title += f"\nenter / {', '.join(info.enter_effects)}"
+                    title += "\nenter / " + "\n".join(info.enter_effects)
                 style = "dashed,rounded" if info.parallel else "rounded"
                 if sid in overlay.visited:
                     style += ",bold"
-                sub.attr(label=title, style=style, fontname=_FONT, fontsize="10")
+                sub.attr(label=title, style=style, fontname=_FONT, fontsize="9")
                 sub.node(f"{sid}.__initial", label="", shape="point", width="0.12")
                 children = [c for c in info.children if s.states[c].kind == "state"]
                 if not info.parallel and children:
@@ -127,7 +151,7 @@ def _states(g: graphviz.Digraph, chart: Chart, ids: list[str], overlay: Overlay)
         attrs: dict[str, str] = {}
         label = sid
         if info.enter_effects:
-            label += f"\nenter / {', '.join(info.enter_effects)}"
+            label += "\nenter / " + "\n".join(info.enter_effects)
         if info.final:
             attrs["peripheries"] = "2"
         role = state_role(chart, sid)

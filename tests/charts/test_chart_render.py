@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import struct
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -48,7 +50,7 @@ def test_compound_states_are_clusters_with_initial_and_final_markers(door_chart:
 def test_edges_read_event_guard_and_effects(door_chart: Chart) -> None:
     dot = render_dot(door_chart)
 
-    assert 'label="jammed [retries < 2] / retries := retries + 1"' in dot
+    assert 'label="jammed [retries < 2] / retries += 1"' in dot
     assert 'label="wrong_key [not has_spare_key]"' in dot
 
 
@@ -88,7 +90,7 @@ def test_a_trace_overlay_numbers_the_path_taken(door_chart: Chart) -> None:
     dot = render_dot(door_chart, Overlay.for_chart(door_chart, trace=machine.trace))
 
     assert 'label="open #1"' in dot
-    assert 'label="jammed [retries < 2] / retries := retries + 1 #2"' in dot
+    assert 'label="jammed [retries < 2] / retries += 1 #2"' in dot
     assert 'label="close #4"' in dot
     assert "lock" in dot
     assert 'locked [label=locked style="rounded,filled"' not in dot
@@ -146,3 +148,33 @@ def test_chart_render_with_a_trace_writes_separate_files(tmp_path: Path, door_ch
 
     assert 'label="remove #1"' in (tmp_path / "door.trace.dot").read_text()
     assert not (tmp_path / "door.dot").exists()
+
+
+def _png_size(dot_text: str) -> tuple[int, int]:
+    png = subprocess.run(
+        ["dot", "-Tpng", "-Gdpi=96"], input=dot_text.encode(), capture_output=True, check=True
+    ).stdout
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
+
+
+@pytest.mark.parametrize("name", ["session", "token", "collection", "door"])
+def test_each_diagram_fits_a_laptop_screen_with_legible_labels(name: str) -> None:
+    dot = render_dot(load_chart(REPO / "statecharts" / f"{name}.yaml"))
+    width, _ = _png_size(dot)
+
+    assert width <= 1600
+    # Graphviz sizes are points; 96 dpi makes 1 pt = 4/3 px: 7.5 pt is 10 px.
+    sizes = [float(x) for x in re.findall(r'fontsize="?([0-9.]+)', dot)]
+    assert sizes
+    assert min(sizes) * 96 / 72 >= 10
+
+
+def test_failure_finals_are_grouped_in_one_cluster() -> None:
+    dot = render_dot(load_chart(REPO / "statecharts" / "session.yaml"))
+    group = dot[dot.index("subgraph cluster_failures") :]
+    group = group[: group.index("\n\t}")]
+
+    for final in ("in_backoff", "auth_failed", "unreachable", "failed", "setup_race"):
+        assert f"\t\t{final} [" in group
+    assert "synced [" not in group
