@@ -7,8 +7,9 @@ docs/protocol.md §4.3, §4.4, §4.8):
   the token chart's business: a valid token needs no token server), or the minimum wait after
   a run that ended in a second 401 (desktop ``lastSyncReassigned``, docs/anchors.md §4 item 9),
   refuses the run with no request; a kB whose fingerprint differs from the stored one is
-  ``kb_changed`` (docs/seed-note.md, Persistence: discard keys, meta/global and per-collection
-  state).
+  ``kb_changed``: the chart keeps it on probation and ``forget_key_state`` runs only once the
+  token server and crypto/keys have accepted it (docs/seed-note.md, Persistence: discard keys,
+  meta/global and per-collection state).
 * ``fetch_info_collections`` is the first storage request of every run, with
   X-If-Modified-Since when a previous i/c is known (304 → ``not_modified``).
 * meta/global and crypto/keys caches are reused only on **exact** timestamp equality with i/c
@@ -177,12 +178,15 @@ class SessionService:
 
     @action("ok")
     def forget_key_state(self) -> str:
-        """A new kB: drop cached keys, meta/global, token and collection state; reset engines."""
+        """A new kB, proven: drop the old kB's caches and collection state; reset engines.
+
+        Entered only after the token server accepted the new key id and crypto/keys decrypted
+        under the new kB, so a mistyped kB destroys nothing; the new token is kept.
+        """
         self.remember_configuration()
         with self.run.store.transaction():
-            self.run.store.adopt_kb_fingerprint(client_state(self.run.kb))
+            self.run.store.adopt_kb_fingerprint(client_state(self.run.kb), keep_token=True)
             self.reset_engines()
-        self.run.token = None
         return "ok"
 
     @action(
@@ -191,8 +195,9 @@ class SessionService:
     )  # fmt: skip
     def obtain_token(self) -> Outcome:
         """Run the token chart; its final state is this action's outcome."""
-        with self.run.store.transaction():
-            self.run.store.adopt_kb_fingerprint(client_state(self.run.kb))
+        store = self.run.store
+        if store.kb_fingerprint() is None:  # a first run: nothing of an older kB to protect
+            store.adopt_kb_fingerprint(client_state(self.run.kb))
         result = run_child([TokenService(self.run, token_server_url=self._server)])
         return outcome(result.final_state, result.error)
 

@@ -145,13 +145,17 @@ class Store(StateFile):
         value = self._get("kb_fingerprint")
         return value if isinstance(value, str) else None
 
-    def adopt_kb_fingerprint(self, fingerprint: str) -> bool:
+    def adopt_kb_fingerprint(self, fingerprint: str, *, keep_token: bool = False) -> bool:
         """Record the current kB's fingerprint. If a different one was stored, drop everything
-        kB-scoped first (:meth:`drop_kb_scoped`) and return True; otherwise return False."""
+        kB-scoped first (:meth:`drop_kb_scoped`; with ``keep_token``, only what
+        :meth:`drop_node_scoped` drops: the token and node were obtained with the new kB) and
+        return True; otherwise return False."""
         with self.transaction():
             current = self.kb_fingerprint()
             changed = current is not None and current != fingerprint
-            if changed:
+            if changed and keep_token:
+                self.drop_node_scoped()
+            elif changed:
                 self.drop_kb_scoped()
             self._put("kb_fingerprint", fingerprint)
             return changed

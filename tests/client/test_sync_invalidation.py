@@ -5,7 +5,14 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from beacon import AuthenticationError, BackoffError
+from beacon import (
+    AuthenticationError,
+    BackoffError,
+    CollectionKeys,
+    KeyBundle,
+    KeyMismatchError,
+    client_state,
+)
 from tests.client.sync_world import World, requests_of, tail
 
 TOKEN = ("GET", "/1.0/sync/1.5")
@@ -142,3 +149,61 @@ def test_after_a_password_reset_elsewhere_old_credentials_fail_without_damage(
     assert "forgetting_old_key" in result.states
     assert "fresh_start" not in result.states
     assert a2.notes.get("n1") == {"id": "n1", "text": "x"}
+
+
+def test_a_mistyped_kb_destroys_nothing_and_the_next_correct_run_costs_one_request(
+    world: World,
+) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "kept"})
+    a.client.sync()
+    a.client.sync()  # settled: the next no-change run is one request
+    a.client.close()
+    typo = bytes([world.kb[0] ^ 1]) + world.kb[1:]
+    wrong = world.device("a", kb=typo)
+    world.clock.advance(4000)  # the persisted token has expired too: the token server decides
+
+    with pytest.raises(AuthenticationError):
+        wrong.client.sync()
+    assert "forgetting_old_key" not in (wrong.client.last_result or a.client.last_result).states
+    assert wrong.client.store.kb_fingerprint() != client_state(typo)
+    wrong.client.close()
+
+    right = world.device("a")
+    requests_of(right)
+    result = right.client.sync()
+    assert result.outcome == "ok"
+    assert not any(c["reset"] for c in result.engines.values())  # no collection starts over
+    assert [tail(p) for _, p in requests_of(right)] == ["/1.0/sync/1.5", "info/collections"]
+    assert right.notes.get("n1") == {"id": "n1", "text": "kept"}
+
+
+def test_keys_under_another_kb_leave_the_state_of_the_old_one(world: World) -> None:
+    # The password was reset and we hold the new kB, but crypto/keys on the new storage were
+    # written under a kB nobody derives from ours: a trust error. The old kB stays adopted
+    # (its fingerprint, so the next run tries again), nothing is written, the notes stay; the
+    # old node's caches went with the node move, which the token server's new uid proves.
+    a, b = world.device("a"), world.device("b")
+    a.notes.put("n1", {"text": "kept"})
+    a.client.sync()
+    account = world.svc.reset_password(world.fxa_uid)
+    new_kb = bytes(range(100, 132))
+    b.client.close()
+    b = world.device(
+        "b", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+    )
+    b.client.sync()  # b starts the new storage
+    foreign = CollectionKeys.generate().encrypt(KeyBundle.generate())
+    world.svc.faults.put_record(world.fxa_uid, "crypto", "keys", foreign)
+    a.client.close()
+    a2 = world.device(
+        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+    )
+
+    with pytest.raises(KeyMismatchError):
+        a2.client.sync()
+    result = a2.client.last_result
+    assert result is not None
+    assert "forgetting_old_key" not in result.states
+    assert a2.client.store.kb_fingerprint() == client_state(world.kb)
+    assert a2.notes.get("n1") == {"id": "n1", "text": "kept"}
