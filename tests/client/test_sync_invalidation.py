@@ -165,7 +165,9 @@ def test_a_mistyped_kb_destroys_nothing_and_the_next_correct_run_costs_one_reque
 
     with pytest.raises(AuthenticationError):
         wrong.client.sync()
-    assert "forgetting_old_key" not in (wrong.client.last_result or a.client.last_result).states
+    failed = wrong.client.last_result
+    assert failed is not None
+    assert "forgetting_old_key" not in failed.states
     assert wrong.client.store.kb_fingerprint() != client_state(typo)
     wrong.client.close()
 
