@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import contextvars
 import json
+import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -84,22 +86,55 @@ class _Running:
 
 
 class _Listener:
-    """Feeds the step being built from the library's callbacks."""
+    """Feeds the step being built from the library's callbacks (to the model's machine)."""
 
-    def __init__(self, machine: Machine) -> None:
-        self._m = machine
+    def __init__(self, model: Any) -> None:
+        self._model = model
 
     def on_transition(self, transition: Any) -> None:
-        tid = self._m._transition_ids.get(id(transition), "")
+        m = self._model._beacon_machine
+        tid = m._transition_ids.get(id(transition), "")
         if tid:
-            self._m._current_transitions.append(tid)
+            m._current_transitions.append(tid)
 
     def on_enter_state(self, state: Any) -> None:
-        self._m._registering = False
-        self._m._current_entered.append(state.id)
+        m = self._model._beacon_machine
+        m._registering = False
+        m._current_entered.append(state.id)
 
     def on_exit_state(self, state: Any) -> None:
-        self._m._current_left.append(state.id)
+        self._model._beacon_machine._current_left.append(state.id)
+
+
+# Library instances whose run reached a final state, per chart, ready to serve a new run:
+# building one (its callback registry) costs more than the rest of a short run. Each comes
+# with its model; the model dispatches by name to whichever machine it is bound to now.
+# Keyed by the loaded chart's class (each load builds its own, with its own transitions).
+# Charts with parallel or history states are not pooled: their instances keep more state.
+_IDLE: weakref.WeakKeyDictionary[type, list[tuple[StateChart[Any], Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_IDLE_LOCK = threading.Lock()
+_IDLE_MAX = 8  # per chart: enough for nested runs, bounded memory
+
+
+def _poolable(chart: Chart) -> bool:
+    return not any(i.parallel or i.kind == "history" for i in chart.structure.states.values())
+
+
+def _take_idle(chart: Chart) -> tuple[StateChart[Any], Any] | None:
+    with _IDLE_LOCK:
+        idle = _IDLE.get(chart.machine_class)
+        return idle.pop() if idle else None
+
+
+def _give_back(chart: Chart, sm: StateChart[Any], model: Any) -> None:
+    if not _poolable(chart):
+        return
+    with _IDLE_LOCK:
+        idle = _IDLE.setdefault(chart.machine_class, [])
+        if len(idle) < _IDLE_MAX:
+            idle.append((sm, model))
 
 
 # Binding checks read only the services' classes (their @action/@guard marks), so their
@@ -203,9 +238,13 @@ class Machine:
         self._current_actions: list[ActionRecord] = []
         # Step numbers continue across a restore, so two traces of one run line up.
         self._first_step = 0
-        self._model = make_model(chart, bindings)
+        self._bindings = dict(bindings)
+        pooled = _take_idle(chart) if restore is None else None
+        self._model = pooled[1] if pooled is not None else make_model(chart)
+        self._pooled_sm = pooled[0] if pooled is not None else None
         self._model._beacon_machine = self
         self._sm: StateChart[Any] | None = None
+        self._final_configuration: tuple[str, ...] | None = None
         # True while the library resolves callbacks: it reads every name off the model then,
         # and a guard must not call its service for that.
         self._registering = False
@@ -221,6 +260,8 @@ class Machine:
     @property
     def configuration(self) -> tuple[str, ...]:
         """The active states, outermost first (empty before the machine starts)."""
+        if self._final_configuration is not None:
+            return self._final_configuration
         if self._sm is None:
             return ()
         return tuple(s.id for s in self._sm.configuration)
@@ -264,7 +305,7 @@ class Machine:
             self.trace.restored_at = self._first_step
             self._registering = True
             self._sm = self.chart.machine_class(
-                model=self._model, state_field=STATE_FIELD, listeners=[_Listener(self)]
+                model=self._model, state_field=STATE_FIELD, listeners=[_Listener(self._model)]
             )
             self._registering = False
             history = restore.get("history", {})
@@ -345,11 +386,17 @@ class Machine:
         try:
             if event is None:
                 self._init_datamodel()
-                self._registering = True
-                self._sm = self.chart.machine_class(
-                    model=self._model, state_field=STATE_FIELD, listeners=[_Listener(self)]
-                )
-                self._registering = False
+                if self._pooled_sm is not None:
+                    self._sm, self._pooled_sm = self._pooled_sm, None
+                    _restart(self._sm)
+                else:
+                    self._registering = True
+                    self._sm = self.chart.machine_class(
+                        model=self._model,
+                        state_field=STATE_FIELD,
+                        listeners=[_Listener(self._model)],
+                    )
+                    self._registering = False
             else:
                 assert self._sm is not None
                 self._sm.send(event)
@@ -369,9 +416,19 @@ class Machine:
             self.trace.steps.append(step)
         if self._check_final():
             self.error = error
+            self._release()
         for fn in self._observers:
             fn(step)
         return step
+
+    def _release(self) -> None:
+        """A run that reached its final state hands its library instance to the next run."""
+        sm = self._sm
+        if sm is None or sm.history_values:  # history memory would leak into the next run
+            return
+        self._final_configuration = tuple(s.id for s in sm.configuration)
+        self._sm = None
+        _give_back(self.chart, sm, self._model)
 
     def _init_datamodel(self) -> None:
         scope = SimpleNamespace(model=self._model)
@@ -406,9 +463,10 @@ class Machine:
 
     # -- called from the model ------------------------------------------------------------
 
-    def _guard(self, b: Binding) -> bool:
+    def _guard(self, name: str) -> bool:
         if self._registering:
             return False
+        b = self._bindings[name]
         value = b.method()
         if not isinstance(value, bool):
             raise ChartError(
@@ -418,7 +476,8 @@ class Machine:
         self._current_guards[b.name] = value
         return value
 
-    def _act(self, b: Binding, state: str | None) -> None:
+    def _act(self, name: str, state: str | None) -> None:
+        b = self._bindings[name]
         record = ActionRecord(action=b.name, state=state)
         self._current_actions.append(record)
         running = _Running(self, b, record)
@@ -490,3 +549,16 @@ class Machine:
             "final_state": self.trace.final_state,
             "next_step": self._first_step + len(self.trace.steps),
         }
+
+
+def _restart(sm: StateChart[Any]) -> None:
+    """Put a finished library instance back in its initial configuration, as a new one is.
+
+    Its callback registry (bound to the same model object) stays; the engine, queues and
+    configuration are new, then the initial states are entered (their entry actions run).
+    """
+    sm.current_state_value = None
+    sm.history_values = {}
+    engine = sm._get_engine()  # type: ignore[no-untyped-call]
+    sm._engine = engine
+    engine.start()
