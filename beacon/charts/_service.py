@@ -105,19 +105,38 @@ class Binding:
     max_steps: int = 10_000
 
 
+_Mark = tuple[str, tuple[str, ...] | None, bool, tuple[str, int] | None]
+# Per service class: its marked members (name, outcomes or None, guard?, nesting), found once
+# with inspect (slow) and kept while those members are the same objects (a test may replace
+# one with another marked method).
+_MARKS: dict[type, tuple[list[_Mark], list[tuple[str, object]]]] = {}
+
+
+def _marks(cls: type) -> list[_Mark]:
+    cached = _MARKS.get(cls)
+    if cached is not None and all(getattr(cls, n, None) is m for n, m in cached[1]):
+        return cached[0]
+    found: list[_Mark] = []
+    members: list[tuple[str, object]] = []
+    for name, member in inspect.getmembers(cls):
+        if name.startswith("__"):
+            continue
+        outcomes: tuple[str, ...] | None = getattr(member, _ACTION_MARK, None)
+        is_guard = bool(getattr(member, _GUARD_MARK, False))
+        if outcomes is None and not is_guard:
+            continue
+        found.append((name, outcomes, is_guard, getattr(member, _CHART_MARK, None)))
+        members.append((name, member))
+    _MARKS[cls] = (found, members)
+    return found
+
+
 def collect(services: Iterable[object]) -> tuple[dict[str, Binding], list[str]]:
     """The actions and guards the services offer, by name, and the names offered twice."""
     found: dict[str, Binding] = {}
     twice: list[str] = []
     for service in services:
-        for name, member in inspect.getmembers(type(service)):
-            if name.startswith("__"):
-                continue
-            outcomes: tuple[str, ...] | None = getattr(member, _ACTION_MARK, None)
-            is_guard = getattr(member, _GUARD_MARK, False)
-            if outcomes is None and not is_guard:
-                continue
-            nesting = getattr(member, _CHART_MARK, None)
+        for name, outcomes, is_guard, nesting in _marks(type(service)):
             binding = Binding(
                 name=name,
                 kind="guard" if is_guard else "action",
