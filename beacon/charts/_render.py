@@ -34,6 +34,7 @@ from beacon.charts._trace import Trace
 __all__ = ["ROLE_COLORS", "Overlay", "render_dot", "render_mermaid", "render_svg", "state_role"]
 
 _FONT = "Helvetica"
+_LABEL_WIDTH = 26  # characters on one line of an edge label
 _TRACE_COLOR = "#1f5fbf"
 _NEVER_COLOR = "#9a9a9a"
 #: How each declared role of a final state is drawn, and the edges that end there.
@@ -70,13 +71,17 @@ class Overlay:
 
 
 def _edge_label(t: TransitionInfo) -> str:
-    # A long list of events breaks into lines, so one edge does not widen the whole picture.
-    text = "\n".join(textwrap.wrap(t.event, 24)) if len(t.event) > 24 else t.event
+    """``event [guard] / effects``; a long label breaks before its guard and its effects, and a
+    long list of events into lines, so one edge does not widen the whole picture."""
+    parts = ["\n".join(textwrap.wrap(t.event, _LABEL_WIDTH)) if t.event else ""]
     if t.guard:
-        text = f"{text} [{t.guard}]".strip()
+        parts.append(f"[{t.guard}]")
     if t.effects:
-        text = f"{text} / {', '.join(t.effects)}".strip()
-    return text
+        parts.append(f"/ {', '.join(t.effects)}")
+    text = " ".join(p for p in parts if p)
+    if len(text) <= _LABEL_WIDTH:
+        return text
+    return "\n".join(p for p in parts if p)
 
 
 def _anchor(s: Structure, sid: str) -> str:

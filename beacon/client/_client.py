@@ -218,7 +218,12 @@ class SyncClient:
         run = Run(
             store=store,
             transport=self._http,
-            token_client=TokenClient(self._http, self._url),
+            token_client=TokenClient(
+                self._http,
+                self._url,
+                # X-Backoff on a success too: the next token request waits (recall_token).
+                on_backoff=lambda until: store.set_backoff_until(self._url, until),
+            ),
             kb=self._kb,
             root=self._root,
             key_id=self._key_id,

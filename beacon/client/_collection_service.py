@@ -76,7 +76,7 @@ class CollectionService:
 
     # -- association -------------------------------------------------------------------------
 
-    @action("connected", "declined", "not_in_meta_global", "sync_id_changed")
+    @action("connected", "declined", "not_in_meta_global", "version_too_new", "sync_id_changed")
     def check_association(self) -> str:
         """Compare the engine's persisted syncID with meta/global (docs/anchors.md §3.4)."""
         meta = self._run.meta_global or {}
@@ -85,6 +85,9 @@ class CollectionService:
         entry = self._meta_entry()
         if entry is None or not isinstance(entry.get("syncID"), str):
             return "not_in_meta_global"
+        version = entry.get("version")
+        if isinstance(version, int) and version > self._engine.version:
+            return "version_too_new"  # desktop VERSION_OUT_OF_DATE: never write to it
         state = self._run.store.collection_state(self._name)
         if state.sync_id != entry["syncID"]:
             return "sync_id_changed"

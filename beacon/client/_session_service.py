@@ -60,6 +60,7 @@ from beacon.client._setup import (
     STORAGE_VERSION,
     fixup_meta_global,
     merge_declined,
+    outdated_engines,
 )
 from beacon.client._storage import StorageClient
 from beacon.client._token_service import TokenService
@@ -91,6 +92,7 @@ class SessionService:
         self._current: Engine | None = None
         self._engine_errors: dict[str, BaseException] = {}
         self._unauthorized: AuthenticationError | None = None  # the 401 that invalidated
+        self._backoff_until: float | None = None  # a success asked us to back off
         self._fetched_meta: dict[str, Any] | None = None
         self._fetched_meta_modified = 0.0
         # The engine configuration a fresh start rebuilds meta/global from (docs/anchors.md P1,
@@ -115,10 +117,13 @@ class SessionService:
         return self._storage
 
     def _remember_backoff(self, until: float) -> None:
-        """Any response asking for backoff, success or not: keep it for this node (§3.9)."""
+        """Any response asking for backoff, success or not: keep it for this node (§3.9); the
+        run itself stops after the collection in progress (``asked_to_back_off``)."""
         node = self.run.node
         if node is not None:
             self.run.store.set_backoff_until(node, until)
+        if until > self.run.clock():
+            self._backoff_until = max(until, self._backoff_until or 0.0)
 
     def fail(self, exc: BeaconError) -> Outcome:
         """The outcome for an I/O error; backoff windows are kept for the current node."""
@@ -307,6 +312,7 @@ class SessionService:
         merge = merge_declined(
             remote_declined, local, user_enabled=run.user_enabled, user_disabled=run.user_disabled
         )
+        upgraded = outdated_engines(record, self.local_engines) - set(merge.declined)
         fixed, changed = fixup_meta_global(
             record, declined=merge.declined, local_engines=self.local_engines, rng=run.rng
         )
@@ -321,8 +327,9 @@ class SessionService:
                 return outcome("conflict", race)
             except BeaconError as exc:
                 return self.fail(exc)
-        # The data of an engine the user just declined leaves the server (docs/anchors.md §3.3).
-        for name in sorted(run.user_disabled & set(run.info or {})):
+        # The data of an engine the user just declined leaves the server (docs/anchors.md §3.3),
+        # and so does an engine's written by an older version of it (its syncID is new).
+        for name in sorted((run.user_disabled | upgraded) & set(run.info or {})):
             try:
                 self.storage.delete_collection(name)
             except BeaconError as exc:
@@ -385,10 +392,18 @@ class SessionService:
         if self._cursor < len(self._engines):
             self._current = self._engines[self._cursor]
             self._cursor += 1
-            return outcome("engine")
+            until = self._backoff_until
+            waiting = backoff_error("the storage node", until) if until is not None else None
+            return outcome("engine", waiting)  # asked_to_back_off decides where that leads
         self._current = None
         first = next(iter(self._engine_errors.values()), None)
         return outcome("done", first)  # engines_failed decides where that leads
+
+    @guard
+    def asked_to_back_off(self) -> bool:
+        """Whether a response of this run (a success too) asked us to back off."""
+        until = self._backoff_until
+        return until is not None and until > self.run.clock()
 
     @guard
     def engines_failed(self) -> bool:
@@ -396,7 +411,7 @@ class SessionService:
         return bool(self._engine_errors)
 
     @action(
-        "ok", "declined", "not_in_meta_global",
+        "ok", "declined", "not_in_meta_global", "engine_too_new",
         "unauthorized", "backoff", "network_error", "failed", "conflicted",
         chart="collection", max_steps=100_000,
     )  # fmt: skip

@@ -33,6 +33,7 @@ __all__ = [
     "fresh_meta_global",
     "merge_declined",
     "new_sync_id",
+    "outdated_engines",
 ]
 
 Rng = Callable[[int], bytes]
@@ -145,9 +146,25 @@ def fixup_meta_global(
         if name not in engines and name not in declined_set:
             engines[name] = {"version": version, "syncID": new_sync_id(rng)}
             changed = True
+    for name in sorted(outdated_engines(record, local_engines) - declined_set):
+        # An older engine version on the server: ours replaces it with a new syncID, and the
+        # caller wipes the collection (desktop _syncStartup: start the engine over).
+        engines[name] = {"version": local_engines[name], "syncID": new_sync_id(rng)}
+        changed = True
     fixed["engines"] = engines
     fixed["declined"] = sorted(declined_set)
     return fixed, changed
+
+
+def outdated_engines(record: Mapping[str, Any], local_engines: Mapping[str, int]) -> set[str]:
+    """Our engines that meta/global lists with an older version than ours."""
+    out = set()
+    for name, entry in _engines_of(record).items():
+        version = entry.get("version") if isinstance(entry, Mapping) else None
+        ours = local_engines.get(name)
+        if ours is not None and isinstance(version, int) and version < ours:
+            out.add(name)
+    return out
 
 
 def _engines_of(record: Mapping[str, Any] | None) -> Mapping[str, Any]:

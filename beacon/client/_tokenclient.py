@@ -29,6 +29,7 @@ accepts a bare base URL or one already ending in ``1.0/sync/1.5`` (a-s ``fixup_s
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
@@ -156,9 +157,17 @@ class TokenClient:
         token_server_url: the token server, normalised with :func:`normalize_token_server_url`.
     """
 
-    def __init__(self, transport: Transport, token_server_url: str) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        token_server_url: str,
+        *,
+        on_backoff: Callable[[float], object] | None = None,
+    ) -> None:
         self._transport = transport
         self._url = normalize_token_server_url(token_server_url)
+        # Called with ``until`` when a response asks for backoff, a success too (X-Backoff).
+        self._on_backoff = on_backoff
 
     def __repr__(self) -> str:
         return f"TokenClient({self._url!r})"
@@ -196,6 +205,8 @@ class TokenClient:
         params = {"duration": str(int(duration))} if duration is not None else None
         response = self._transport.request("GET", self._url, params=params, headers=headers)
         url = response.url
+        if response.backoff_until is not None and self._on_backoff is not None:
+            self._on_backoff(response.backoff_until)
         if response.status == 200:
             return _token_from(response)
         if response.status == 401:

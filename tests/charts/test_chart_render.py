@@ -50,8 +50,10 @@ def test_compound_states_are_clusters_with_initial_and_final_markers(door_chart:
 def test_edges_read_event_guard_and_effects(door_chart: Chart) -> None:
     dot = render_dot(door_chart)
 
-    assert 'label="jammed [retries < 2] / retries += 1"' in dot
-    assert 'label="wrong_key [not has_spare_key]"' in dot
+    # A label longer than a line breaks before its guard and before its effects.
+    assert 'label="jammed\n[retries < 2]\n/ retries += 1"' in dot
+    assert 'label="wrong_key\n[not has_spare_key]"' in dot
+    assert 'label="unlock"' in dot
 
 
 def test_a_retry_into_an_ordinary_state_is_not_drawn_as_a_failure() -> None:
@@ -90,7 +92,7 @@ def test_a_trace_overlay_numbers_the_path_taken(door_chart: Chart) -> None:
     dot = render_dot(door_chart, Overlay.for_chart(door_chart, trace=machine.trace))
 
     assert 'label="open #1"' in dot
-    assert 'label="jammed [retries < 2] / retries += 1 #2"' in dot
+    assert 'label="jammed\n[retries < 2]\n/ retries += 1 #2"' in dot
     assert 'label="close #4"' in dot
     assert "lock" in dot
     assert 'locked [label=locked style="rounded,filled"' not in dot

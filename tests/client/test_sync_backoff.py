@@ -7,7 +7,7 @@ import pytest
 from beacon import BackoffError
 from beacon.client._run import node_key
 from beacon.client._transport import MAX_BACKOFF
-from tests.client.sync_world import World, requests_of
+from tests.client.sync_world import World, requests_of, tail
 
 
 def test_storage_503_ends_the_run_and_the_window_sends_no_request(world: World) -> None:
@@ -31,18 +31,50 @@ def test_storage_503_ends_the_run_and_the_window_sends_no_request(world: World) 
     assert restarted.client.sync().outcome == "ok"
 
 
-def test_a_backoff_header_on_a_success_lets_the_run_finish_and_holds_the_next(
+def test_a_backoff_header_on_a_success_ends_the_run_before_the_next_collection(
     world: World,
 ) -> None:
     a = world.device("a")
     a.client.sync()
+    a.notes.put("n1", {"text": "waits for the next run"})
     world.svc.faults.backoff_next(1, seconds=600, path_contains="info/collections")
-    assert a.client.sync().outcome == "ok"
     requests_of(a)
     with pytest.raises(BackoffError) as info:
         a.client.sync()
-    assert requests_of(a) == []
     assert info.value.until == pytest.approx(world.clock.now + 600)
+    assert [tail(p) for _, p in requests_of(a)] == ["info/collections"]  # no collection after
+    with pytest.raises(BackoffError):
+        a.client.sync()
+    assert requests_of(a) == []  # the window holds the next run too
+    world.clock.advance(601)
+    assert a.client.sync().engines["notes"]["uploaded"] == 1
+
+
+def test_a_backoff_header_during_one_collection_stops_the_run_after_it(world: World) -> None:
+    a = world.device("a", engines=("notes", "bookmarks"))
+    a.client.sync()
+    a.notes.put("n1", {"text": "x"})
+    world.svc.faults.backoff_next(1, seconds=300, path_contains="storage/notes")
+    with pytest.raises(BackoffError):
+        a.client.sync()
+    result = a.client.last_result
+    assert result is not None
+    assert result.engines["notes"]["state"] == "ok"  # the collection in progress finished
+    assert result.engines["bookmarks"]["state"] == "pending"  # the next one did not start
+    assert "in_backoff" in result.states
+
+
+def test_the_token_servers_x_backoff_on_a_success_holds_the_next_token_request(
+    world: World,
+) -> None:
+    a = world.device("a")
+    world.svc.faults.backoff_next(1, seconds=7200, header="X-Backoff", path_contains="1.0/sync")
+    assert a.client.sync().outcome == "ok"  # the token it sent is good for this run
+    world.clock.advance(4000)  # the token has expired: a new one is due, not within 7,200 s
+    requests_of(a)
+    with pytest.raises(BackoffError):
+        a.client.sync()
+    assert requests_of(a) == []
 
 
 def test_a_far_future_retry_after_is_capped(world: World) -> None:
@@ -58,7 +90,8 @@ def test_backoff_is_kept_per_node_and_dropped_with_the_old_node(world: World) ->
     a = world.device("a")
     a.client.sync()
     world.svc.faults.backoff_next(1, seconds=600, path_contains="info/collections")
-    a.client.sync()
+    with pytest.raises(BackoffError):
+        a.client.sync()
     store = a.client.store
     old = store.node_assignment()
     assert old is not None
