@@ -49,7 +49,7 @@ from beacon._models import InfoConfiguration
 from beacon.charts import Chart, RunResult, Step, Trace, bind, load_chart
 from beacon.client._engines import ClientsEngine, Engine, RecordEngine, StoreBound
 from beacon.client._fresh_start import FreshStartService
-from beacon.client._run import Run
+from beacon.client._run import Run, credentials_fingerprint
 from beacon.client._session_service import SessionService
 from beacon.client._store import Store
 from beacon.client._tokenclient import TokenClient, normalize_token_server_url
@@ -229,6 +229,9 @@ class SyncClient:
             key_id=self._key_id,
             access_token=self._access,
             refreshable=callable(self._access_token),
+            credentials=credentials_fingerprint(
+                self._key_id, None if callable(self._access_token) else self._access_token
+            ),
             clock=self._clock,
             rng=self._rng,
             limits=self._limits,

@@ -12,6 +12,7 @@ when the run ends in the final state that outcome leads to. Only
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -31,7 +32,14 @@ from beacon.client._store import Store
 from beacon.client._tokenclient import Token, TokenClient
 from beacon.client._transport import Transport
 
-__all__ = ["EngineCounts", "Run", "backoff_error", "failure", "node_key"]
+__all__ = [
+    "EngineCounts",
+    "Run",
+    "backoff_error",
+    "credentials_fingerprint",
+    "failure",
+    "node_key",
+]
 
 Clock = Callable[[], float]
 Rng = Callable[[int], bytes]
@@ -74,6 +82,8 @@ class Run:
     key_id: str
     access_token: Callable[[], str]
     refreshable: bool = False
+    credentials: str = ""
+    """Which key id and access token this run uses (:func:`credentials_fingerprint`)."""
     clock: Clock = time.time
     rng: Rng = os.urandom
     token: Token | None = None
@@ -116,6 +126,13 @@ def failure(run: Run, exc: BeaconError, *, backoff_key: str | None = None) -> Ou
     if isinstance(exc, TransportError):
         return outcome("network_error", exc)
     return outcome("failed", exc)
+
+
+def credentials_fingerprint(key_id: str, access_token: str | None) -> str:
+    """Which credentials a run used, without them: 16 bytes of SHA-256, hex (a callable token
+    counts by the key id alone). A refusal remembered for them does not hold back others."""
+    digest = hashlib.sha256(f"{key_id}\n{access_token or ''}".encode()).hexdigest()
+    return digest[:32]
 
 
 def backoff_error(who: str, until: float) -> BackoffError:

@@ -65,12 +65,26 @@ from beacon.client._setup import (
 from beacon.client._storage import StorageClient
 from beacon.client._token_service import TokenService
 
-__all__ = ["AUTH_FAILURE_BACKOFF", "SessionService"]
+__all__ = [
+    "AUTH_FAILURE_BACKOFF",
+    "MAX_AUTH_FAILURE_BACKOFF",
+    "SessionService",
+    "auth_failure_wait",
+]
 
 #: Seconds the next run waits after a run ended in a second 401 in a row (desktop's
 #: MINIMUM_BACKOFF_INTERVAL is 15 minutes; docs/anchors.md §4 item 9).
 AUTH_FAILURE_BACKOFF = 15 * 60.0
+#: The wait doubles with every run that ends refused again, up to this many seconds.
+MAX_AUTH_FAILURE_BACKOFF = 24 * 3600.0
 _AUTH_FAILED_AT = "auth_failed_at"
+_AUTH_FAILURES = "auth_failures"
+
+
+def auth_failure_wait(failures: int) -> float:
+    """Seconds the next run waits after ``failures`` refused runs in a row (15 min, doubling)."""
+    doubled = AUTH_FAILURE_BACKOFF * float(2 ** min(max(failures - 1, 0), 16))
+    return min(doubled, MAX_AUTH_FAILURE_BACKOFF)
 
 
 class SessionService:
@@ -170,8 +184,10 @@ class SessionService:
         if assignment is not None:
             node = node_key(assignment.api_endpoint)
             windows.append(("the storage node", store.backoff_until(node)))
-        if store.auth_failed():
-            until = store.counter(_AUTH_FAILED_AT) + AUTH_FAILURE_BACKOFF
+        # The wait holds the credentials that were refused, not new ones (another kB or token).
+        if store.auth_failed() and store.refused_credentials() == run.credentials:
+            wait = auth_failure_wait(store.counter(_AUTH_FAILURES))
+            until = store.counter(_AUTH_FAILED_AT) + wait
             windows.append(("the last run's authentication failure", until))
         for who, window in windows:
             if window is not None and window > now:
@@ -204,6 +220,8 @@ class SessionService:
         if store.kb_fingerprint() is None:  # a first run: nothing of an older kB to protect
             store.adopt_kb_fingerprint(client_state(self.run.kb))
         result = run_child([TokenService(self.run, token_server_url=self._server)])
+        if isinstance(result.error, AuthenticationError):
+            self._unauthorized = result.error
         return outcome(result.final_state, result.error)
 
     @action("ok")
@@ -436,6 +454,7 @@ class SessionService:
         """Every engine synced: a mark left by an earlier run's second 401 goes."""
         with self.run.store.transaction():
             self.run.store.set_auth_failed(False)
+            self.run.store.set_counter(_AUTH_FAILURES, 0)
         return "ok"
 
     # -- Invalidation ----------------------------------------------------------------------------
@@ -452,9 +471,12 @@ class SessionService:
 
     @action("ok")
     def mark_auth_failed(self) -> Outcome:
-        """A second 401 in one run: the next run waits :data:`AUTH_FAILURE_BACKOFF` first."""
+        """Refused for good this run (the token server, or storage twice): the next run waits
+        :func:`auth_failure_wait` first, longer each time, until a run succeeds."""
         store = self.run.store
         with store.transaction():
             store.set_auth_failed(True)
             store.set_counter(_AUTH_FAILED_AT, int(self.run.clock()))
+            store.set_counter(_AUTH_FAILURES, store.counter(_AUTH_FAILURES) + 1)
+            store.set_refused_credentials(self.run.credentials)
         return outcome("ok", self._unauthorized)

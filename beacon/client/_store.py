@@ -365,6 +365,14 @@ class Store(StateFile):
     def set_auth_failed(self, failed: bool) -> None:
         self._put("auth_failed", True if failed else None)
 
+    def refused_credentials(self) -> str | None:
+        """The fingerprint of the credentials the last refused run used (never the secrets)."""
+        value = self._get("refused_credentials")
+        return value if isinstance(value, str) else None
+
+    def set_refused_credentials(self, fingerprint: str | None) -> None:
+        self._put("refused_credentials", fingerprint)
+
     def counter(self, name: str) -> int:
         """A persisted counter (0 when never set)."""
         value = self._get(f"counter:{name}")

@@ -117,7 +117,11 @@ def test_errors_are_one_line_or_one_json_object(
     assert captured.err.count("\n") == 1
     assert captured.err.startswith("beacon: error: authentication: ")
     assert "not-a-token" not in captured.err
-    status, report = _run_json([*argv, "--json"], capsys)
+    # A second run with the refused credentials would be held back (it waits); a new device
+    # state shows the refusal as JSON.
+    fresh = _args(svc, base_url, tmp_path / "state-json")
+    fresh[fresh.index("--access-token") + 1] = "not-a-token"
+    status, report = _run_json([*fresh, "--json"], capsys)
     assert status == 1
     assert report["outcome"] == "error"
     assert report["error"]["kind"] == "authentication"

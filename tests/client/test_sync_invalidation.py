@@ -209,3 +209,27 @@ def test_keys_under_another_kb_leave_the_state_of_the_old_one(world: World) -> N
     assert "forgetting_old_key" not in result.states
     assert a2.client.store.kb_fingerprint() == client_state(world.kb)
     assert a2.notes.get("n1") == {"id": "n1", "text": "kept"}
+
+
+def test_a_token_server_401_is_remembered_with_a_growing_wait_for_those_credentials(
+    world: World,
+) -> None:
+    refused = world.device("a", access_token="not-a-token")
+    with pytest.raises(AuthenticationError):
+        refused.client.sync()
+    requests_of(refused)
+    with pytest.raises(BackoffError) as held:
+        refused.client.sync()  # the same credentials: no request until the wait is over
+    assert requests_of(refused) == []
+    assert held.value.until == pytest.approx(world.clock.now + 15 * 60, abs=2)
+    world.clock.advance(15 * 60 + 1)
+    with pytest.raises(AuthenticationError):
+        refused.client.sync()  # asked again once, refused again: the wait doubles
+    with pytest.raises(BackoffError) as longer:
+        refused.client.sync()
+    assert longer.value.until == pytest.approx(world.clock.now + 30 * 60, abs=2)
+    refused.client.close()
+
+    good = world.device("a")  # other credentials are not held back, and success clears it
+    assert good.client.sync().outcome == "ok"
+    assert not good.client.store.auth_failed()
