@@ -10,7 +10,8 @@ or raises :class:`StorageHTTPError`:
   or the token was revoked; also when the token has expired (by time or by an expire fault),
   except for ``GET info/collections`` (``allow_expired``), which the seed note and §2.4 item 3
   allow with an expired token.
-* 400 (body ``0``) when the token's uid is not the uid in the path (rs behaviour, §2.4 item 6).
+* 400 (body ``0``) when the token's uid is not the uid in the path (rs behaviour, §2.4 item 6),
+  or the ``Host`` header's port is not a port number (:func:`split_host`).
 
 Host and port come from the ``Host`` header as the client addressed it (§2.2), lower-cased,
 defaulting to the scheme's port. Nothing here logs or echoes the token, key or MAC.
@@ -38,7 +39,11 @@ def unauthorized() -> StorageHTTPError:
 
 
 def split_host(host_header: str, scheme: str) -> tuple[str, int]:
-    """(host, port) from a Host header value (§2.2); IPv6 literals keep their brackets."""
+    """(host, port) from a Host header value (§2.2); IPv6 literals keep their brackets.
+
+    A port that is not 1-5 ASCII digits up to 65535 is a malformed header: 400 ``0``
+    (``str.isdigit`` admits digits such as ``²`` that ``int`` refuses).
+    """
     default = 443 if scheme == "https" else 80
     value = host_header.strip().lower()
     if value.startswith("["):
@@ -48,8 +53,8 @@ def split_host(host_header: str, scheme: str) -> tuple[str, int]:
     else:
         host, _, port = value.rpartition(":") if ":" in value else (value, "", "")
     if port:
-        if not port.isdigit():
-            raise unauthorized()
+        if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
+            raise StorageHTTPError(400, 0)
         return host, int(port)
     return host, default
 

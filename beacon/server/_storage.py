@@ -2,7 +2,8 @@
 
 Contract:
 
-* Routes live under ``/node/<n>/1.5/<uid>`` (``n`` in ``1..nodes``, else 404). After the node
+* Routes live under ``/node/<n>/1.5/<uid>`` (``n`` in ``1..nodes``, both 1-10 ASCII digits as
+  rs routes them, else 404 ``0``). After the node
   check and the body-size limit (413 without reading past ``max_request_bytes``), every request
   is Hawk-authenticated (``_auth``) before anything else happens; ``GET info/collections``
   alone accepts an expired token (§2.4 item 3).
@@ -252,8 +253,8 @@ def get_item(ctx: NodeRequest) -> Reply:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, or 413 once it exceeds ``max_request_bytes`` (§3.6)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = (request.headers.get("content-length") or "").strip()
+    if declared.isascii() and declared.isdigit() and exceeds(declared, limit):
         raise StorageHTTPError(413, RESP_SIZE_LIMIT)
     chunks: list[bytes] = []
     size = 0
@@ -263,6 +264,20 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise StorageHTTPError(413, RESP_SIZE_LIMIT)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def exceeds(digits: str, limit: int) -> bool:
+    """Whether ASCII ``digits`` name a number above ``limit``, without converting thousands
+    of digits (``int`` refuses more than 4,300 of them)."""
+    significant = digits.lstrip("0")
+    return len(significant) > len(str(limit)) or int(significant or "0") > limit
+
+
+def path_number(text: str) -> int:
+    """A node or uid path segment: 1-10 ASCII digits (rs: ``[0-9]{1,10}``), else 404 ``0``."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise StorageHTTPError(404, 0)
+    return int(text)
 
 
 def render(reply: Reply, now: int) -> Response:
@@ -282,8 +297,8 @@ def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[
         core: Core = request.app.state.core
         now = now_ms(core.clock)
         try:
-            node = int(request.path_params["node"])
-            uid = int(request.path_params["uid"])
+            node = path_number(request.path_params["node"])
+            uid = path_number(request.path_params["uid"])
             if not 1 <= node <= core.nodes:
                 raise StorageHTTPError(404, 0)
             body = b""
@@ -335,7 +350,7 @@ def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[
 
 def node_routes(writes: dict[str, Handler]) -> list[Route]:
     """Every storage route; ``writes`` maps names to the handlers of ``_writes``."""
-    root = "/node/{node:int}/1.5/{uid:int}"
+    root = "/node/{node}/1.5/{uid}"
 
     def route(path: str, handler: Handler, method: str, **kw: bool) -> Route:
         return Route(root + path, node_endpoint(handler, **kw), methods=[method])

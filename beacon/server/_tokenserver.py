@@ -51,6 +51,9 @@ def parse_key_id(value: str | None) -> tuple[int, str]:
     stamp, sep, state = value.partition("-")
     if not sep or not stamp.isdigit() or not _B64URL.match(state):
         raise _unauthorized("invalid-credentials")
+    # rs parses the stamp as an i64; SQLite integers end there too.
+    if len(stamp.lstrip("0")) > 19 or int(stamp) >= 2**63:
+        raise _unauthorized("invalid-credentials")
     if len(state) % 4 == 1:
         raise _unauthorized("invalid-credentials")
     try:
