@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
@@ -165,7 +165,7 @@ class Core:
         clock: Callable[[], float],
         nodes: int,
         rng: Callable[[int], bytes] = os.urandom,
-        master_secret: str | None = None,
+        master_secrets: Sequence[str] = (),
         admin_secret: str | None = None,
         limits: Limits | None = None,
         token_duration: int = 3600,
@@ -182,10 +182,12 @@ class Core:
         self.quota_bytes = quota_bytes
         self.public_url = public_url.rstrip("/") if public_url else None
         self.admin_secret = admin_secret
-        self.master_secret = master_secret or db.secret("master_secret")
+        # Tokens are minted with the first secret and verified against each (rotation); with
+        # none given, one is generated and kept in the database.
+        self.master_secrets = tuple(master_secrets) or (db.secret("master_secret"),)
         self.metrics_secret = db.secret("metrics_secret")
         self.accounts = Accounts(db, secret=db.secret("oauth_secret"), clock=clock, rng=rng)
-        self.gate = HawkGate(db, master_secret=self.master_secret, clock=clock, skew=hawk_skew)
+        self.gate = HawkGate(db, secrets=self.master_secrets, clock=clock, skew=hawk_skew)
         self.pending = FaultQueue()
         self.log = RequestLog()
         self.write_locks = WriteLocks()

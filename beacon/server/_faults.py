@@ -71,15 +71,19 @@ class Faults:
 
     # -- tokens and nodes ---------------------------------------------------------------------
 
+    def _void(self, fxa_uid: str, *, revoke: bool) -> None:
+        core = self._core
+        with core.db.transaction() as conn:
+            user = self._user(conn, fxa_uid)
+            _users.void_tokens(
+                conn, user, now=core.clock(), max_duration=core.token_duration, revoke=revoke
+            )
+
     def expire_tokens(self, fxa_uid: str) -> None:
-        with self._core.db.transaction() as conn:
-            self._user(conn, fxa_uid)
-            _users.invalidate_tokens(conn, fxa_uid, revoke=False)
+        self._void(fxa_uid, revoke=False)
 
     def revoke_tokens(self, fxa_uid: str) -> None:
-        with self._core.db.transaction() as conn:
-            self._user(conn, fxa_uid)
-            _users.invalidate_tokens(conn, fxa_uid, revoke=True)
+        self._void(fxa_uid, revoke=True)
 
     def move_user(self, fxa_uid: str, node: int | None = None) -> int:
         core = self._core

@@ -5,7 +5,10 @@ Contract:
 * ``EmbeddedService(data_dir=None, nodes=2, clock=time.time, admin_secret=None, ...)`` opens
   (or creates) ``<data_dir>/beacon-server.sqlite3``; ``data_dir=None`` keeps everything in
   memory. Secrets (token master secret, OAuth and metrics secrets) are generated once and
-  kept in the database, so tokens and accounts survive a restart.
+  kept in the database, so tokens and accounts survive a restart. ``master_secret`` (one
+  string, or several for rotation: tokens are minted with the first and verified against
+  each) replaces the generated one, so a standard token server sharing it (syncstorage-rs,
+  Mozilla's ``tokenlib``) mints tokens these storage nodes accept.
 * ``clock`` (epoch seconds) drives every timestamp, TTL, token expiry and the Hawk skew check;
   ``rng`` every random choice (account uids, token salts).
 * ``svc.app`` is the Starlette app; ``svc.transport()`` a new in-process sync httpx transport
@@ -22,7 +25,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,7 +55,7 @@ class EmbeddedService:
         clock: Callable[[], float] = time.time,
         admin_secret: str | None = None,
         *,
-        master_secret: str | None = None,
+        master_secret: str | Sequence[str] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
         limits: Limits | None = None,
         token_duration: int = 3600,
@@ -65,6 +68,9 @@ class EmbeddedService:
             raise UsageError("an embedded service needs at least one storage node")
         if token_duration < 1:
             raise UsageError("token_duration must be at least one second")
+        secrets = (master_secret,) if isinstance(master_secret, str) else tuple(master_secret or ())
+        if not all(isinstance(s, str) and s for s in secrets):
+            raise UsageError("master secrets must be non-empty strings")
         path: Path | None = None
         if data_dir is not None:
             directory = Path(data_dir)
@@ -77,7 +83,7 @@ class EmbeddedService:
             clock=clock,
             nodes=nodes,
             rng=rng,
-            master_secret=master_secret,
+            master_secrets=secrets,
             admin_secret=admin_secret,
             limits=limits,
             token_duration=token_duration,

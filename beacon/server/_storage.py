@@ -29,10 +29,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from beacon.server import _store
-from beacon.server._auth import RequestFacts, split_host
+from beacon.server._auth import RequestFacts, StorageUser, split_host
 from beacon.server._bso import valid_collection, valid_id
 from beacon.server._core import Core
-from beacon.server._users import UserRecord
 from beacon.server._wire import (
     RESP_INVALID_BSO,
     RESP_INVALID_COLLECTION,
@@ -55,7 +54,7 @@ class NodeRequest:
     """One authenticated storage request."""
 
     core: Core
-    user: UserRecord
+    user: StorageUser
     method: str
     query: QueryParams
     headers: Headers
