@@ -6,8 +6,8 @@ Contract:
   storage nodes enforce.
 * :class:`Core` is built once per :class:`~beacon.server.EmbeddedService`; the HTTP layer,
   the admin API and ``svc.faults`` all act on it. Its repr shows no secrets.
-* :class:`FaultQueue` holds injected errors and backoff headers, consumed by requests in
-  arrival order (each rule counts down; ``path_contains`` restricts which requests match).
+* ``pending`` is the :class:`~beacon._injection.FaultQueue` of injected answers and headers
+  (the vocabulary ``beacon proxy`` shares).
 * :class:`RequestLog` keeps the last requests (method, path without query, status, clock time,
   whether the answer was injected); never headers, bodies or query strings.
 * :class:`WriteLocks` gives each storage user one non-blocking write lock: a write that finds
@@ -21,8 +21,9 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
+from beacon._injection import FaultQueue
 from beacon._models import InfoConfiguration
 from beacon.server._accounts import Accounts
 from beacon.server._auth import HawkGate
@@ -56,60 +57,6 @@ class LoggedRequest:
     status: int
     time: float
     injected: bool = False
-
-
-@dataclass
-class _Rule:
-    remaining: int
-    path_contains: str | None
-    status: int = 503
-    retry_after: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class FaultQueue:
-    """Injected 5xx answers and backoff headers for the next requests (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._errors: list[_Rule] = []
-        self._backoffs: list[_Rule] = []
-
-    def add_error(
-        self, count: int, *, path_contains: str | None, status: int, retry_after: int | None
-    ) -> None:
-        with self._lock:
-            self._errors.append(_Rule(count, path_contains, status, retry_after))
-
-    def add_headers(
-        self, count: int, *, path_contains: str | None, headers: dict[str, str]
-    ) -> None:
-        with self._lock:
-            self._backoffs.append(_Rule(count, path_contains, headers=headers))
-
-    def clear(self) -> None:
-        with self._lock:
-            self._errors.clear()
-            self._backoffs.clear()
-
-    @staticmethod
-    def _take(rules: list[_Rule], path: str) -> _Rule | None:
-        for rule in rules:
-            if rule.path_contains is None or rule.path_contains in path:
-                rule.remaining -= 1
-                if rule.remaining <= 0:
-                    rules.remove(rule)
-                return rule
-        return None
-
-    def take_error(self, path: str) -> _Rule | None:
-        with self._lock:
-            return self._take(self._errors, path) if self._errors else None
-
-    def take_headers(self, path: str) -> dict[str, str]:
-        with self._lock:
-            rule = self._take(self._backoffs, path) if self._backoffs else None
-        return {} if rule is None else dict(rule.headers)
 
 
 class RequestLog:

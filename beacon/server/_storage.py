@@ -8,7 +8,8 @@ Contract:
   is Hawk-authenticated (``_auth``) before anything else happens; ``GET info/collections``
   alone accepts an expired token (§2.4 item 3).
 * Every response carries ``X-Weave-Timestamp`` = max(now, X-Last-Modified) (§3.9); every 2xx,
-  304 and 412 carries ``X-Last-Modified``; errors have a bare-integer body (§3.10).
+  304 and 412 carries ``X-Last-Modified``; errors have a bare-integer body (§3.10); a 304 has
+  no body and no representation headers (no ``Content-Type``, no ``Content-Length``).
 * Preconditions (§3.8): ``X-If-Modified-Since`` (GET only) → 304 when the target's
   last-modified ≤ the value; ``X-If-Unmodified-Since`` → 412 when it is greater; both, or an
   unparsable or negative value → 400. The target is the BSO, the collection or the store.
@@ -192,7 +193,10 @@ def info_collection_counts(ctx: NodeRequest) -> Reply:
 def info_configuration(ctx: NodeRequest) -> Reply:
     # rs sends X-Last-Modified 0.00 here (§3.4): the limits do not change per user.
     check_preconditions(ctx, 0)
-    return Reply(200, dumps(ctx.core.limits.as_json()), 0)
+    limits: dict[str, int] = ctx.core.limits.as_json()
+    if ctx.core.quota_bytes is not None:
+        limits["max_quota_limit"] = ctx.core.quota_bytes  # rs names the per-user quota so
+    return Reply(200, dumps(limits), 0)
 
 
 def get_collection(ctx: NodeRequest) -> Reply:
@@ -285,8 +289,10 @@ def render(reply: Reply, now: int) -> Response:
     headers["X-Weave-Timestamp"] = render_ts(stamp)
     if reply.last_modified is not None:
         headers["X-Last-Modified"] = render_ts(reply.last_modified)
-    body = "" if reply.status == 304 else reply.body
-    return Response(body, reply.status, headers=headers, media_type=reply.media_type)
+    if reply.status == 304:
+        # Not Modified has no representation: no body, no Content-Type or Content-Length.
+        return Response(None, 304, headers=headers)
+    return Response(reply.body, reply.status, headers=headers, media_type=reply.media_type)
 
 
 def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[..., object]:
