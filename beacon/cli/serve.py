@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -93,6 +92,7 @@ def _run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from beacon._errors import UsageError
+    from beacon._serving import base_url, listen
     from beacon.server import EmbeddedService
 
     if args.nodes < 1:
@@ -109,19 +109,14 @@ def _run(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         signup=not args.no_signup,
     )
-    # Bind first, so the URL printed is the real one (``--port 0`` picks a free port).
-    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Bind first, so the URL printed is the real one (``--port 0`` picks a free port); the
+    # socket has TCP_NODELAY, or every small answer waits ~45 ms for a delayed ACK.
     try:
-        sock.bind((args.host, args.port))
-    except OSError as exc:
-        sock.close()
+        sock = listen(args.host, args.port)
+    except UsageError:
         svc.close()
-        raise UsageError(f"cannot listen on {args.host}:{args.port} ({exc.strerror})") from None
-    port = sock.getsockname()[1]
-    shown = f"[{args.host}]" if ":" in args.host else args.host
-    base = f"http://{shown}:{port}"
+        raise
+    base = base_url(args.host, sock)
     print(f"beacon: Sync 1.5 service at {base}", file=sys.stderr)
     print(f"beacon: token server  {base}/1.0/sync/1.5", file=sys.stderr)
     print(f"beacon: storage nodes {args.nodes}", file=sys.stderr)

@@ -23,7 +23,6 @@ Contract:
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -33,6 +32,7 @@ import httpx
 from starlette.applications import Starlette
 
 from beacon._errors import UsageError
+from beacon._serving import serve_in_thread
 from beacon.server._accounts import Account
 from beacon.server._app import build_app
 from beacon.server._core import Core, Limits
@@ -142,36 +142,12 @@ class EmbeddedService:
 
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-        """Serve over HTTP with uvicorn in a background thread; yield ``http://host:port``."""
-        import uvicorn  # only needed here; keeps ``import beacon`` light
+        """Serve over HTTP with uvicorn in a background thread; yield ``http://host:port``.
 
-        config = uvicorn.Config(
-            self.app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="beacon-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                thread.join(5)
-                raise UsageError(f"the server could not start on {host}:{port}")
-            time.sleep(0.01)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        try:
-            yield f"http://{shown}:{bound}"
-        finally:
-            server.should_exit = True
-            thread.join(15)
+        Every accepted socket has ``TCP_NODELAY`` (see ``beacon._serving``).
+        """
+        with serve_in_thread(self.app, host, port, name="beacon-server") as serving:
+            yield serving.url
 
     def close(self) -> None:
         self._db.close()
