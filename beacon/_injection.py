@@ -22,6 +22,9 @@ holds what they share, so the two speak one vocabulary with one set of argument 
   ``clear()``
       Drop every pending injected answer and header.
 
+* :class:`RequestLog` keeps the last requests (:class:`LoggedRequest`: method, path without
+  query, status, clock time, whether the answer was injected); never headers, bodies or
+  query strings.
 * :func:`error_answer` renders an injected refusal: a bare ``0`` body on storage paths
   (§3.10), a Cornice body elsewhere (§1.6), plus its headers.
 * :func:`admin_refusal` and :func:`call_fault` are the admin API's shape (``POST
@@ -34,6 +37,7 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+from collections import deque
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +49,8 @@ __all__ = [
     "BACKOFF_HEADERS",
     "FaultQueue",
     "InjectedAnswers",
+    "LoggedRequest",
+    "RequestLog",
     "Rule",
     "admin_refusal",
     "call_fault",
@@ -134,6 +140,37 @@ class FaultQueue:
         with self._lock:
             rule = self._take(self._headers, method, path) if self._headers else None
         return {} if rule is None else dict(rule.headers)
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    """One entry of the request log."""
+
+    method: str
+    path: str
+    status: int
+    time: float
+    injected: bool = False
+
+
+class RequestLog:
+    """The last ``size`` requests, oldest first."""
+
+    def __init__(self, size: int = 10_000) -> None:
+        self._entries: deque[LoggedRequest] = deque(maxlen=size)
+        self._lock = threading.Lock()
+
+    def add(self, entry: LoggedRequest) -> None:
+        with self._lock:
+            self._entries.append(entry)
+
+    def entries(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._entries)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
 
 
 def _check_count(count: object) -> None:

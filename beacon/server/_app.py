@@ -33,9 +33,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from beacon._injection import error_answer
+from beacon._injection import LoggedRequest, error_answer
 from beacon.server._admin import ADMIN_PREFIX, admin_routes
-from beacon.server._core import Core, LoggedRequest
+from beacon.server._core import Core
 from beacon.server._faults import Faults
 from beacon.server._health import HEALTH_PATHS, health_routes
 from beacon.server._storage import node_routes

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from beacon._hawk import HawkInvalid, parse_header, verify
+from beacon._hawk import split_host as hawk_split_host
 from beacon._tokens import TokenInvalid, derive_secret, parse_token
 from beacon.server import _node_records
 from beacon.server._db import Database
@@ -41,24 +42,12 @@ def unauthorized() -> StorageHTTPError:
 
 
 def split_host(host_header: str, scheme: str) -> tuple[str, int]:
-    """(host, port) from a Host header value (§2.2); IPv6 literals keep their brackets.
-
-    A port that is not 1-5 ASCII digits up to 65535 is a malformed header: 400 ``0``
-    (``str.isdigit`` admits digits such as ``²`` that ``int`` refuses).
-    """
-    default = 443 if scheme == "https" else 80
-    value = host_header.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        host, rest = value[: end + 1], value[end + 1 :]
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = value.rpartition(":") if ":" in value else (value, "", "")
-    if port:
-        if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
-            raise StorageHTTPError(400, 0)
-        return host, int(port)
-    return host, default
+    """(host, port) from a Host header value (§2.2); a port that is no port number is a
+    malformed header: 400 ``0``."""
+    try:
+        return hawk_split_host(host_header, scheme)
+    except HawkInvalid:
+        raise StorageHTTPError(400, 0) from None
 
 
 @dataclass(frozen=True)

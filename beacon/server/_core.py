@@ -8,8 +8,8 @@ Contract:
   the admin API and ``svc.faults`` all act on it. Its repr shows no secrets.
 * ``pending`` is the :class:`~beacon._injection.FaultQueue` of injected answers and headers
   (the vocabulary ``beacon proxy`` shares).
-* :class:`RequestLog` keeps the last requests (method, path without query, status, clock time,
-  whether the answer was injected); never headers, bodies or query strings.
+* ``log`` is the :class:`~beacon._injection.RequestLog` of the last requests (method, path
+  without query, status, clock time, whether the answer was injected), shared with the proxy.
 * :class:`WriteLocks` gives each storage user one non-blocking write lock: a write that finds
   it taken is answered 503 + ``Retry-After`` as Mozilla answers a conflicting write (§3.10).
 """
@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-from beacon._injection import FaultQueue
+from beacon._injection import FaultQueue, RequestLog
 from beacon._models import InfoConfiguration
 from beacon.server._accounts import Accounts
 from beacon.server._auth import HawkGate
@@ -46,37 +45,6 @@ class Limits:
 
     def as_json(self) -> dict[str, int]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class LoggedRequest:
-    """One entry of the request log."""
-
-    method: str
-    path: str
-    status: int
-    time: float
-    injected: bool = False
-
-
-class RequestLog:
-    """The last ``size`` requests, oldest first."""
-
-    def __init__(self, size: int = 10_000) -> None:
-        self._entries: deque[LoggedRequest] = deque(maxlen=size)
-        self._lock = threading.Lock()
-
-    def add(self, entry: LoggedRequest) -> None:
-        with self._lock:
-            self._entries.append(entry)
-
-    def entries(self) -> list[LoggedRequest]:
-        with self._lock:
-            return list(self._entries)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
 
 
 class WriteLocks:

@@ -41,10 +41,10 @@ import sqlite3
 from typing import Any
 
 from beacon._errors import UsageError
-from beacon._injection import InjectedAnswers
+from beacon._injection import InjectedAnswers, LoggedRequest
 from beacon.server import _store, _users
 from beacon.server._bso import valid_collection, valid_id
-from beacon.server._core import Core, LoggedRequest
+from beacon.server._core import Core
 from beacon.server._wire import now_ms
 
 
