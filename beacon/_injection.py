@@ -136,10 +136,17 @@ class FaultQueue:
             return self._take(self._errors, method, path) if self._errors else None
 
     def take_headers(self, path: str, method: str = "GET") -> dict[str, str]:
-        """Headers to add to this request's response (consumed), possibly none."""
+        """Headers to add to this request's response, possibly none: every matching header
+        rule counts down once (a Backoff and an alert pending together both apply)."""
+        headers: dict[str, str] = {}
         with self._lock:
-            rule = self._take(self._headers, method, path) if self._headers else None
-        return {} if rule is None else dict(rule.headers)
+            for rule in list(self._headers):
+                if rule.matches(method, path):
+                    headers.update(rule.headers)
+                    rule.remaining -= 1
+                    if rule.remaining <= 0:
+                        self._headers.remove(rule)
+        return headers
 
 
 @dataclass(frozen=True)

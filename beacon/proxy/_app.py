@@ -240,10 +240,11 @@ class ProxyApp:
             await response(scope, receive, send)
             return
         response, injected = await self.relay(request)
-        await response(scope, receive, send)
+        # Logged before it is sent: whoever reads the log after the answer must find it.
         self.state.add_log(
             request.method, request.url.path, response.status_code, injected=injected
         )
+        await response(scope, receive, send)
 
     def _injected(self, rule: Rule, storage: bool) -> Response:
         status, headers, body = error_answer(rule, storage=storage)
