@@ -1,6 +1,6 @@
 """``beacon.proxy`` is a public submodule with one door: its names are listed (ruff keeps the
-order) and documented,
-and the package imports only downward (primitives, never the server or the client)."""
+order) and documented, and the package imports only downward (primitives, never the server or
+the client)."""
 
 from __future__ import annotations
 
