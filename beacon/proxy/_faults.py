@@ -26,7 +26,8 @@ The faults, beside those of :class:`beacon._injection.InjectedAnswers` (``fail_n
     past the client's value); the write does not happen.
 ``drop_next(count=1, *, path_contains=None)``
     The next ``count`` matching requests reach the upstream and take effect, but their answer
-    is lost: the connection closes after the status line and headers.
+    is lost: the connection closes after the status line and headers (uvicorn logs each such
+    unfinished answer as an error).
 ``skew_clock(seconds=0)``
     Make the client's clock look ``seconds`` off: Hawk ``ts`` reaches the upstream moved by
     ``seconds``, and ``X-Weave-Timestamp`` / ``X-Timestamp`` reach the client moved back by
