@@ -40,6 +40,8 @@ FAULT_NAMES = INJECTED_FAULTS | frozenset(
         "expire_tokens",
         "revoke_tokens",
         "move_user",
+        "void_storage_tokens",
+        "retire_storage_user",
         "wipe_user",
         "wipe_node",
         "put_record",

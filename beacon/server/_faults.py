@@ -11,6 +11,10 @@ uid and node of its last token) and works without HTTP. The faults:
 ``move_user(fxa_uid, node=None) -> int``
     Node reassignment: the user gets a new uid on ``node`` (default: the next node); the old
     node answers 401, the token server hands out the new ``api_endpoint``, storage is empty.
+``void_storage_tokens(node, uid, *, expire_only=False)`` / ``retire_storage_user(node, uid)``
+    The same on one storage node for any uid, whichever token server minted its tokens (a
+    syncstorage-rs token server sharing the master secret, say): every token issued so far
+    for ``uid`` is revoked (or only expired) there; or ``uid`` left ``node`` for good.
 ``fail_next``, ``backoff_next``, ``alert_next``, ``clear``
     Injected answers (503 + ``Retry-After``, 401, Backoff headers, ``X-Weave-Alert`` and 513)
     for the next requests to the token server or the storage nodes, from the vocabulary
@@ -42,7 +46,7 @@ from typing import Any
 
 from beacon._errors import UsageError
 from beacon._injection import InjectedAnswers, LoggedRequest
-from beacon.server import _store, _users
+from beacon.server import _node_records, _store, _users
 from beacon.server._bso import valid_collection, valid_id
 from beacon.server._core import Core
 from beacon.server._wire import now_ms
@@ -98,6 +102,30 @@ class Faults(InjectedAnswers):
                 now_ms=now_ms(core.clock),
             )
         return target
+
+    def _node(self, node: int, uid: int) -> None:
+        if not (isinstance(node, int) and 1 <= node <= self._core.nodes):
+            raise UsageError(f"there is no node {node}")
+        if isinstance(uid, bool) or not isinstance(uid, int) or not 0 <= uid < 2**63:
+            raise UsageError("a uid is a non-negative integer")
+
+    def void_storage_tokens(self, node: int, uid: int, *, expire_only: bool = False) -> None:
+        self._node(node, uid)
+        core = self._core
+        with core.db.transaction() as conn:
+            _node_records.void_tokens(
+                conn,
+                node,
+                uid,
+                now=core.clock(),
+                max_duration=core.token_duration,
+                revoke=not expire_only,
+            )
+
+    def retire_storage_user(self, node: int, uid: int) -> None:
+        self._node(node, uid)
+        with self._core.db.transaction() as conn:
+            _node_records.retire(conn, node, uid, self._core.clock())
 
     # -- data as another device or a failing server would change it --------------------------
 

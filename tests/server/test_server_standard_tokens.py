@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from beacon import UsageError
 from beacon.server import EmbeddedService
 from tests.server.server_fixtures import START, Clock, User, counter_rng, make_user
 
@@ -203,9 +204,36 @@ def test_expired_tokenlib_tokens_still_read_info_collections(
         assert http.get(root + "/storage/tabs", auth=auth).status_code == 401
 
 
-def test_the_master_secret_must_be_non_empty() -> None:
-    from beacon import UsageError
+def test_the_admin_voids_and_retires_uids_of_another_token_server(
+    rotated: EmbeddedService, clock: Clock
+) -> None:
+    root = "http://beacon.test/node/2/1.5/4242"
+    before = mint(4242, "http://beacon.test/node/2", expires=clock() + 3600)
+    with httpx.Client(transport=rotated.transport()) as http:
+        assert http.get(root + "/storage/tabs", auth=HawkAuthLib(before, clock)).status_code == 200
+        rotated.faults.void_storage_tokens(2, 4242, expire_only=True)
+        expired = HawkAuthLib(before, clock)
+        assert http.get(root + "/info/collections", auth=expired).status_code == 200
+        assert http.get(root + "/storage/tabs", auth=expired).status_code == 401
+        rotated.faults.void_storage_tokens(2, 4242)
+        assert http.get(root + "/info/collections", auth=expired).status_code == 401
+        clock.advance(1)
+        after = HawkAuthLib(mint(4242, "http://beacon.test/node/2", expires=clock() + 3601), clock)
+        assert http.get(root + "/storage/tabs", auth=after).status_code == 200
+        # The same uid on node 1 is another user: untouched.
+        other = HawkAuthLib(mint(4242, "http://beacon.test/node/1"), clock)
+        assert (
+            http.get("http://beacon.test/node/1/1.5/4242/storage/tabs", auth=other).status_code
+            == 200
+        )
+        rotated.faults.retire_storage_user(2, 4242)
+        assert http.get(root + "/storage/tabs", auth=after).status_code == 401
+    for bad in ((3, 1), (0, 1), (1, -1), (1, True)):
+        with pytest.raises(UsageError):
+            rotated.faults.void_storage_tokens(*bad)
 
+
+def test_the_master_secret_must_be_non_empty() -> None:
     for bad in ("", [""], ["ok", ""]):
         with pytest.raises(UsageError):
             EmbeddedService(master_secret=bad)
@@ -220,7 +248,6 @@ def _options(*argv: str) -> Any:
 def test_serve_takes_master_secrets_from_options_a_file_or_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from beacon import UsageError
     from beacon.cli.serve import master_secrets
 
     monkeypatch.setenv("SYNC_MASTER_SECRET", "from the environment")
