@@ -38,6 +38,7 @@ __all__ = [
     "normalized_string",
     "parse_header",
     "payload_hash",
+    "split_host",
     "verify",
 ]
 
@@ -128,6 +129,30 @@ def payload_hash(content_type: str, body: bytes) -> str:
     media_type = content_type.split(";", 1)[0].strip().lower()
     text = b"hawk.1.payload\n" + media_type.encode("ascii") + b"\n" + body + b"\n"
     return base64.b64encode(hashlib.sha256(text).digest()).decode("ascii")
+
+
+def split_host(host_header: str, scheme: str) -> tuple[str, int]:
+    """(host, port) a server uses in the MAC, from the ``Host`` header as sent (§2.2).
+
+    Lower-cased; IPv6 literals keep their brackets; no port means the scheme's default.
+
+    Raises:
+        HawkInvalid: the port is not 1-5 ASCII digits up to 65535 (``str.isdigit`` admits
+            digits such as ``²`` that ``int`` refuses).
+    """
+    default = _DEFAULT_PORTS.get(scheme, 80)
+    value = host_header.strip().lower()
+    if value.startswith("["):
+        end = value.find("]")
+        host, rest = value[: end + 1], value[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = value.rpartition(":") if ":" in value else (value, "", "")
+    if not port:
+        return host, default
+    if not (port.isascii() and port.isdigit() and len(port) <= 5 and int(port) <= 65535):
+        raise HawkInvalid("the Host header's port is not a port number", reason="malformed")
+    return host, int(port)
 
 
 def parse_header(value: str) -> HawkHeader:

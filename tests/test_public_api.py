@@ -42,6 +42,7 @@ DOORS = [
     "beacon.server",
     "beacon.testing",
     "beacon.demo",
+    "beacon.proxy",
 ]
 
 

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+from beacon._injection import LoggedRequest
 from beacon.server._accounts import Account
-from beacon.server._core import Limits, LoggedRequest
+from beacon.server._core import Limits
 from beacon.server._faults import Faults
 from beacon.server._service import IN_PROCESS_URL, EmbeddedService
 

@@ -22,29 +22,26 @@ Admin requests are neither logged nor subject to injected faults (see ``_app``).
 from __future__ import annotations
 
 import dataclasses
-import hmac
-import json
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from beacon._errors import UsageError
+from beacon._injection import INJECTED_FAULTS, admin_refusal, call_fault
 from beacon.server._accounts import Account
 from beacon.server._core import Core
 from beacon.server._faults import Faults
 from beacon.server._tokenserver import base_url_of
 
 ADMIN_PREFIX = "/__admin__"
-FAULT_NAMES = frozenset(
+FAULT_NAMES = INJECTED_FAULTS | frozenset(
     {
         "expire_tokens",
         "revoke_tokens",
         "move_user",
-        "fail_next",
-        "backoff_next",
-        "clear",
+        "void_storage_tokens",
+        "retire_storage_user",
         "wipe_user",
         "wipe_node",
         "put_record",
@@ -73,14 +70,8 @@ def _error(status: int, message: str) -> JSONResponse:
 
 def _authorized(core: Core, request: Request) -> Response | None:
     """None if the admin secret matches; otherwise the refusal to send."""
-    if core.admin_secret is None:
-        return _error(404, "not found")
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        given.strip().encode(), core.admin_secret.encode()
-    ):
-        return _error(401, "admin secret required")
-    return None
+    refusal = admin_refusal(core.admin_secret, request.headers.get("authorization"))
+    return None if refusal is None else _error(*refusal)
 
 
 def _token_url(core: Core, request: Request) -> str:
@@ -116,22 +107,11 @@ async def admin_fault(request: Request) -> Response:
     core: Core = request.app.state.core
     if (refusal := _authorized(core, request)) is not None:
         return refusal
-    name = request.path_params["name"]
-    if name not in FAULT_NAMES:
-        return _error(404, "unknown fault")
-    body = await request.body()
-    try:
-        kwargs = json.loads(body) if body.strip() else {}
-    except ValueError:
-        return _error(400, "the body must be a JSON object")
-    if not isinstance(kwargs, dict):
-        return _error(400, "the body must be a JSON object")
     faults: Faults = request.app.state.faults
-    try:
-        result = getattr(faults, name)(**kwargs)
-    except (TypeError, UsageError) as exc:
-        return _error(400, str(exc) if isinstance(exc, UsageError) else "bad arguments")
-    return JSONResponse({"result": result})
+    status, answer = call_fault(
+        faults, FAULT_NAMES, request.path_params["name"], await request.body()
+    )
+    return JSONResponse(answer, status)
 
 
 async def admin_requests(request: Request) -> Response:

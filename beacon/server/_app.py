@@ -4,7 +4,12 @@ Contract: :func:`build_app` returns an ASGI app whose routes are
 
 * ``GET /1.0/<app>/<version>`` — token server (``_tokenserver``);
 * ``/node/<n>/1.5/<uid>/...`` — storage nodes 1..N (``_storage``, ``_writes``);
-* ``POST /accounts`` and ``/__admin__/...`` — sign-up and admin (``_admin``).
+* ``POST /accounts`` and ``/__admin__/...`` — sign-up and admin (``_admin``);
+* ``/__heartbeat__`` and ``/__lbheartbeat__`` — health checks (``_health``).
+
+CORS is answered as syncstorage-rs does (outermost, so injected refusals carry it too): any
+origin, preflight ``OPTIONS`` on every route, ``Access-Control-Max-Age: 1728000``, the request
+headers a Sync client sends allowed and the ``X-Weave-*`` response headers exposed.
 
 :class:`ServiceMiddleware` wraps it: except for admin paths, it answers a request from the
 fault queue when an injected error matches (503 + ``Retry-After`` by default; bare ``0`` body
@@ -24,20 +29,57 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from beacon._injection import LoggedRequest, error_answer
 from beacon.server._admin import ADMIN_PREFIX, admin_routes
-from beacon.server._core import Core, LoggedRequest
+from beacon.server._core import Core
 from beacon.server._faults import Faults
+from beacon.server._health import HEALTH_PATHS, health_routes
 from beacon.server._storage import node_routes
 from beacon.server._tokenserver import token_endpoint
 from beacon.server._wire import now_ms, render_ts
 from beacon.server._writes import HANDLERS
 
 NODE_PREFIX = "/node/"
+# syncstorage-rs's CORS settings (syncserver-settings defaults), plus the request headers a
+# browser client of the storage API and the token server needs beyond them.
+CORS_METHODS = ("DELETE", "GET", "POST", "PUT")
+CORS_MAX_AGE = 1_728_000
+CORS_ALLOWED_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "User-Agent",
+    "X-Last-Modified",
+    "X-Weave-Timestamp",
+    "X-Weave-Next-Offset",
+    "X-Weave-Records",
+    "X-Weave-Bytes",
+    "X-Weave-Total-Records",
+    "X-Weave-Total-Bytes",
+    "X-Verify-Code",
+    "X-If-Modified-Since",
+    "X-If-Unmodified-Since",
+    "X-KeyID",
+    "X-Client-State",
+)
+CORS_EXPOSED_HEADERS = (
+    "X-Weave-Timestamp",
+    "X-Last-Modified",
+    "X-Weave-Next-Offset",
+    "X-Weave-Records",
+    "X-Weave-Backoff",
+    "X-Weave-Alert",
+    "X-Weave-Quota-Remaining",
+    "X-Backoff",
+    "Backoff",
+    "Retry-After",
+    "X-Timestamp",
+)
 
 
 def _cornice(description: str) -> str:
@@ -64,23 +106,26 @@ class ServiceMiddleware:
         self.core = core
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
+        if (
+            scope["type"] != "http"
+            or scope["path"].startswith(ADMIN_PREFIX)
+            or scope["path"] in HEALTH_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         core = self.core
         path: str = scope["path"]
         is_node = path.startswith(NODE_PREFIX)
-        rule = core.pending.take_error(path)
+        rule = core.pending.take_error(path, scope["method"])
         if rule is not None:
-            headers = {"Retry-After": str(rule.retry_after)} if rule.retry_after is not None else {}
+            status, headers, body = error_answer(rule, storage=is_node)
             if is_node:
                 headers["X-Weave-Timestamp"] = render_ts(now_ms(core.clock))
-            body = "0" if is_node else _cornice("Resource is not available")
-            response = Response(body, rule.status, headers=headers, media_type="application/json")
+            response = Response(body, status, headers=headers, media_type="application/json")
             await response(scope, receive, send)
             self._log(scope, rule.status, injected=True)
             return
-        extra = core.pending.take_headers(path)
+        extra = core.pending.take_headers(path, scope["method"])
         status = 500
 
         async def send_wrapper(message: Message) -> None:
@@ -114,11 +159,22 @@ def build_app(core: Core, faults: Faults, *, signup: bool = True) -> Starlette:
         Route("/1.0/{app}/{version}", token_endpoint, methods=["GET"]),
         *node_routes(HANDLERS),
         *admin_routes(),
+        *health_routes(),
     ]
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_error},
-        middleware=[Middleware(ServiceMiddleware, core=core)],
+        middleware=[
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"],
+                allow_methods=CORS_METHODS,
+                allow_headers=CORS_ALLOWED_HEADERS,
+                expose_headers=CORS_EXPOSED_HEADERS,
+                max_age=CORS_MAX_AGE,
+            ),
+            Middleware(ServiceMiddleware, core=core),
+        ],
     )
     # A path like /storage// must be a 404 (§3.4), never a redirect.
     app.router.redirect_slashes = False

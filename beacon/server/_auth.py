@@ -1,16 +1,20 @@
 """Hawk authentication of storage-node requests (docs/protocol.md §2.4), with a nonce cache.
 
-Contract: :meth:`HawkGate.authenticate` returns the :class:`UserRecord` a request may act for,
-or raises :class:`StorageHTTPError`:
+Contract: :meth:`HawkGate.authenticate` returns the :class:`StorageUser` (node, uid) a request
+may act for, or raises :class:`StorageHTTPError`. Tokens are standard tokenlib tokens (§1.7):
+any token one of the master secrets signs whose payload has an integer ``uid`` and a string
+``node`` (the claims syncstorage-rs requires; ``fxa_uid``, ``fxa_kid``, ``hashed_fxa_uid``,
+``hashed_device_id`` are optional and unused), whoever minted it. Data is kept by
+``(node in the path, token uid)`` and appears on first use, as with syncstorage-rs.
 
 * 401 (body ``0``, ``WWW-Authenticate: Hawk``) when the header is missing or malformed, the
-  token does not verify under the master secret, the MAC is wrong, ``ts`` is outside the skew
-  window, the ``(token id, nonce)`` pair was already used (replay), the user row is unknown or
-  replaced (client-state change or node move), the token or the user belongs to another node,
-  or the token was revoked; also when the token has expired (by time or by an expire fault),
-  except for ``GET info/collections`` (``allow_expired``), which the seed note and §2.4 item 3
-  allow with an expired token.
-* 400 (body ``0``) when the token's uid is not the uid in the path (rs behaviour, §2.4 item 6).
+  token does not verify under any master secret, the MAC is wrong, ``ts`` is outside the
+  skew window, the ``(token id, nonce)`` pair was already used (replay), the node retired the
+  uid (client-state change or node move) or revoked the token (``_node_records``); also when
+  the token has expired (by time or by an expire fault), except for ``GET info/collections``
+  (``allow_expired``), which the seed note and §2.4 item 3 allow with an expired token.
+* 400 (body ``0``) when the token's uid is not the uid in the path (rs behaviour, §2.4 item 6),
+  or the ``Host`` header's port is not a port number (:func:`split_host`).
 
 Host and port come from the ``Host`` header as the client addressed it (§2.2), lower-cased,
 defaulting to the scheme's port. Nothing here logs or echoes the token, key or MAC.
@@ -26,10 +30,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from beacon._hawk import HawkInvalid, parse_header, verify
+from beacon._hawk import split_host as hawk_split_host
 from beacon._tokens import TokenInvalid, derive_secret, parse_token
-from beacon.server import _users
+from beacon.server import _node_records
 from beacon.server._db import Database
-from beacon.server._users import UserRecord
 from beacon.server._wire import StorageHTTPError
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": "Hawk"}
@@ -40,20 +44,20 @@ def unauthorized() -> StorageHTTPError:
 
 
 def split_host(host_header: str, scheme: str) -> tuple[str, int]:
-    """(host, port) from a Host header value (§2.2); IPv6 literals keep their brackets."""
-    default = 443 if scheme == "https" else 80
-    value = host_header.strip().lower()
-    if value.startswith("["):
-        end = value.find("]")
-        host, rest = value[: end + 1], value[end + 1 :]
-        port = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, _, port = value.rpartition(":") if ":" in value else (value, "", "")
-    if port:
-        if not port.isdigit():
-            raise unauthorized()
-        return host, int(port)
-    return host, default
+    """(host, port) from a Host header value (§2.2); a port that is no port number is a
+    malformed header: 400 ``0``."""
+    try:
+        return hawk_split_host(host_header, scheme)
+    except HawkInvalid:
+        raise StorageHTTPError(400, 0) from None
+
+
+@dataclass(frozen=True)
+class StorageUser:
+    """Whose storage a request may act on: a uid on one node."""
+
+    node: int
+    uid: int
 
 
 @dataclass(frozen=True)
@@ -71,18 +75,18 @@ class RequestFacts:
 
 
 class HawkGate:
-    """Verifies Hawk headers against tokens minted with ``master_secret``."""
+    """Verifies Hawk headers against tokens signed with any of ``secrets``."""
 
     def __init__(
         self,
         db: Database,
         *,
-        master_secret: str,
+        secrets: tuple[str, ...],
         clock: Callable[[], float],
         skew: float = 60.0,
     ) -> None:
         self._db = db
-        self._secret = master_secret
+        self._secrets = secrets
         self._clock = clock
         self._skew = skew
         self._nonces: dict[tuple[str, str], float] = {}
@@ -112,18 +116,25 @@ class HawkGate:
         cached = self._tokens.get(token_id)
         if cached is not None:
             return cached
-        try:
-            data = parse_token(token_id, secret=self._secret, now=float("-inf"))
-            key = derive_secret(token_id, secret=self._secret)
-        except TokenInvalid:
-            raise unauthorized() from None
+        for secret in self._secrets:
+            try:
+                data = parse_token(token_id, secret=secret, now=float("-inf"))
+                key = derive_secret(token_id, secret=secret)
+            except TokenInvalid:
+                continue
+            break
+        else:
+            raise unauthorized()
+        uid, node = data.get("uid"), data.get("node")
+        if isinstance(uid, bool) or not isinstance(uid, int) or not isinstance(node, str):
+            raise unauthorized()
         with self._lock:
             if len(self._tokens) >= 4096:
                 self._tokens.clear()
             self._tokens[token_id] = (data, key)
         return data, key
 
-    def authenticate(self, facts: RequestFacts) -> UserRecord:
+    def authenticate(self, facts: RequestFacts) -> StorageUser:
         if not facts.authorization:
             raise unauthorized()
         now = self._clock()
@@ -147,18 +158,13 @@ class HawkGate:
         except HawkInvalid:
             raise unauthorized() from None
         self._remember_nonce(header.id, header.nonce, header.ts, now)
-        uid, node, serial = data.get("uid"), data.get("node_id"), data.get("serial")
-        if not isinstance(uid, int) or not isinstance(node, int) or not isinstance(serial, int):
-            raise unauthorized()
-        if uid != facts.uid:
+        if data["uid"] != facts.uid:
             raise StorageHTTPError(400, 0)  # token uid ≠ path uid (§2.4 item 6)
         with self._db.transaction() as conn:
-            user = _users.by_uid(conn, uid)
-        if user is None or user.replaced or user.node != facts.node or node != facts.node:
-            raise unauthorized()  # node reassigned, or storage replaced by a new client state
-        if serial < user.revoked_below:
-            raise unauthorized()
-        expired = expired or serial < user.expired_below
+            record = _node_records.get(conn, facts.node, facts.uid)
+        if record.retired or data["expires"] <= record.void_through:
+            raise unauthorized()  # moved away, replaced by a new client state, or revoked
+        expired = expired or data["expires"] <= record.expired_through
         if expired and not facts.allow_expired:
             raise unauthorized()
-        return user
+        return StorageUser(facts.node, facts.uid)

@@ -38,6 +38,17 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _utf8(text: str) -> bool:
+    """False for text UTF-8 cannot carry: a lone surrogate from a JSON ``"\\ud800"`` escape."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_bso(raw: dict[str, Any]) -> dict[str, Any] | str:
     """A validated item, or the reason it is invalid (§3.2)."""
     for key in raw:
@@ -53,7 +64,7 @@ def check_bso(raw: dict[str, Any]) -> dict[str, Any] | str:
         item["sortindex"] = value
     if "payload" in raw:
         value = raw["payload"]
-        if value is not None and not isinstance(value, str):
+        if value is not None and not (isinstance(value, str) and _utf8(value)):
             return "invalid bso: payload"
         item["payload"] = value
     if "ttl" in raw:

@@ -48,11 +48,21 @@ CREATE TABLE IF NOT EXISTS users (
     client_state TEXT NOT NULL,
     created_at REAL NOT NULL,
     replaced_at REAL,
+    -- Unused since tokens carry only standard claims (kept so older files still open).
     token_serial INTEGER NOT NULL DEFAULT 0,
     expired_below INTEGER NOT NULL DEFAULT 0,
     revoked_below INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS users_by_fxa ON users (fxa_uid, replaced_at);
+-- What each storage node knows of its uids: retired, revoked or expired tokens (_node_records).
+CREATE TABLE IF NOT EXISTS node_users (
+    node INTEGER NOT NULL, uid INTEGER NOT NULL,
+    retired_at REAL,
+    void_through REAL NOT NULL DEFAULT 0,
+    expired_through REAL NOT NULL DEFAULT 0,
+    issued_through REAL NOT NULL DEFAULT 0,
+    PRIMARY KEY (node, uid)
+);
 -- Storage (docs/protocol.md §3): per (node, uid) store, collections and BSOs.
 CREATE TABLE IF NOT EXISTS stores (
     node INTEGER NOT NULL, uid INTEGER NOT NULL, modified INTEGER NOT NULL,

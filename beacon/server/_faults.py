@@ -11,15 +11,14 @@ uid and node of its last token) and works without HTTP. The faults:
 ``move_user(fxa_uid, node=None) -> int``
     Node reassignment: the user gets a new uid on ``node`` (default: the next node); the old
     node answers 401, the token server hands out the new ``api_endpoint``, storage is empty.
-``fail_next(count=1, *, path_contains=None, status=503, retry_after=10)``
-    The next ``count`` requests (token server or storage; those whose path contains
-    ``path_contains`` if given) are answered ``status`` with ``Retry-After`` (omitted when
-    ``retry_after`` is None) and nothing else happens.
-``backoff_next(count=1, *, seconds=60, header="X-Weave-Backoff", path_contains=None)``
-    The next ``count`` matching responses carry ``header: seconds`` (``X-Weave-Backoff``,
-    ``Backoff`` or ``X-Backoff``); the requests themselves are served normally.
-``clear()``
-    Drop every pending injected error and header.
+``void_storage_tokens(node, uid, *, expire_only=False)`` / ``retire_storage_user(node, uid)``
+    The same on one storage node for any uid, whichever token server minted its tokens (a
+    syncstorage-rs token server sharing the master secret, say): every token issued so far
+    for ``uid`` is revoked (or only expired) there; or ``uid`` left ``node`` for good.
+``fail_next``, ``backoff_next``, ``alert_next``, ``clear``
+    Injected answers (503 + ``Retry-After``, 401, Backoff headers, ``X-Weave-Alert`` and 513)
+    for the next requests to the token server or the storage nodes, from the vocabulary
+    ``beacon proxy`` shares: see :class:`beacon._injection.InjectedAnswers`.
 ``wipe_user(fxa_uid)`` / ``wipe_node(node)``
     Delete the user's (every user's on ``node``) collections and records, as a server-side
     data loss; timestamps keep moving forward.
@@ -48,18 +47,18 @@ import sqlite3
 from typing import Any
 
 from beacon._errors import UsageError
-from beacon.server import _store, _users
+from beacon._injection import InjectedAnswers, LoggedRequest
+from beacon.server import _node_records, _store, _users
 from beacon.server._bso import valid_collection, valid_id
-from beacon.server._core import Core, LoggedRequest
+from beacon.server._core import Core
 from beacon.server._wire import now_ms
 
-BACKOFF_HEADERS = frozenset({"X-Weave-Backoff", "Backoff", "X-Backoff"})
 
-
-class Faults:
+class Faults(InjectedAnswers):
     """See the module docstring for every fault."""
 
     def __init__(self, core: Core) -> None:
+        super().__init__(core.pending)
         self._core = core
 
     def __repr__(self) -> str:
@@ -73,15 +72,19 @@ class Faults:
 
     # -- tokens and nodes ---------------------------------------------------------------------
 
+    def _void(self, fxa_uid: str, *, revoke: bool) -> None:
+        core = self._core
+        with core.db.transaction() as conn:
+            user = self._user(conn, fxa_uid)
+            _users.void_tokens(
+                conn, user, now=core.clock(), max_duration=core.token_duration, revoke=revoke
+            )
+
     def expire_tokens(self, fxa_uid: str) -> None:
-        with self._core.db.transaction() as conn:
-            self._user(conn, fxa_uid)
-            _users.invalidate_tokens(conn, fxa_uid, revoke=False)
+        self._void(fxa_uid, revoke=False)
 
     def revoke_tokens(self, fxa_uid: str) -> None:
-        with self._core.db.transaction() as conn:
-            self._user(conn, fxa_uid)
-            _users.invalidate_tokens(conn, fxa_uid, revoke=True)
+        self._void(fxa_uid, revoke=True)
 
     def move_user(self, fxa_uid: str, node: int | None = None) -> int:
         core = self._core
@@ -102,41 +105,29 @@ class Faults:
             )
         return target
 
-    # -- injected answers ---------------------------------------------------------------------
+    def _node(self, node: int, uid: int) -> None:
+        if not (isinstance(node, int) and 1 <= node <= self._core.nodes):
+            raise UsageError(f"there is no node {node}")
+        if isinstance(uid, bool) or not isinstance(uid, int) or not 0 <= uid < 2**63:
+            raise UsageError("a uid is a non-negative integer")
 
-    def fail_next(
-        self,
-        count: int = 1,
-        *,
-        path_contains: str | None = None,
-        status: int = 503,
-        retry_after: int | None = 10,
-    ) -> None:
-        if count < 1 or not 400 <= status <= 599:
-            raise UsageError("fail_next needs count >= 1 and a 4xx/5xx status")
-        self._core.pending.add_error(
-            count, path_contains=path_contains, status=status, retry_after=retry_after
-        )
-
-    def backoff_next(
-        self,
-        count: int = 1,
-        *,
-        seconds: int = 60,
-        header: str = "X-Weave-Backoff",
-        path_contains: str | None = None,
-    ) -> None:
-        if count < 1 or seconds < 0 or header not in BACKOFF_HEADERS:
-            raise UsageError(
-                "backoff_next needs count >= 1, seconds >= 0 and a header in"
-                f" {sorted(BACKOFF_HEADERS)}"
+    def void_storage_tokens(self, node: int, uid: int, *, expire_only: bool = False) -> None:
+        self._node(node, uid)
+        core = self._core
+        with core.db.transaction() as conn:
+            _node_records.void_tokens(
+                conn,
+                node,
+                uid,
+                now=core.clock(),
+                max_duration=core.token_duration,
+                revoke=not expire_only,
             )
-        self._core.pending.add_headers(
-            count, path_contains=path_contains, headers={header: str(seconds)}
-        )
 
-    def clear(self) -> None:
-        self._core.pending.clear()
+    def retire_storage_user(self, node: int, uid: int) -> None:
+        self._node(node, uid)
+        with self._core.db.transaction() as conn:
+            _node_records.retire(conn, node, uid, self._core.clock())
 
     # -- data as another device or a failing server would change it --------------------------
 

@@ -5,7 +5,10 @@ Contract:
 * ``EmbeddedService(data_dir=None, nodes=2, clock=time.time, admin_secret=None, ...)`` opens
   (or creates) ``<data_dir>/beacon-server.sqlite3``; ``data_dir=None`` keeps everything in
   memory. Secrets (token master secret, OAuth and metrics secrets) are generated once and
-  kept in the database, so tokens and accounts survive a restart.
+  kept in the database, so tokens and accounts survive a restart. ``master_secret`` (one
+  string, or several for rotation: tokens are minted with the first and verified against
+  each) replaces the generated one, so a standard token server sharing it (syncstorage-rs,
+  Mozilla's ``tokenlib``) mints tokens these storage nodes accept.
 * ``clock`` (epoch seconds) drives every timestamp, TTL, token expiry and the Hawk skew check;
   ``rng`` every random choice (account uids, token salts).
 * ``svc.app`` is the Starlette app; ``svc.transport()`` a new in-process sync httpx transport
@@ -20,9 +23,8 @@ Contract:
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +32,7 @@ import httpx
 from starlette.applications import Starlette
 
 from beacon._errors import UsageError
+from beacon._serving import serve_in_thread
 from beacon.server._accounts import Account
 from beacon.server._app import build_app
 from beacon.server._core import Core, Limits
@@ -52,7 +55,7 @@ class EmbeddedService:
         clock: Callable[[], float] = time.time,
         admin_secret: str | None = None,
         *,
-        master_secret: str | None = None,
+        master_secret: str | Sequence[str] | None = None,
         rng: Callable[[int], bytes] = os.urandom,
         limits: Limits | None = None,
         token_duration: int = 3600,
@@ -65,6 +68,9 @@ class EmbeddedService:
             raise UsageError("an embedded service needs at least one storage node")
         if token_duration < 1:
             raise UsageError("token_duration must be at least one second")
+        secrets = (master_secret,) if isinstance(master_secret, str) else tuple(master_secret or ())
+        if not all(isinstance(s, str) and s for s in secrets):
+            raise UsageError("master secrets must be non-empty strings")
         path: Path | None = None
         if data_dir is not None:
             directory = Path(data_dir)
@@ -77,7 +83,7 @@ class EmbeddedService:
             clock=clock,
             nodes=nodes,
             rng=rng,
-            master_secret=master_secret,
+            master_secrets=secrets,
             admin_secret=admin_secret,
             limits=limits,
             token_duration=token_duration,
@@ -136,36 +142,12 @@ class EmbeddedService:
 
     @contextmanager
     def serve(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
-        """Serve over HTTP with uvicorn in a background thread; yield ``http://host:port``."""
-        import uvicorn  # only needed here; keeps ``import beacon`` light
+        """Serve over HTTP with uvicorn in a background thread; yield ``http://host:port``.
 
-        config = uvicorn.Config(
-            self.app,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            ws="none",
-            http="h11",
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="beacon-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                thread.join(5)
-                raise UsageError(f"the server could not start on {host}:{port}")
-            time.sleep(0.01)
-        bound = server.servers[0].sockets[0].getsockname()[1]
-        shown = f"[{host}]" if ":" in host else host
-        try:
-            yield f"http://{shown}:{bound}"
-        finally:
-            server.should_exit = True
-            thread.join(15)
+        Every accepted socket has ``TCP_NODELAY`` (see ``beacon._serving``).
+        """
+        with serve_in_thread(self.app, host, port, name="beacon-server") as serving:
+            yield serving.url
 
     def close(self) -> None:
         self._db.close()

@@ -2,12 +2,14 @@
 
 Contract:
 
-* Routes live under ``/node/<n>/1.5/<uid>`` (``n`` in ``1..nodes``, else 404). After the node
+* Routes live under ``/node/<n>/1.5/<uid>`` (``n`` in ``1..nodes``, both 1-10 ASCII digits as
+  rs routes them, else 404 ``0``). After the node
   check and the body-size limit (413 without reading past ``max_request_bytes``), every request
   is Hawk-authenticated (``_auth``) before anything else happens; ``GET info/collections``
   alone accepts an expired token (§2.4 item 3).
 * Every response carries ``X-Weave-Timestamp`` = max(now, X-Last-Modified) (§3.9); every 2xx,
-  304 and 412 carries ``X-Last-Modified``; errors have a bare-integer body (§3.10).
+  304 and 412 carries ``X-Last-Modified``; errors have a bare-integer body (§3.10); a 304 has
+  no body and no representation headers (no ``Content-Type``, no ``Content-Length``).
 * Preconditions (§3.8): ``X-If-Modified-Since`` (GET only) → 304 when the target's
   last-modified ≤ the value; ``X-If-Unmodified-Since`` → 412 when it is greater; both, or an
   unparsable or negative value → 400. The target is the BSO, the collection or the store.
@@ -30,10 +32,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from beacon.server import _store
-from beacon.server._auth import RequestFacts, split_host
+from beacon.server._auth import RequestFacts, StorageUser, split_host
 from beacon.server._bso import valid_collection, valid_id
 from beacon.server._core import Core
-from beacon.server._users import UserRecord
 from beacon.server._wire import (
     RESP_INVALID_BSO,
     RESP_INVALID_COLLECTION,
@@ -56,7 +57,7 @@ class NodeRequest:
     """One authenticated storage request."""
 
     core: Core
-    user: UserRecord
+    user: StorageUser
     method: str
     query: QueryParams
     headers: Headers
@@ -194,7 +195,10 @@ def info_collection_counts(ctx: NodeRequest) -> Reply:
 def info_configuration(ctx: NodeRequest) -> Reply:
     # rs sends X-Last-Modified 0.00 here (§3.4): the limits do not change per user.
     check_preconditions(ctx, 0)
-    return Reply(200, dumps(ctx.core.limits.as_json()), 0)
+    limits: dict[str, int] = ctx.core.limits.as_json()
+    if ctx.core.quota_bytes is not None:
+        limits["max_quota_limit"] = ctx.core.quota_bytes  # rs names the per-user quota so
+    return Reply(200, dumps(limits), 0)
 
 
 def get_collection(ctx: NodeRequest) -> Reply:
@@ -254,8 +258,8 @@ def get_item(ctx: NodeRequest) -> Reply:
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, or 413 once it exceeds ``max_request_bytes`` (§3.6)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    declared = (request.headers.get("content-length") or "").strip()
+    if declared.isascii() and declared.isdigit() and exceeds(declared, limit):
         raise StorageHTTPError(413, RESP_SIZE_LIMIT)
     chunks: list[bytes] = []
     size = 0
@@ -267,14 +271,30 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def exceeds(digits: str, limit: int) -> bool:
+    """Whether ASCII ``digits`` name a number above ``limit``, without converting thousands
+    of digits (``int`` refuses more than 4,300 of them)."""
+    significant = digits.lstrip("0")
+    return len(significant) > len(str(limit)) or int(significant or "0") > limit
+
+
+def path_number(text: str) -> int:
+    """A node or uid path segment: 1-10 ASCII digits (rs: ``[0-9]{1,10}``), else 404 ``0``."""
+    if not (text.isascii() and text.isdigit() and len(text) <= 10):
+        raise StorageHTTPError(404, 0)
+    return int(text)
+
+
 def render(reply: Reply, now: int) -> Response:
     headers = dict(reply.headers)
     stamp = now if reply.last_modified is None else max(now, reply.last_modified)
     headers["X-Weave-Timestamp"] = render_ts(stamp)
     if reply.last_modified is not None:
         headers["X-Last-Modified"] = render_ts(reply.last_modified)
-    body = "" if reply.status == 304 else reply.body
-    return Response(body, reply.status, headers=headers, media_type=reply.media_type)
+    if reply.status == 304:
+        # Not Modified has no representation: no body, no Content-Type or Content-Length.
+        return Response(None, 304, headers=headers)
+    return Response(reply.body, reply.status, headers=headers, media_type=reply.media_type)
 
 
 def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[..., object]:
@@ -284,8 +304,8 @@ def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[
         core: Core = request.app.state.core
         now = now_ms(core.clock)
         try:
-            node = int(request.path_params["node"])
-            uid = int(request.path_params["uid"])
+            node = path_number(request.path_params["node"])
+            uid = path_number(request.path_params["uid"])
             if not 1 <= node <= core.nodes:
                 raise StorageHTTPError(404, 0)
             body = b""
@@ -337,7 +357,7 @@ def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[
 
 def node_routes(writes: dict[str, Handler]) -> list[Route]:
     """Every storage route; ``writes`` maps names to the handlers of ``_writes``."""
-    root = "/node/{node:int}/1.5/{uid:int}"
+    root = "/node/{node}/1.5/{uid}"
 
     def route(path: str, handler: Handler, method: str, **kw: bool) -> Route:
         return Route(root + path, node_endpoint(handler, **kw), methods=[method])

@@ -65,6 +65,8 @@ def parse_offset(token: str | None, sort: str | None) -> Offset | None:
     modified, dot, encoded = token.partition(".")
     if not dot or sort not in _AFTER or not (modified.isascii() and modified.isdigit()):
         return None
+    if len(modified) > 15:  # ms timestamps have 13 digits; SQLite integers end at 2**63
+        return None
     try:
         padded = encoded + "=" * (-len(encoded) % 4)
         bso_id = base64.b64decode(padded, altchars=b"-_", validate=True).decode("ascii")

@@ -14,8 +14,11 @@ Contract for :func:`token_endpoint`:
   change retires the uid and starts a new one (empty storage) on the same node.
 * 200 with the eight fields of §1.5 and ``X-Timestamp``; ``api_endpoint`` is the base URL the
   request came in on (or the configured public URL) + ``/node/<n>/1.5/<uid>``. The token is
-  tokenlib format (§1.7) carrying ``uid``, ``node`` (URL), ``node_id``, ``serial``, ``fxa_uid``,
-  ``fxa_kid``, ``hashed_fxa_uid``, ``hashed_device_id``; ``duration=<s>`` shortens it.
+  tokenlib format (§1.7), signed with the first master secret, carrying only the claims
+  syncstorage-rs's token server mints: ``uid``, ``node`` (URL), ``expires``, ``salt``,
+  ``fxa_uid``, ``fxa_kid``, ``hashed_fxa_uid``, ``hashed_device_id``, ``tokenserver_origin``.
+  ``duration=<s>`` shortens it; after a revocation its ``expires`` is pushed past the
+  revocation (``_node_records.mint_floor``), so the new token is not void at birth.
 
 § numbers refer to docs/protocol.md.
 """
@@ -34,7 +37,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from beacon._tokens import mint_token
-from beacon.server import _users
+from beacon.server import _node_records, _users
 from beacon.server._core import Core
 from beacon.server._wire import TokenServerError
 
@@ -52,6 +55,9 @@ def parse_key_id(value: str | None) -> tuple[int, str]:
         raise _unauthorized("invalid-key-id")
     stamp, sep, state = value.partition("-")
     if not sep or not stamp.isdigit() or not _B64URL.match(state):
+        raise _unauthorized("invalid-credentials")
+    # rs parses the stamp as an i64; SQLite integers end there too.
+    if len(stamp.lstrip("0")) > 19 or int(stamp) >= 2**63:
         raise _unauthorized("invalid-credentials")
     if len(state) % 4 == 1:
         raise _unauthorized("invalid-credentials")
@@ -190,7 +196,8 @@ def issue_token(
                 _users.update_in_place(
                     conn, user, generation=generation, keys_changed_at=keys_changed_at
                 )
-        serial = _users.next_serial(conn, user.uid)
+        expires = max(now + duration, _node_records.mint_floor(conn, user.node, user.uid) + 1)
+        _node_records.issued(conn, user.node, user.uid, expires)
 
     node_url = f"{base_url}/node/{user.node}"
     hashed = hmac.new(core.metrics_secret.encode(), fxa_uid.encode(), hashlib.sha256).hexdigest()
@@ -198,16 +205,14 @@ def issue_token(
         {
             "uid": user.uid,
             "node": node_url,
-            "node_id": user.node,
-            "serial": serial,
             "fxa_uid": fxa_uid,
             "fxa_kid": format_key_id(keys_changed_at or generation, client_state),
             "hashed_fxa_uid": hashed,
             "hashed_device_id": hashlib.sha256((hashed + "none").encode()).hexdigest(),
             "tokenserver_origin": "beacon",
         },
-        secret=core.master_secret,
-        expires=now + duration,
+        secret=core.master_secrets[0],
+        expires=expires,
         rng=core.rng,
     )
     return {

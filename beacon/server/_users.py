@@ -10,9 +10,9 @@ Contract (every function runs inside the caller's :meth:`Database.transaction`):
   used for a valid client-state change and for node reassignment (:func:`move`). The new
   store starts with a timestamp above the old one, so timestamps never go backwards for an
   account and a cached info/collections timestamp cannot yield a stale 304.
-* Token serials: every minted token takes the next ``token_serial``. ``expired_below`` /
-  ``revoked_below`` mark all tokens minted so far as expired (info/collections still allowed,
-  §2.4) or revoked (refused everywhere).
+* The retired row's ``(node, uid)`` is retired on its storage node too (``_node_records``):
+  its tokens are refused there from then on. Revoking and expiring tokens is
+  :func:`void_tokens`, which writes the same node records.
 
 § numbers refer to docs/protocol.md.
 """
@@ -22,12 +22,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from beacon.server import _store
+from beacon.server import _node_records, _store
 
-_COLUMNS = (
-    "uid, fxa_uid, node, generation, keys_changed_at, client_state, replaced_at,"
-    " token_serial, expired_below, revoked_below"
-)
+_COLUMNS = "uid, fxa_uid, node, generation, keys_changed_at, client_state, replaced_at"
 
 
 @dataclass(frozen=True)
@@ -41,9 +38,6 @@ class UserRecord:
     keys_changed_at: int
     client_state: str
     replaced: bool
-    token_serial: int
-    expired_below: int
-    revoked_below: int
 
 
 def _record(row: tuple[object, ...]) -> UserRecord:
@@ -55,9 +49,6 @@ def _record(row: tuple[object, ...]) -> UserRecord:
         keys_changed_at=int(row[4]),  # type: ignore[call-overload]
         client_state=str(row[5]),
         replaced=row[6] is not None,
-        token_serial=int(row[7]),  # type: ignore[call-overload]
-        expired_below=int(row[8]),  # type: ignore[call-overload]
-        revoked_below=int(row[9]),  # type: ignore[call-overload]
     )
 
 
@@ -138,6 +129,7 @@ def replace(
 ) -> UserRecord:
     """Retire ``old`` and start a new uid (empty storage) on ``node``."""
     conn.execute("UPDATE users SET replaced_at = ? WHERE uid = ?", (now, old.uid))
+    _node_records.retire(conn, old.node, old.uid, now)
     new = _insert(conn, old.fxa_uid, node, generation, keys_changed_at, client_state, now)
     row = conn.execute(
         "SELECT modified FROM stores WHERE node = ? AND uid = ?", (old.node, old.uid)
@@ -165,17 +157,10 @@ def update_in_place(
     )
 
 
-def next_serial(conn: sqlite3.Connection, uid: int) -> int:
-    """Take the next token serial for ``uid``."""
-    conn.execute("UPDATE users SET token_serial = token_serial + 1 WHERE uid = ?", (uid,))
-    row = conn.execute("SELECT token_serial FROM users WHERE uid = ?", (uid,)).fetchone()
-    return int(row[0])
-
-
-def invalidate_tokens(conn: sqlite3.Connection, fxa_uid: str, *, revoke: bool) -> int:
-    """Mark every token minted so far for the account expired (or revoked); rows touched."""
-    column = "revoked_below" if revoke else "expired_below"
-    cursor = conn.execute(
-        f"UPDATE users SET {column} = token_serial + 1 WHERE fxa_uid = ?", (fxa_uid,)
+def void_tokens(
+    conn: sqlite3.Connection, user: UserRecord, *, now: float, max_duration: float, revoke: bool
+) -> None:
+    """Every token issued so far for the user's uid counts as revoked (or expired)."""
+    _node_records.void_tokens(
+        conn, user.node, user.uid, now=now, max_duration=max_duration, revoke=revoke
     )
-    return cursor.rowcount

@@ -34,7 +34,14 @@ from typing import Any
 
 from beacon.server import _store
 from beacon.server._bso import check_bso, known_bad, payload_bytes
-from beacon.server._storage import Handler, NodeRequest, Reply, check_preconditions, parse_ids
+from beacon.server._storage import (
+    Handler,
+    NodeRequest,
+    Reply,
+    check_preconditions,
+    exceeds,
+    parse_ids,
+)
 from beacon.server._wire import (
     RESP_ILLEGAL_METHOD,
     RESP_INVALID_BSO,
@@ -98,9 +105,10 @@ def _size_header(ctx: NodeRequest, name: str, limit: int) -> None:
     value = ctx.headers.get(name)
     if value is None:
         return
-    if not value.strip().isascii() or not value.strip().isdigit():
+    text = value.strip()
+    if not text.isascii() or not text.isdigit():
         raise StorageHTTPError(400, RESP_ILLEGAL_METHOD)
-    if int(value.strip()) > limit:
+    if exceeds(text, limit):
         raise StorageHTTPError(400, RESP_SIZE_LIMIT)
 
 

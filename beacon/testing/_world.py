@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from beacon._errors import BackoffError, BeaconError, UsageError
 from beacon.charts import Step as ChartStep
 from beacon.charts import Trace
@@ -41,7 +43,7 @@ from beacon.testing._invariants import (
 )
 from beacon.testing._recorder import DeviceTransport
 
-__all__ = ["CampaignConfig", "FakeClock", "World", "scratch_dir"]
+__all__ = ["CampaignConfig", "FakeClock", "Wire", "WireFactory", "World", "scratch_dir"]
 
 #: Seconds the shared clock moves for every request a device sends (the wire takes time).
 REQUEST_TICK = 0.01
@@ -52,7 +54,8 @@ class CampaignConfig:
     """What a campaign runs against: devices on one account, the engines, the seed, and the
     search space: ``rules`` (rule and fault names of the vocabulary; None: all of them) and
     ``crash_max`` (a crash happens after one of the first ``crash_max`` transitions).
-    Replaying steps needs only the first four."""
+    ``wire`` (optional) puts something between the devices and the service (see
+    :class:`Wire`). Replaying steps needs only the first four."""
 
     seed: int = 0
     devices: int = 2
@@ -60,10 +63,29 @@ class CampaignConfig:
     records: tuple[str, ...] = ("r0", "r1", "r2")
     rules: tuple[str, ...] | None = None
     crash_max: int = 40
+    #: Reach the service another way than in-process (e.g. loopback through beacon proxy).
+    wire: WireFactory | None = field(default=None, compare=False)
 
     def enabled(self, rule: str) -> bool:
         """Whether the campaign may draw ``rule``."""
         return self.rules is None or rule in self.rules
+
+
+@dataclass(frozen=True)
+class Wire:
+    """How the devices reach the world's service when not in-process: the token server URL,
+    a factory of httpx transports (one per device), and optionally the object that answers
+    the injected-answer and token faults (``fail_next``, ``backoff_next``, ``expire_tokens``,
+    ``revoke_tokens``, ``clear``: a ``beacon.proxy.ProxyFaults``, say) instead of
+    ``svc.faults``. Data faults and node moves always act on the service itself."""
+
+    token_server_url: str
+    transport: Callable[[], httpx.BaseTransport]
+    faults: Any = None
+
+
+#: Given the world's service, a context that yields the :class:`Wire` to it.
+WireFactory = Callable[[Any], contextlib.AbstractContextManager[Wire]]
 
 
 def scratch_dir(prefix: str) -> Path:
@@ -173,6 +195,12 @@ class World:
         self.svc = EmbeddedService(
             nodes=2, clock=self.clock, rng=random.Random(config.seed * 31 + 7).randbytes
         )
+        self._wire_exit = contextlib.ExitStack()
+        wire = Wire(self.svc.token_server_url, self.svc.transport, self.svc.faults)
+        if config.wire is not None:
+            wire = self._wire_exit.enter_context(config.wire(self.svc))
+        self.wire = wire
+        self.faults: Any = wire.faults or self.svc.faults
         self.account = self.svc.create_account()
         self.kb = self._random.randbytes(32)
         self.windows = BackoffWindows()
@@ -198,7 +226,7 @@ class World:
         state_dir = self.workdir / f"device-{index}"
         state_dir.mkdir(parents=True, exist_ok=True)
         transport = DeviceTransport(
-            self.svc.transport(),
+            self.wire.transport(),
             device=index,
             clock=self.clock,
             advance=self.clock.advance,
@@ -220,7 +248,7 @@ class World:
         engines = {name: RecordEngine(name, clock=self.clock) for name in self.config.engines}
         device.engines = engines
         device.client = SyncClient(
-            self.svc.token_server_url,
+            self.wire.token_server_url,
             self._access_token,
             kb=self.kb,
             keys_changed_at=int(self.account.keys_changed_at),
@@ -247,6 +275,7 @@ class World:
         """Close every client (the caller removes ``workdir``)."""
         for device in self.devices:
             device.client.close()
+        self._wire_exit.close()
         self.svc.close()
 
     # -- steps -----------------------------------------------------------------------------
@@ -284,23 +313,23 @@ class World:
         self.clock.advance(float(seconds))
 
     def _do_expire_token(self) -> None:
-        self._fault(lambda: self.svc.faults.expire_tokens(self.account.fxa_uid))
+        self._fault(lambda: self.faults.expire_tokens(self.account.fxa_uid))
 
     def _do_revoke_token(self) -> None:
-        self._fault(lambda: self.svc.faults.revoke_tokens(self.account.fxa_uid))
+        self._fault(lambda: self.faults.revoke_tokens(self.account.fxa_uid))
 
     def _do_move_node(self) -> None:
         self._fault(lambda: self.svc.faults.move_user(self.account.fxa_uid))
         self.model.disturbed = True
 
     def _do_unavailable(self, count: int, retry_after: int, path: str | None = None) -> None:
-        self.svc.faults.fail_next(count, path_contains=path, retry_after=retry_after)
+        self.faults.fail_next(count, path_contains=path, retry_after=retry_after)
 
     def _do_unauthorized(self, count: int, path: str | None = None) -> None:
-        self.svc.faults.fail_next(count, path_contains=path, status=401, retry_after=None)
+        self.faults.fail_next(count, path_contains=path, status=401, retry_after=None)
 
     def _do_backoff_header(self, count: int, seconds: int, header: str) -> None:
-        self.svc.faults.backoff_next(count, seconds=seconds, header=header)
+        self.faults.backoff_next(count, seconds=seconds, header=header)
 
     def _do_network_error(self, device: int, after: int, kind: str) -> None:
         self.devices[device].transport.arm_network_error(after, kind)
@@ -440,6 +469,7 @@ class World:
         for device in self.devices:
             device.transport.disarm()
         self.svc.faults.clear()
+        self.faults.clear()
         # A device's own fresh start during the quiet period may carry a decline it learned
         # earlier into the new meta/global: heal once more and sync again if so.
         for attempt in range(2):

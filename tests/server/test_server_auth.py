@@ -167,9 +167,14 @@ def test_another_users_uid_in_the_path_is_refused_and_their_data_untouched(
     assert bob.get("/storage/history/secret").json()["payload"] == "bob's"
 
 
-def test_a_token_used_on_another_node_is_401(user: User) -> None:
+def test_a_token_used_on_another_node_reaches_only_that_nodes_storage(user: User) -> None:
+    # As syncstorage-rs: the node does not check the token's node claim; data is kept by
+    # (node, uid), so the other node's storage for the uid is its own (empty) one.
+    assert user.put("/storage/tabs/a", json={"payload": "node 1"}).status_code == 200
     other = user.token["api_endpoint"].replace("/node/1/", "/node/2/")
-    assert user.http.get(other + "/info/collections", auth=user.auth()).status_code == 401
+    assert user.http.get(other + "/info/collections", auth=user.auth()).json() == {}
+    assert user.http.get(other + "/storage/tabs/a", auth=user.auth()).status_code == 404
+    assert user.get("/storage/tabs/a").json()["payload"] == "node 1"
 
 
 def test_an_unknown_node_is_404(user: User) -> None:
