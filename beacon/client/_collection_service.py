@@ -16,6 +16,9 @@ docs/protocol.md §3.5, §3.6, §4.2; docs/seed-note.md, Persistence):
 * ``advance_last_fetch`` moves the last-fetch time to the collection's X-Last-Modified seen on
   the first page, only after every page is applied: a crash in between means a refetch of
   already-applied records (the engine's apply is idempotent), never a gap.
+* A record that fails verification is counted, reported by id and kept in the store's failed
+  ids; ``refetch_failed`` asks for those by id on every later run until they verify (or are
+  gone), so one damaged download does not hide the intact copy behind the last-fetch mark.
 * ``upload_changes`` encrypts the engine's outgoing records and posts them with the batch API
   within info/configuration's limits, with X-If-Unmodified-Since = the last-fetch time. A 412
   is ``conflict``: the chart downloads again and retries once. Per-record failures stay
@@ -24,12 +27,15 @@ docs/protocol.md §3.5, §3.6, §4.2; docs/seed-note.md, Persistence):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from beacon._crypto import decrypt_record, encrypt_record
 from beacon._errors import BeaconError, ConflictError, RecordIntegrityError
+from beacon._models import Bso
 from beacon.charts import Outcome, action, outcome
 from beacon.client._engines import Engine, IncomingRecord
 from beacon.client._run import Run, failure
-from beacon.client._storage import StorageClient
+from beacon.client._storage import MAX_IDS, StorageClient
 
 __all__ = ["PAGE_SIZE", "CollectionService"]
 
@@ -117,10 +123,6 @@ class CollectionService:
         remote = (run.info or {}).get(self._name)
         if self._offset is None and not self._refetch and (remote is None or remote <= last):
             return "done"  # i/c says nothing new: no request (request economy)
-        keys = run.keys
-        if keys is None:  # pragma: no cover - Ready implies keys
-            raise RuntimeError("download without collection keys")
-        bundle = keys.bundle_for(self._name)
         try:
             page = self._storage.get_collection(
                 self._name,
@@ -141,23 +143,69 @@ class CollectionService:
         self._refetch = False
         if self._high_water is None:
             self._high_water = page.last_modified
+        incoming, failed = self._verify(page.records)
+        with run.store.transaction():
+            applied = self._engine.apply_incoming(incoming)
+            if failed:  # fetched again by id next time, even once the mark is past them
+                store = run.store
+                store.set_failed_ids(self._name, [*store.failed_ids(self._name), *failed])
+        self._counts.applied += applied.applied
+        self._counts.failed += applied.failed
+        self._offset = page.next_offset
+        return "more" if self._offset is not None else "done"
+
+    def _verify(self, records: Sequence[Bso]) -> tuple[list[IncomingRecord], list[str]]:
+        """The records that verify and decrypt, and the ids of those that do not."""
+        keys = self._run.keys
+        if keys is None:  # pragma: no cover - Ready implies keys
+            raise RuntimeError("download without collection keys")
+        bundle = keys.bundle_for(self._name)
         incoming: list[IncomingRecord] = []
-        for bso in page.records:
+        failed: list[str] = []
+        for bso in records:
             self._counts.downloaded += 1
             try:
                 cleartext = decrypt_record(bundle, bso.payload, bso_id=bso.id)
             except RecordIntegrityError:
                 self._counts.failed += 1
                 self._counts.failed_ids.append(bso.id)
+                failed.append(bso.id)
                 continue
             modified = bso.modified or 0.0
             incoming.append(IncomingRecord(id=bso.id, cleartext=cleartext, modified=modified))
-        with run.store.transaction():
-            applied = self._engine.apply_incoming(incoming)
-        self._counts.applied += applied.applied
-        self._counts.failed += applied.failed
-        self._offset = page.next_offset
-        return "more" if self._offset is not None else "done"
+        return incoming, failed
+
+    @action("ok", "unauthorized", "backoff", "network_error", "failed")
+    def refetch_failed(self) -> str:
+        """Fetch again, by id, the records that failed verification in earlier downloads.
+
+        An id that now verifies is applied and forgotten; one that fails again, or is gone from
+        the server, is kept or dropped accordingly. No request when there are none.
+        """
+        store = self._run.store
+        known = store.failed_ids(self._name)
+        # Those that failed in this run's download wait for the next run (as desktop's
+        # previousFailed does): asking again at once would mostly meet the same damage.
+        fresh = set(self._counts.failed_ids)
+        pending = [i for i in known if i not in fresh]
+        if not pending:
+            return "ok"
+        still: set[str] = {i for i in known if i in fresh}
+        for start in range(0, len(pending), MAX_IDS):
+            chunk = pending[start : start + MAX_IDS]
+            try:
+                page = self._storage.get_collection(self._name, ids=chunk, full=True)
+            except BeaconError as exc:
+                return self._fail(exc)
+            incoming, failed = self._verify(page.records)
+            with store.transaction():
+                applied = self._engine.apply_incoming(incoming)
+            self._counts.applied += applied.applied
+            self._counts.failed += applied.failed
+            still.update(failed)
+        with store.transaction():
+            store.set_failed_ids(self._name, still)
+        return "ok"
 
     @action("ok")
     def advance_last_fetch(self) -> str:

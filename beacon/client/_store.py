@@ -335,9 +335,21 @@ class Store(StateFile):
         )
 
     def reset_collection(self, name: str) -> None:
-        """Forget the collection's syncID and last-fetch time (docs/anchors.md P6); the engine
-        resets its own records."""
-        self._sql("DELETE FROM collections WHERE name = ?", (name,))
+        """Forget the collection's syncID, last-fetch time and failed ids (docs/anchors.md
+        P6); the engine resets its own records."""
+        with self.transaction():
+            self._sql("DELETE FROM collections WHERE name = ?", (name,))
+            self._put(f"failed_ids:{name}", None)
+
+    def failed_ids(self, name: str) -> list[str]:
+        """Ids of the collection's records that failed verification: fetched again next run
+        (as Firefox desktop keeps ``previousFailed``), so an intact copy is not missed."""
+        value = self._get(f"failed_ids:{name}")
+        return [i for i in value if isinstance(i, str)] if isinstance(value, list) else []
+
+    def set_failed_ids(self, name: str, ids: Iterable[str]) -> None:
+        kept = sorted(set(ids))
+        self._put(f"failed_ids:{name}", kept or None)
 
     # -- signalling ------------------------------------------------------------------------------
 

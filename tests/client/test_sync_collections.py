@@ -3,6 +3,7 @@ per-record failures."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -167,3 +168,43 @@ def test_losing_the_upload_race_twice_is_a_conflict_error(world: World) -> None:
     assert b.client.last_result.engines["notes"]["state"] == "conflicted"
     assert b.client.last_result.states[-1] == "failed"
     assert "mine" not in world.svc.faults.records(world.fxa_uid, "notes")
+
+
+def test_a_record_damaged_in_one_download_is_fetched_again_by_id_until_it_verifies(
+    world: World,
+) -> None:
+    a, b = world.device("a"), world.device("b")
+    a.notes.put("n1", {"text": "intact on the server"})
+    a.notes.put("n2", {"text": "also fine"})
+    a.client.sync()
+
+    def damage_n1(request: httpx.Request) -> httpx.Response | None:
+        if request.method != "GET" or not request.url.path.endswith("/storage/notes"):
+            return None
+        if "ids" in request.url.params:
+            return None  # the refetch by id gets the server's intact copy
+        real = b.wire.inner.handle_request(request)
+        real.read()
+        records = json.loads(real.content)
+        for record in records:
+            if record["id"] == "n1":
+                payload = json.loads(record["payload"])
+                payload["hmac"] = "0" * 64
+                record["payload"] = json.dumps(payload)
+        headers = {k: v for k, v in real.headers.items() if k.lower() != "content-length"}
+        return httpx.Response(real.status_code, headers=headers, json=records)
+
+    b.wire.before.append(damage_n1)
+    first = b.client.sync()
+    assert first.engines["notes"]["failed_ids"] == ["n1"]
+    assert b.notes.get("n1") is None
+    assert b.client.store.failed_ids("notes") == ["n1"]
+    b.wire.before.clear()
+
+    second = b.client.sync()  # nothing new in info/collections, yet n1 is asked for by id
+    assert b.notes.get("n1") == {"id": "n1", "text": "intact on the server"}
+    assert second.engines["notes"]["applied"] == 1
+    assert b.client.store.failed_ids("notes") == []
+    b.wire.sent.clear()
+    b.client.sync()
+    assert not any("ids=" in path for _, path in b.wire.sent)  # and then no more
