@@ -129,6 +129,8 @@ class SyncClient:
         clock: POSIX seconds (injected for tests).
         rng: randomness for syncIDs, keys and IVs.
         client_name: our device name in the clients collection.
+        previous_kb: after a password reset, the kB before it: the local records (sealed at
+            rest under a key only kB opens) are carried over to the new kB.
 
     The state file is opened (created, owner-only) by the constructor, and the engines that
     keep their records in it are attached, so local edits can be made before the first sync.
@@ -153,6 +155,7 @@ class SyncClient:
         clock: Callable[[], float] = time.time,
         rng: Callable[[int], bytes] = os.urandom,
         client_name: str = "beacon",
+        previous_kb: bytes | None = None,
     ) -> None:
         if not isinstance(kb, bytes) or len(kb) != 32:
             raise UsageError("kb must be 32 bytes")
@@ -167,6 +170,7 @@ class SyncClient:
         self._kb = kb
         self._key_id = key_id(kb, keys_changed_at)
         self._root = KeyBundle.from_kb(kb)
+        self._previous_root = None if previous_kb is None else KeyBundle.from_kb(previous_kb)
         self._path = _state_file(Path(state_path))
         self._engines = _engine_list(engines, client_name=client_name, clock=clock)
         self._http = Transport(transport=transport, clock=clock)
@@ -193,7 +197,13 @@ class SyncClient:
 
     def _open(self) -> Store:
         if self._store is None:
-            self._store = Store(self._path)
+            store = Store(self._path)
+            try:
+                store.unlock_records(self._root, previous=self._previous_root)
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
             for engine in self._engines:
                 if isinstance(engine, StoreBound):
                     engine.attach(self._store)

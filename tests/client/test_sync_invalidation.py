@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from beacon import AuthenticationError, BackoffError
+from beacon import AuthenticationError, BackoffError, UsageError
+from beacon.client._client import STATE_FILE
 from tests.client.sync_world import World, requests_of, tail
 
 TOKEN = ("GET", "/1.0/sync/1.5")
@@ -74,8 +75,13 @@ def test_a_kb_change_starts_over_cleanly(world: World) -> None:
     new_kb = bytes(range(100, 132))
     a.client.close()
     again = world.device(
-        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+        "a",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,
     )
+    assert again.notes.get("n1") == {"id": "n1", "text": "written before the reset"}
     result = again.client.sync()
     assert result.outcome == "ok"
     assert "forgetting_old_key" in result.states
@@ -88,6 +94,25 @@ def test_a_kb_change_starts_over_cleanly(world: World) -> None:
     requests_of(again)
     result = again.client.sync()  # no error loop: the next run is the one-request run
     assert result.requests == 1
+
+
+def test_after_a_kb_change_sealed_records_need_the_previous_kb_and_are_kept(
+    world: World,
+) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "sealed under the old kB"})
+    a.client.close()
+    before = (world.tmp / "a" / STATE_FILE).read_bytes()
+    with pytest.raises(UsageError, match="previous kB") as refused:
+        world.device("a", kb=bytes(range(100, 132)))
+    assert "beacon reset" in str(refused.value)
+    assert (world.tmp / "a" / STATE_FILE).read_bytes() == before  # nothing was lost
+    again = world.device("a", kb=bytes(range(100, 132)), previous_kb=world.kb)
+    assert again.notes.get("n1") == {"id": "n1", "text": "sealed under the old kB"}
+    again.client.close()
+    # Re-wrapped: the new kB alone opens them from now on.
+    third = world.device("a", kb=bytes(range(100, 132)))
+    assert third.notes.get("n1") == {"id": "n1", "text": "sealed under the old kB"}
 
 
 def test_a_401_on_an_upload_mid_run_recovers_and_the_run_succeeds(world: World) -> None:
@@ -123,7 +148,11 @@ def test_after_a_password_reset_elsewhere_old_credentials_fail_without_damage(
     new_kb = bytes(range(100, 132))
     b.client.close()
     b2 = world.device(
-        "b", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+        "b",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,  # the sealed local records open under the old kB
     )
     assert "fresh_start" in b2.client.sync().states  # b starts the new storage
     world.svc.faults.clear_request_log()
@@ -136,7 +165,11 @@ def test_after_a_password_reset_elsewhere_old_credentials_fail_without_damage(
     # With the new credentials a adopts b's storage: no second fresh start.
     a.client.close()
     a2 = world.device(
-        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+        "a",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,  # the sealed local records open under the old kB
     )
     result = a2.client.sync()
     assert "forgetting_old_key" in result.states
