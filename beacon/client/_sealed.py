@@ -150,4 +150,3 @@ def _seal_plaintext_rows(store: StateFile, seal: Seal, rows: list[Any]) -> None:
                 record_id,
             ),
         )
-

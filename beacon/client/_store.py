@@ -16,9 +16,9 @@ Contract:
 4. **Secrets at rest.** The token's ``id``/``key`` and the cached crypto/keys are stored only
    encrypted under the caller's kB-derived :class:`~beacon._crypto.KeyBundle` (the Sync
    record envelope, sync15-protocol §4.2); record payloads are sealed under a data key
-   wrapped the same way (:meth:`unlock_records`, :mod:`._sealed`). kB itself is never stored: only its fingerprint
-   (``client_state(kb)``, which the token server sees anyway). A secret that no longer
-   decrypts (another kB) reads as absent.
+   wrapped the same way (:meth:`unlock_records`, :mod:`._sealed`). kB itself is never
+   stored: only its fingerprint (``client_state(kb)``, which the token server sees
+   anyway). A secret that no longer decrypts (another kB) reads as absent.
 5. What it holds is the seed note's "Persistence" list (sync-state-machine-note.md):
 
    ============================  ==============================================================

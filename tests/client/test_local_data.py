@@ -82,8 +82,7 @@ def test_a_sealed_value_moved_to_another_row_does_not_open(store: Store) -> None
     engine.put("n1", {"text": "one"})
     engine.put("n2", {"text": "two"})
     store.execute(
-        "UPDATE records SET payload = (SELECT payload FROM records WHERE id = 'n1')"
-        " WHERE id = 'n2'"
+        "UPDATE records SET payload = (SELECT payload FROM records WHERE id = 'n1') WHERE id = 'n2'"
     )
     with pytest.raises(UsageError, match="does not open") as err:
         engine.get("n2")
@@ -152,7 +151,7 @@ def test_put_many_with_one_bad_record_writes_none(store: Store) -> None:
     with pytest.raises(UsageError):
         engine.put_many([("n1", {"text": "ok"}), ("bad,id", {"text": "no"})])
     with pytest.raises(UsageError):
-        engine.put_many([("n1", {"text": "ok"}), ("n2", {"x": {1, 2}})])  # type: ignore[dict-item]
+        engine.put_many([("n1", {"text": "ok"}), ("n2", {"x": {1, 2}})])
     assert dict(engine.records()) == {"keep": {"id": "keep", "text": "kept"}}
 
 
@@ -163,10 +162,15 @@ def test_a_transaction_commits_every_edit_or_none(store: Store) -> None:
         engine.put("n1", {"text": "one"})
         engine.delete("old")
     assert [i for i, _ in engine.records()] == ["n1"]
-    with pytest.raises(RuntimeError), engine.transaction():
-        engine.put("n2", {"text": "two"})
-        engine.delete("n1")
-        raise RuntimeError("the caller's own failure")
+
+    def edit_then_fail() -> None:
+        with engine.transaction():
+            engine.put("n2", {"text": "two"})
+            engine.delete("n1")
+            raise RuntimeError("the caller's own failure")
+
+    with pytest.raises(RuntimeError):
+        edit_then_fail()
     assert [i for i, _ in engine.records()] == ["n1"]
 
 
