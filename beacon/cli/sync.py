@@ -44,7 +44,7 @@ _KB_ENV = "BEACON_KB"
 _PREVIOUS_KB_ENV = "BEACON_PREVIOUS_KB"
 
 EXAMPLES = """\
-export BEACON_ACCESS_TOKEN=... BEACON_KB=...      # kept out of `ps`
+export BEACON_ACCESS_TOKEN=... BEACON_KB=...      # kept out of ps
 beacon sync --token-server http://127.0.0.1:8000/1.0/sync/1.5 \\
     --keys-changed-at 1764579000000 --state ./my-device --engines notes
 beacon sync ... --json --trace-out run.json       # then: beacon chart render --trace run.json
