@@ -357,7 +357,9 @@ def test_an_unwritable_folder_is_one_line(
 ) -> None:
     ro = tmp_path / "ro"
     ro.mkdir(mode=0o500)
-    args = [a.replace("{ro}", str(ro)).replace("statecharts/", f"{REPO}/statecharts/") for a in argv]
+    args = [
+        a.replace("{ro}", str(ro)).replace("statecharts/", f"{REPO}/statecharts/") for a in argv
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1
