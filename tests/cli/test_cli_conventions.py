@@ -236,7 +236,8 @@ def test_an_error_is_one_line_on_stderr_with_a_hint_and_no_colour_off_a_terminal
 
 def test_local_time_shows_the_local_form_and_the_epoch() -> None:
     shown = local_time(1_796_114_960.9)
-    assert shown.startswith("20") and shown.endswith("(epoch 1796114961)")
+    assert shown.startswith("20")
+    assert shown.endswith("(epoch 1796114961)")
 
 
 # -- Ctrl-C -------------------------------------------------------------------------------------
@@ -395,7 +396,8 @@ def test_a_folder_under_a_file_or_a_missing_graphviz_is_one_line_before_any_work
     assert err.count("\n") == 1
     assert "Traceback" not in err
     if "-o" in args and "--no-svg" not in args:
-        assert "Graphviz" in err and "install" in err
+        assert "Graphviz" in err
+        assert "install" in err
         assert not (tmp_path / "out").exists()  # named before the work starts
 
 
@@ -410,8 +412,16 @@ def test_sync_trace_out_draws_with_chart_render(
     assert json.loads(trace.read_text())["chart"] == "session"
     out = tmp_path / "drawn"
     status = main(
-        ["chart", "render", f"{REPO}/statecharts/session.yaml", "--trace", str(trace)]
-        + ["--no-svg", "-o", str(out)]
+        [
+            "chart",
+            "render",
+            f"{REPO}/statecharts/session.yaml",
+            "--trace",
+            str(trace),
+            "--no-svg",
+            "-o",
+            str(out),
+        ]
     )
     assert status == 0
     assert "penwidth" in (out / "session.trace.dot").read_text()
