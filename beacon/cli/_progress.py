@@ -40,6 +40,7 @@ class SyncProgress:
         self._bar: Progress | None = None
         self._task: TaskID | None = None
         self._timer: threading.Timer | None = None
+        self._closed = False
 
     def __enter__(self) -> SyncProgress:
         self._started = time.monotonic()
@@ -55,12 +56,15 @@ class SyncProgress:
         if self._timer is not None:
             self._timer.cancel()
         with self._lock:
+            self._closed = True  # a timer that fired just now must not start a bar
             if self._bar is not None:
                 self._bar.stop()
                 self._bar = None
 
     def _show(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._bar = Progress(
                 SpinnerColumn(),
                 TextColumn("syncing"),

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -191,6 +192,7 @@ def test_sync_exits_with_the_status_of_each_failure_family(
         run("protocol", argv)
     finally:
         nonsense.shutdown()
+        nonsense.server_close()
     argv, account = _sync_argv(svc, base, tmp_path / "trust-0")
     run("ok", argv)
     other_kb = KeyBundle.from_kb(bytes(32))
@@ -264,27 +266,33 @@ def test_ctrl_c_during_a_sync_is_exit_130_and_one_json_object(
     assert main([*argv[:-1]]) == 0  # the state file is intact: the next run just works
 
 
-def test_sigint_ends_a_long_command_cleanly_with_one_json_object(tmp_path: Path) -> None:
-    child = subprocess.Popen(
-        [sys.executable, "-m", "beacon", "explore", "--examples", "100000", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        # Wait until it is really running (it imports, then explores), then press Ctrl-C.
-        import time
-
-        time.sleep(3)
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=60)
-    finally:
-        child.kill()
+def test_sigint_ends_a_sync_cleanly_with_one_json_object(tmp_path: Path) -> None:
+    """A real Ctrl-C (SIGINT) while ``beacon sync --json`` waits on a server that never answers:
+    the test sends it once the child's request has arrived, so no timing is guessed."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        argv = [sys.executable, "-m", "beacon", "sync", "--token-server"]
+        argv += [f"http://127.0.0.1:{port}", "--keys-changed-at", "1"]
+        argv += ["--state", str(tmp_path / "s"), "--json"]
+        env = {**os.environ, "BEACON_ACCESS_TOKEN": "t", "BEACON_KB": KB}
+        child = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
+        try:
+            listener.settimeout(60)
+            connection, _ = listener.accept()
+            with connection:
+                connection.recv(1)  # the request is on its way: the child is inside sync()
+                child.send_signal(signal.SIGINT)
+                out, err = child.communicate(timeout=60)
+        finally:
+            child.kill()
+            child.wait()
     assert child.returncode == 130, err
     (line,) = out.splitlines()
-    assert json.loads(line)["outcome"] == "interrupted"
+    report = json.loads(line)
+    assert report["outcome"] == "interrupted"
+    assert report["states"][:2] == ["married", "assigning"]
     assert "Traceback" not in err
 
 
