@@ -80,15 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _logging(verbose: int) -> None:
     """-v: beacon's own log at INFO; -vv: DEBUG. httpx logs request lines (never headers)."""
-    if not verbose:
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("beacon: %(name)s: %(message)s"))
-    level = logging.DEBUG if verbose > 1 else logging.INFO
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
     for name in ("beacon", "httpx"):
         logger = logging.getLogger(name)
-        logger.addHandler(handler)
         logger.setLevel(level)
+        if not any(getattr(h, "_beacon_cli", False) for h in logger.handlers):
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(logging.Formatter("beacon: %(name)s: %(message)s"))
+            handler._beacon_cli = True  # type: ignore[attr-defined]  # added once per process
+            logger.addHandler(handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -163,6 +163,14 @@ def add_command(
         epilog="examples:\n" + "\n".join(f"  {line}" for line in examples.strip().splitlines()),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    # The global -v/-q also after the command (``beacon sync ... -q``); SUPPRESS keeps a
+    # value given before the command from being reset by this parser's defaults.
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     return parser
 
 

@@ -446,3 +446,7 @@ def test_quiet_sync_prints_only_its_result(
     assert captured.out.startswith("synced in ")
     assert main(["-v", *argv]) == 0
     assert "states: married > " in capsys.readouterr().err
+    assert main([*argv, "-q"]) == 0  # also after the command
+    assert capsys.readouterr().err == ""
+    assert main([*argv, "-v"]) == 0
+    assert "states: " in capsys.readouterr().err
