@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
-from beacon._errors import BeaconError
+from beacon._errors import BeaconError, UsageError
 from beacon.cli._common import EXIT_STATUSES, STATUS, error_line, exit_status, interrupted_report
 
 # Modules providing subcommands, in the order `beacon --help` lists them: one a line, so
@@ -102,6 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         # One line, no traceback: the error tree's messages carry no secrets.
         print(error_line(exc), file=sys.stderr)
         return exit_status(exc)
+    except OSError as exc:
+        # A file or folder the user named cannot be read or written: one line, no traceback.
+        where = f" {exc.filename!r}" if exc.filename else ""
+        print(
+            error_line(UsageError(f"{exc.strerror or type(exc).__name__}:{where}")), file=sys.stderr
+        )
+        return STATUS["usage"]
     except KeyboardInterrupt:
         if getattr(args, "json", False):
             print(json.dumps(interrupted_report()), flush=True)

@@ -60,6 +60,8 @@ class RecordEngine:
     ignored, so a replayed download cannot resurrect a deleted record. Edits made while a sync
     runs stay outgoing: :meth:`mark_uploaded` clears only an edit unchanged since
     :meth:`outgoing` returned it. ``_edited`` never reaches :meth:`get` or :meth:`records`.
+    Many local edits go in one transaction (one disk write) through :meth:`put_many`,
+    :meth:`delete_many` or ``with engine.transaction():``; payloads are sealed at rest.
 
     Args:
         name: the collection name (``^[a-zA-Z0-9._-]{1,32}$``, protocol §3.1).

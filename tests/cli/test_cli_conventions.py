@@ -409,6 +409,21 @@ def test_a_folder_under_a_file_or_a_missing_graphviz_is_one_line_before_any_work
         assert not (tmp_path / "out").exists()  # named before the work starts
 
 
+def test_an_unwritable_output_file_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "file").write_text("a file, not a folder")
+    from beacon.charts import Trace
+
+    trace = tmp_path / "t.json"
+    Trace(chart="token").save(trace)
+    status = main(["chart", "coverage", str(trace), "-o", str(tmp_path / "file" / "cov.json")])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert str(tmp_path / "file" / "cov.json") in err
+
+
 def test_sync_trace_out_draws_with_chart_render(
     served: tuple[EmbeddedService, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
