@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SRC := beacon tests bench tools
 
-.PHONY: install lint fmt type test check demo diagrams bench model clean
+.PHONY: install lint fmt type test check demo diagrams bench model mutate clean
 
 install: $(STAMP)
 
@@ -31,13 +31,20 @@ fmt: install
 type: install
 	$(BIN)/mypy
 
+# -v: one line per test (name and outcome) instead of dots; the ten slowest at the end.
 test: install
-	$(BIN)/pytest -q -m "not slow" -n auto --dist loadgroup tests README.md
+	$(BIN)/pytest -v -m "not slow" -n auto --dist loadgroup --durations=10 tests README.md
 
 check: lint type test
 
 model: install
-	HYPOTHESIS_PROFILE=model $(BIN)/pytest -q -m slow tests
+	HYPOTHESIS_PROFILE=model $(BIN)/pytest -v -m slow --durations=10 tests
+
+# Mutation testing of the client's decision modules ([tool.mutmut] in pyproject.toml); slow.
+# One module: make mutate MUTATE='beacon.client._setup*' (mutmut's mutant-name glob).
+mutate: install
+	$(BIN)/mutmut run $(MUTATE)
+	$(BIN)/mutmut results
 
 diagrams: install
 	$(BIN)/beacon chart render statecharts/*.yaml -o diagrams/
@@ -49,4 +56,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-output
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis demo-output mutants .mutmut-cache

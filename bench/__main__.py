@@ -26,6 +26,11 @@ from rich.table import Table
 #: (key, module, what it measures), in the order of the table.
 BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("crypto", "bench.crypto", "record encrypt / decrypt-and-verify vs a bare cryptography loop"),
+    (
+        "local_edits",
+        "bench.local_edits",
+        "bulk local edits (put_many) vs a bare SQLite executemany",
+    ),
     ("download", "bench.download", "full download over loopback: records/s, peak memory"),
     ("requests", "bench.requests", "requests per no-change sync and per first sync"),
     ("server", "bench.server", "embedded service throughput"),

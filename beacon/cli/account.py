@@ -17,22 +17,44 @@ from typing import Any
 
 __all__ = ["register"]
 
+EXAMPLES = """\
+beacon account create --server http://127.0.0.1:8000
+beacon account create --server http://127.0.0.1:8000 --json
+BEACON_ADMIN_SECRET=s3cret beacon account reset-password --server URL --fxa-uid UID
+"""
+
 
 def register(subparsers: Any) -> None:
     """Add the ``account`` subcommand with ``create`` and ``reset-password``."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    from beacon.cli._common import add_command
+
+    parser = add_command(
+        subparsers,
         "account",
         help="create an account on a beacon server (FxA stand-in)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
+        examples=EXAMPLES,
     )
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
-    create = actions.add_parser("create", help="create an account and print its credentials")
-    reset = actions.add_parser("reset-password", help="simulate a password reset (admin)")
+    create = add_command(
+        actions,
+        "create",
+        help="create an account and print its credentials",
+        doc="Create an account on a beacon server and print what beacon sync needs.",
+        examples="beacon account create --server http://127.0.0.1:8000 --json",
+    )
+    reset = add_command(
+        actions,
+        "reset-password",
+        help="simulate a password reset (admin)",
+        doc="Simulate a password reset (admin API): new credentials and a new kB.",
+        examples="BEACON_ADMIN_SECRET=s3cret beacon account reset-password --server URL"
+        " --fxa-uid UID",
+    )
     reset.add_argument("--fxa-uid", required=True, help="the account's FxA uid")
     for sub in (create, reset):
-        sub.add_argument("--server", required=True, help="base URL of `beacon serve`")
+        sub.add_argument("--server", required=True, help="base URL of a beacon serve instance")
         sub.add_argument("--json", action="store_true", help="print one JSON object")
         sub.add_argument(
             "--admin-secret", default=None, help="admin secret (default: $BEACON_ADMIN_SECRET)"
@@ -76,8 +98,13 @@ def _show(data: dict[str, Any], *, as_json: bool) -> int:
     if as_json:
         print(json.dumps(out))
     else:
+        from beacon.cli._common import local_time
+
         for key, value in out.items():
-            print(f"{key}: {value}")
+            shown = value
+            if key == "keys_changed_at" and isinstance(value, int | float):
+                shown = f"{value}  ({local_time(value / 1000)}; milliseconds)"
+            print(f"{key}: {shown}")
     return 0
 
 

@@ -45,21 +45,52 @@ from beacon.charts import (
     replay,
     transition_paths,
 )
+from beacon.cli._common import require_dot, writable_dir
+
+_EXAMPLES = {
+    "chart": "beacon chart check statecharts/*.yaml\n"
+    "beacon chart render statecharts/session.yaml -o diagrams/ --trace run.json",
+    "check": "beacon chart check statecharts/*.yaml\n"
+    "beacon chart check my-chart.yaml --services my_module:SERVICES --json",
+    "render": "beacon chart render statecharts/*.yaml -o diagrams/\n"
+    "beacon sync ... --trace-out run.json && "
+    "beacon chart render statecharts/session.yaml --trace run.json -o my-run/",
+    "paths": "beacon chart paths statecharts/token.yaml",
+    "replay": "beacon chart replay statecharts/session.yaml run.json",
+    "coverage": "beacon chart coverage traces/*.json -o coverage.json"
+    " --chart statecharts/session.yaml",
+}
+
+
+def _sub(sub: Any, name: str, help: str) -> Any:
+    from beacon.cli._common import add_command
+
+    return add_command(
+        sub, name, help=help, doc=help[:1].upper() + help[1:] + ".", examples=_EXAMPLES[name]
+    )
 
 
 def register(subparsers: Any) -> None:
     """Add ``beacon chart`` and its sub-subcommands."""
-    parser = subparsers.add_parser("chart", help="check, draw, walk and replay statecharts")
+    from beacon.cli._common import add_command
+
+    parser = add_command(
+        subparsers,
+        "chart",
+        help="check, draw, walk and replay statecharts",
+        doc=__doc__,
+        examples=_EXAMPLES["chart"],
+    )
     sub = parser.add_subparsers(dest="chart_command", metavar="ACTION")
     sub.required = True
 
-    check = sub.add_parser("check", help="check chart documents; exit 1 on errors")
+    check = _sub(sub, "check", "check chart documents; exit 1 on errors")
     check.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     check.add_argument("--json", action="store_true", help="print findings as JSON")
     check.add_argument(
         "--services",
         metavar="MODULE:ATTR",
-        help="service classes to check names and outcomes against (see module docstring)",
+        help="service classes to check names and outcomes against (see beacon chart --help)",
     )
     check.add_argument(
         "--matrix",
@@ -68,27 +99,27 @@ def register(subparsers: Any) -> None:
     )
     check.set_defaults(func=_check)
 
-    render = sub.add_parser("render", help="write DOT and SVG diagrams")
+    render = _sub(sub, "render", "write DOT and SVG diagrams")
     render.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     render.add_argument("-o", "--output", type=Path, required=True, metavar="DIR")
     render.add_argument("--trace", type=Path, metavar="FILE", help="overlay one run")
     render.add_argument("--coverage", type=Path, metavar="FILE", help="overlay hit counts")
     render.add_argument("--mermaid", action="store_true", help="also write <chart>.mmd")
-    render.add_argument("--no-svg", action="store_true", help="write DOT only (no `dot`)")
+    render.add_argument("--no-svg", action="store_true", help="write DOT only (no Graphviz needed)")
     render.set_defaults(func=_render)
 
-    paths = sub.add_parser("paths", help="event sequences that take every transition")
+    paths = _sub(sub, "paths", "event sequences that take every transition")
     paths.add_argument("path", type=Path, metavar="PATH")
     paths.add_argument("--json", action="store_true")
     paths.set_defaults(func=_paths)
 
-    rep = sub.add_parser("replay", help="re-run a chart against a recorded trace")
+    rep = _sub(sub, "replay", "re-run a chart against a recorded trace")
     rep.add_argument("path", type=Path, metavar="PATH")
     rep.add_argument("trace", type=Path, metavar="TRACE")
     rep.add_argument("--json", action="store_true")
     rep.set_defaults(func=_replay)
 
-    cov = sub.add_parser("coverage", help="accumulate traces into a coverage file")
+    cov = _sub(sub, "coverage", "accumulate traces into a coverage file")
     cov.add_argument("traces", nargs="+", type=Path, metavar="TRACE")
     cov.add_argument("-o", "--output", type=Path, required=True, metavar="FILE")
     cov.add_argument(
@@ -183,7 +214,9 @@ def _render(args: argparse.Namespace) -> int:
     trace = Trace.load(args.trace) if args.trace else None
     coverage = Coverage.load(args.coverage) if args.coverage else None
     suffix = ".trace" if trace else ".coverage" if coverage else ""
-    args.output.mkdir(parents=True, exist_ok=True)
+    if not args.no_svg:
+        require_dot("beacon chart render (without --no-svg)")
+    writable_dir(args.output, "-o")
     for path in args.paths:
         chart = load_chart(path)
         dot = render_dot(chart, Overlay.for_chart(chart, trace, coverage))

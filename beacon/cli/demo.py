@@ -16,14 +16,22 @@ from typing import Any
 
 __all__ = ["register"]
 
+EXAMPLES = """\
+beacon demo                          writes demo-output/ (open demo-output/index.html)
+beacon demo --out /tmp/story --json
+"""
+
 
 def register(subparsers: Any) -> None:
     """Add the ``demo`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    from beacon.cli._common import add_command
+
+    parser = add_command(
+        subparsers,
         "demo",
         help="two devices syncing against the embedded Sync 1.5 service, told as a story",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
+        examples=EXAMPLES,
     )
     parser.add_argument(
         "--out",
@@ -42,10 +50,14 @@ def register(subparsers: Any) -> None:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from beacon.cli._common import require_dot, writable_dir
     from beacon.demo import print_checks, print_timeline, run_demo
 
+    require_dot("beacon demo (its diagrams)")
+    writable_dir(args.out, "--out")
+
     console = Console(quiet=args.json, stderr=False)
-    progress = Console(stderr=True, quiet=args.json)
+    progress = Console(stderr=True, quiet=args.json or getattr(args, "quiet", False))
     story = run_demo(args.out, progress=progress)
     if args.json:
         json.dump(story.to_json(), sys.stdout, indent=2)

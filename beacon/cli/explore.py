@@ -51,13 +51,23 @@ def _seed(text: str) -> int:
     return value
 
 
+EXAMPLES = """\
+beacon explore --examples 200 --steps 25 --seed 1 --coverage-out coverage.json
+beacon chart render statecharts/*.yaml --coverage coverage.json -o coverage-diagrams/
+beacon explore --replay beacon-explore-failure.json --trace-out failure.trace.json
+"""
+
+
 def register(subparsers: Any) -> None:
     """Add the ``explore`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    from beacon.cli._common import add_command
+
+    parser = add_command(
+        subparsers,
         "explore",
         help="run a model-based campaign (faults, invariants, coverage, replay)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
+        examples=EXAMPLES,
     )
     parser.add_argument("--examples", type=_positive, default=60, help="examples (default 60)")
     parser.add_argument("--steps", type=_positive, default=20, help="max steps per example")
@@ -66,7 +76,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--paths",
         action="store_true",
-        help="add the walks generated from `beacon chart paths` to the coverage",
+        help="add the walks of beacon chart paths to the coverage",
     )
     parser.add_argument(
         "--coverage-out", type=Path, metavar="FILE", help="write a chart coverage file"
@@ -103,7 +113,7 @@ def _campaign(args: argparse.Namespace) -> int:
     from beacon.testing import format_table, run_campaign, save_replay
 
     err = Console(stderr=True)
-    show = not args.json and err.is_terminal
+    show = not args.json and not getattr(args, "quiet", False) and err.is_terminal
     with Progress(
         TextColumn("exploring"),
         BarColumn(),

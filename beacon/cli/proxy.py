@@ -22,11 +22,17 @@ __all__ = ["register"]
 
 def register(subparsers: Any) -> None:
     """Add the ``proxy`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    from beacon.cli._common import add_command
+
+    parser = add_command(
+        subparsers,
         "proxy",
         help="a fault-injecting reverse proxy in front of any Sync 1.5 token server",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
+        examples="""
+beacon proxy --token-server https://token.services.mozilla.com --port 8080
+BEACON_ADMIN_SECRET=s beacon proxy --token-server http://127.0.0.1:8000 --second-node URL
+""",
     )
     parser.add_argument(
         "--token-server",

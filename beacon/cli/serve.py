@@ -24,14 +24,23 @@ from typing import Any
 
 __all__ = ["register"]
 
+EXAMPLES = """\
+beacon serve                                   in memory, http://127.0.0.1:8000
+beacon serve --port 0 --data ./server-data     any free port; data survives a restart
+BEACON_ADMIN_SECRET=s3cret beacon serve        with the admin/fault API
+"""
+
 
 def register(subparsers: Any) -> None:
     """Add the ``serve`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    from beacon.cli._common import add_command
+
+    parser = add_command(
+        subparsers,
         "serve",
         help="run the embedded Sync 1.5 service (token server + storage nodes)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        doc=__doc__,
+        examples=EXAMPLES,
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 = any)")
@@ -93,12 +102,15 @@ def _run(args: argparse.Namespace) -> int:
 
     from beacon._errors import UsageError
     from beacon._serving import base_url, listen
+    from beacon.cli._common import writable_dir
     from beacon.server import EmbeddedService
 
     if args.nodes < 1:
         raise UsageError("--nodes must be at least 1")
     if not 0 <= args.port <= 65535:
         raise UsageError("--port must be between 0 and 65535")
+    if args.data is not None:
+        writable_dir(args.data, "--data")
     admin_secret = args.admin_secret or os.environ.get("BEACON_ADMIN_SECRET") or None
     secrets = master_secrets(args)
     svc = EmbeddedService(
@@ -117,17 +129,21 @@ def _run(args: argparse.Namespace) -> int:
         svc.close()
         raise
     base = base_url(args.host, sock)
+    banner = sys.stderr if not getattr(args, "quiet", False) else None
     print(f"beacon: Sync 1.5 service at {base}", file=sys.stderr)
-    print(f"beacon: token server  {base}/1.0/sync/1.5", file=sys.stderr)
-    print(f"beacon: storage nodes {args.nodes}", file=sys.stderr)
-    print(
-        f"beacon: data          {args.data if args.data else 'in memory (lost on exit)'}",
-        file=sys.stderr,
-    )
-    given = f"given ({len(secrets)})" if secrets else "generated, kept with the data"
-    print(f"beacon: master secret {given}", file=sys.stderr)
-    print(f"beacon: admin API     {'on' if admin_secret else 'off'}", file=sys.stderr, flush=True)
-    config = uvicorn.Config(svc.app, log_level="info", lifespan="off", ws="none")
+    if banner is not None:
+        print(f"beacon: token server  {base}/1.0/sync/1.5", file=banner)
+        print(f"beacon: storage nodes {args.nodes}", file=banner)
+        print(
+            f"beacon: data          {args.data if args.data else 'in memory (lost on exit)'}",
+            file=banner,
+        )
+        given = f"given ({len(secrets)})" if secrets else "generated, kept with the data"
+        print(f"beacon: master secret {given}", file=banner)
+        print(f"beacon: admin API     {'on' if admin_secret else 'off'}", file=banner)
+    sys.stderr.flush()
+    level = "warning" if getattr(args, "quiet", False) else "info"
+    config = uvicorn.Config(svc.app, log_level=level, lifespan="off", ws="none")
     try:
         uvicorn.Server(config).run(sockets=[sock])
     finally:

@@ -1,17 +1,21 @@
 """``beacon sync``: one sync run against any Sync 1.5 token server.
 
-Exit status 0 when the run ends in the session chart's ``synced`` state; otherwise 1 with one
-line on stderr (``beacon: error: <kind>: <message>``), or, with ``--json``, exactly one JSON
-object on stdout in both cases::
+Exit status 0 when the run ends in the session chart's ``synced`` state; otherwise the status
+of the error's family (``beacon --help`` lists them) with one line on stderr (``beacon:
+error: <kind>: <message>``), or, with ``--json``, exactly one JSON object on stdout in every
+case, Ctrl-C included (outcome "interrupted", exit 130)::
 
-    {"outcome": "ok" | "error", "error": null | {"kind": str, "message": str},
+    {"outcome": "ok" | "error" | "interrupted",
+     "error": null | {"kind": str, "message": str, "status": int, "until": epoch|absent},
      "states": [state names in the order entered], "requests": int,
      "engines": {name: counts}}
 
 Secrets (the access token and kB) are never printed; error messages of the beacon error tree
 carry none. Arguments are visible to every local user (``ps``), so each secret can come from
-the environment instead: ``BEACON_ACCESS_TOKEN`` and ``BEACON_KB`` are read when the option
-is left out.
+the environment instead: ``BEACON_ACCESS_TOKEN``, ``BEACON_KB`` and ``BEACON_PREVIOUS_KB``
+are read when the option is left out. A run longer than a second shows its progress on
+stderr (records, requests, rate) when stderr is a terminal. ``--trace-out FILE`` saves the
+run's JSON trace (also of a failed run), which ``beacon chart render --trace FILE`` draws.
 """
 
 from __future__ import annotations
@@ -24,21 +28,37 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from beacon._errors import BeaconError, UsageError
+from beacon._errors import BackoffError, BeaconError, UsageError
+from beacon.cli._common import (
+    add_command,
+    exit_status,
+    interrupted_report,
+    local_time,
+)
 from beacon.client import SyncClient, SyncResult
 
 __all__ = ["register"]
 
 _TOKEN_ENV = "BEACON_ACCESS_TOKEN"
 _KB_ENV = "BEACON_KB"
+_PREVIOUS_KB_ENV = "BEACON_PREVIOUS_KB"
+
+EXAMPLES = """\
+export BEACON_ACCESS_TOKEN=... BEACON_KB=...      # kept out of ps
+beacon sync --token-server http://127.0.0.1:8000/1.0/sync/1.5 \\
+    --keys-changed-at 1764579000000 --state ./my-device --engines notes
+beacon sync ... --json --trace-out run.json       # then: beacon chart render --trace run.json
+"""
 
 
 def register(subparsers: Any) -> None:
     """Add the ``sync`` subcommand."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "sync",
         help="run one sync against a Sync 1.5 token server",
-        description="Run one Firefox Sync 1.5 sync: token, session setup, every engine.",
+        doc=__doc__,
+        examples=EXAMPLES,
     )
     parser.add_argument("--token-server", required=True, metavar="URL", help="token server URL")
     parser.add_argument(
@@ -48,6 +68,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--kb", metavar="HEX", help=f"the account key kB, hex (default: ${_KB_ENV})"
+    )
+    parser.add_argument(
+        "--previous-kb",
+        metavar="HEX",
+        help="after a password reset: the old kB, which opens the local records"
+        f" (default: ${_PREVIOUS_KB_ENV})",
     )
     parser.add_argument(
         "--keys-changed-at",
@@ -65,6 +91,9 @@ def register(subparsers: Any) -> None:
         help="record engines to sync (comma-separated); the clients engine always runs",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--trace-out", type=Path, metavar="FILE", help="save the run's JSON trace (to draw it)"
+    )
     parser.set_defaults(func=run)
 
 
@@ -76,13 +105,13 @@ def _secret(value: str | None, option: str, variable: str) -> str:
     return value
 
 
-def _kb(value: str) -> bytes:
+def _kb(value: str, option: str) -> bytes:
     try:
         kb = bytes.fromhex(value.strip())
     except (ValueError, binascii.Error):
-        raise UsageError("--kb must be hexadecimal") from None
+        raise UsageError(f"{option} must be hexadecimal") from None
     if len(kb) != 32:
-        raise UsageError("--kb must be 32 bytes (64 hex digits)")
+        raise UsageError(f"{option} must be 32 bytes (64 hex digits)")
     return kb
 
 
@@ -95,49 +124,127 @@ def _engine_names(value: str | None) -> list[str] | None:
     return names
 
 
+def _kb_or_none(value: str | None, option: str, variable: str) -> bytes | None:
+    value = value if value is not None else os.environ.get(variable)
+    return _kb(value, option) if value else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one sync; return the exit status."""
+    from beacon.cli._progress import SyncProgress
+
+    quiet = args.json or getattr(args, "quiet", False)
     client: SyncClient | None = None
+    result: SyncResult | None = None
+    error: BeaconError | None = None
+    with SyncProgress(enabled=not quiet) as progress:
+        try:
+            token = _secret(args.access_token, "--access-token", _TOKEN_ENV)
+            kb = _kb(_secret(args.kb, "--kb", _KB_ENV), "--kb")
+            previous = _kb_or_none(args.previous_kb, "--previous-kb", _PREVIOUS_KB_ENV)
+            names = _engine_names(args.engines)
+            client = _open(args, token, kb, previous, names, progress)
+            result = client.sync()
+        except BeaconError as exc:
+            error = exc
+        except KeyboardInterrupt:
+            _save_trace(args, client)
+            if args.json:
+                print(json.dumps(interrupted_report(**_run_fields(None, client))), flush=True)
+            else:
+                print("beacon: interrupted; the state file keeps the last commit", file=sys.stderr)
+            return 130
+        finally:
+            if client is not None:
+                _save_trace(args, client)
+                client.close()
+    if args.json:
+        print(json.dumps(_report(result, error, client)))
+        return 0 if error is None else exit_status(error)
+    if error is not None:
+        raise error
+    assert result is not None
+    if getattr(args, "verbose", 0):
+        print("states: " + " > ".join(result.states), file=sys.stderr)
+    counts = ", ".join(f"{name} {_summary(c)}" for name, c in sorted(result.engines.items()))
+    print(f"synced in {result.requests} request(s){': ' + counts if counts else ''}")
+    return 0
+
+
+def _open(
+    args: argparse.Namespace,
+    token: str,
+    kb: bytes,
+    previous: bytes | None,
+    names: list[str] | None,
+    progress: Any,
+) -> SyncClient:
+    from beacon.cli._progress import CountingTransport, ProgressEngine
+
     try:
-        client = SyncClient(
+        return SyncClient(
             token_server_url=args.token_server,
-            access_token=_secret(args.access_token, "--access-token", _TOKEN_ENV),
-            kb=_kb(_secret(args.kb, "--kb", _KB_ENV)),
+            access_token=token,
+            kb=kb,
             keys_changed_at=args.keys_changed_at,
             state_path=args.state,
-            engines=_engine_names(args.engines),
+            engines=[ProgressEngine(name, progress) for name in names or ()],
+            transport=CountingTransport(progress),
+            previous_kb=previous,
         )
-        result = client.sync()
-    except BeaconError as exc:
-        if not args.json:
-            raise
-        print(json.dumps(_report(None, exc, client)))
-        return 1
-    finally:
-        if client is not None:
-            client.close()
-    if args.json:
-        print(json.dumps(_report(result, None, client)))
-    else:
-        counts = ", ".join(f"{name} {_summary(c)}" for name, c in sorted(result.engines.items()))
-        print(f"synced in {result.requests} request(s){': ' + counts if counts else ''}")
-    return 0
+    except UsageError as exc:
+        if str(args.state) in str(exc) and "beacon reset" not in str(exc):
+            raise UsageError(
+                f"{exc}; to start this device over: beacon reset --state {args.state}"
+            ) from None
+        raise
+
+
+def _save_trace(args: argparse.Namespace, client: SyncClient | None) -> None:
+    if args.trace_out is None or client is None or client.last_result is None:
+        return
+    from beacon.charts import Trace
+
+    try:
+        Trace.from_json(client.last_result.trace).save(args.trace_out)
+    except OSError as exc:
+        print(
+            f"beacon: note: cannot write the trace to {args.trace_out}: {exc.strerror}",
+            file=sys.stderr,
+        )
+    args.trace_out = None  # once
 
 
 def _summary(counts: dict[str, Any]) -> str:
     return "+{}/-{}".format(counts.get("applied", 0), counts.get("uploaded", 0))
 
 
-def _report(
-    result: SyncResult | None, error: BeaconError | None, client: SyncClient | None
-) -> dict[str, Any]:
+def _run_fields(result: SyncResult | None, client: SyncClient | None) -> dict[str, Any]:
     last = result if result is not None else (client.last_result if client else None)
     return {
-        "outcome": "ok" if error is None else "error",
-        "error": None if error is None else {"kind": error.kind, "message": str(error)},
         "states": list(last.states) if last is not None else [],
         "requests": last.requests if last is not None else 0,
         "engines": dict(last.engines) if last is not None else {},
+    }
+
+
+def _report(
+    result: SyncResult | None, error: BeaconError | None, client: SyncClient | None
+) -> dict[str, Any]:
+    described: dict[str, Any] | None = None
+    if error is not None:
+        described = {
+            "kind": error.kind,
+            "message": str(error),
+            "status": exit_status(error),
+        }
+        if isinstance(error, BackoffError):
+            described["until"] = error.until
+            described["until_local"] = local_time(error.until)
+    return {
+        "outcome": "ok" if error is None else "error",
+        "error": described,
+        **_run_fields(result, client),
     }
 
 

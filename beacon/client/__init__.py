@@ -17,7 +17,7 @@ How a run is put together (``SyncClient.sync()``, in ``_client``):
 """
 
 from beacon.client import _collection_service, _fresh_start, _session_service, _token_service
-from beacon.client._client import STATE_FILE, SyncClient, SyncResult
+from beacon.client._client import STATE_FILE, SyncClient, SyncResult, state_file
 from beacon.client._collection_service import PAGE_SIZE
 from beacon.client._engines import (
     CLIENTS_TTL,
@@ -29,6 +29,7 @@ from beacon.client._engines import (
     RecordEngine,
     StoreBound,
 )
+from beacon.client._store import Store
 
 #: The service classes each packaged Sync chart binds, by chart name. ``beacon chart check``
 #: reads their ``@action``/``@guard`` marks to check names and completeness without running them.
@@ -49,7 +50,9 @@ __all__ = [
     "IncomingRecord",
     "OutgoingRecord",
     "RecordEngine",
+    "Store",
     "StoreBound",
     "SyncClient",
     "SyncResult",
+    "state_file",
 ]

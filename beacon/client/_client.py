@@ -55,7 +55,7 @@ from beacon.client._store import Store
 from beacon.client._tokenclient import TokenClient, normalize_token_server_url
 from beacon.client._transport import Transport
 
-__all__ = ["STATE_FILE", "SyncClient", "SyncResult"]
+__all__ = ["STATE_FILE", "SyncClient", "SyncResult", "state_file"]
 
 #: The SQLite file inside a state directory.
 STATE_FILE = "beacon-sync.sqlite3"
@@ -122,6 +122,8 @@ class SyncClient:
             chart a run goes through (session, token, collection), e.g. to draw progress,
             inject faults or stop a run at a given transition (an exception they raise ends
             the run and propagates out of :meth:`sync`).
+        previous_kb: after a password reset, the kB before it: the local records (sealed at
+            rest under a key only kB opens) are carried over to the new kB.
 
     The state file is opened (created, owner-only) by the constructor, and the engines that
     keep their records in it are attached, so local edits can be made before the first sync.
@@ -147,6 +149,7 @@ class SyncClient:
         rng: Callable[[int], bytes] = os.urandom,
         client_name: str = "beacon",
         observers: Sequence[Callable[[Step], object]] = (),
+        previous_kb: bytes | None = None,
     ) -> None:
         if not isinstance(kb, bytes) or len(kb) != 32:
             raise UsageError("kb must be 32 bytes")
@@ -161,7 +164,8 @@ class SyncClient:
         self._kb = kb
         self._key_id = key_id(kb, keys_changed_at)
         self._root = KeyBundle.from_kb(kb)
-        self._path = _state_file(Path(state_path))
+        self._previous_root = None if previous_kb is None else KeyBundle.from_kb(previous_kb)
+        self._path = state_file(Path(state_path))
         self._engines = _engine_list(engines, client_name=client_name, clock=clock)
         self._http = Transport(transport=transport, clock=clock)
         self._clock = clock
@@ -188,7 +192,13 @@ class SyncClient:
 
     def _open(self) -> Store:
         if self._store is None:
-            self._store = Store(self._path)
+            store = Store(self._path)
+            try:
+                store.unlock_records(self._root, previous=self._previous_root)
+            except BaseException:
+                store.close()
+                raise
+            self._store = store
             for engine in self._engines:
                 if isinstance(engine, StoreBound):
                     engine.attach(self._store)
@@ -323,7 +333,9 @@ def _declinable(name: str) -> str:
     return name
 
 
-def _state_file(path: Path) -> Path:
+def state_file(path: Path) -> Path:
+    """The SQLite file of a state path: the path itself when it names a database file, else
+    :data:`STATE_FILE` inside it (the directory form)."""
     if path.suffix in (".sqlite3", ".sqlite", ".db"):
         return path
     return path / STATE_FILE

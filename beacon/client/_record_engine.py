@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from beacon._errors import UsageError
@@ -59,6 +60,8 @@ class RecordEngine:
     ignored, so a replayed download cannot resurrect a deleted record. Edits made while a sync
     runs stay outgoing: :meth:`mark_uploaded` clears only an edit unchanged since
     :meth:`outgoing` returned it. ``_edited`` never reaches :meth:`get` or :meth:`records`.
+    Many local edits go in one transaction (one disk write) through :meth:`put_many`,
+    :meth:`delete_many` or ``with engine.transaction():``; payloads are sealed at rest.
 
     Args:
         name: the collection name (``^[a-zA-Z0-9._-]{1,32}$``, docs/protocol.md §3.1).
@@ -101,6 +104,33 @@ class RecordEngine:
 
     def put(self, id: str, record: Mapping[str, Any]) -> None:
         """Create or replace a record (a JSON object; its ``id`` field is set to ``id``)."""
+        self._records.edit(id, self._payload(id, record), self._clock())
+
+    def delete(self, id: str) -> None:
+        """Delete a record: a tombstone ``{"id": id, "deleted": true}`` is uploaded."""
+        self._records.edit(check_record_id(id), None, self._clock())
+
+    def put_many(self, records: Iterable[tuple[str, Mapping[str, Any]]]) -> int:
+        """Create or replace many records, ``(id, record)`` pairs, in one transaction: all of
+        them or, on any bad one (:class:`~beacon.UsageError`), none. Returns how many."""
+        payloads = [(id, self._payload(id, record)) for id, record in records]
+        self._records.edit_many(payloads, self._clock())
+        return len(payloads)
+
+    def delete_many(self, ids: Iterable[str]) -> int:
+        """Delete many records in one transaction; returns how many ids were given."""
+        edits = [(check_record_id(id), None) for id in ids]
+        self._records.edit_many(edits, self._clock())
+        return len(edits)
+
+    @contextmanager
+    def transaction(self) -> Iterator[RecordEngine]:
+        """Group local edits: ``with notes.transaction(): notes.put(...); notes.delete(...)``
+        commits them together (one disk write) or, when the block raises, not at all."""
+        with self._records.store.transaction():
+            yield self
+
+    def _payload(self, id: str, record: Mapping[str, Any]) -> str:
         check_record_id(id)
         if not isinstance(record, Mapping):
             raise UsageError("a record is a JSON object (a mapping)")
@@ -110,33 +140,9 @@ class RecordEngine:
         if EDITED in value:
             raise UsageError(f"{EDITED!r} is reserved for the record's edit time")
         try:
-            payload = dumps(value)
+            return dumps(value)
         except (TypeError, ValueError):
             raise UsageError("a record must be JSON-serialisable") from None
-        with self._records.store.transaction():  # read and write as one step
-            self._record_edit(id, self._records.row(id), payload=payload, deleted=False)
-
-    def delete(self, id: str) -> None:
-        """Delete a record: a tombstone ``{"id": id, "deleted": true}`` is uploaded."""
-        check_record_id(id)
-        with self._records.store.transaction():
-            row = self._records.row(id)
-            if row is not None and row.deleted and not row.changed:
-                return  # already deleted everywhere
-            self._record_edit(id, row, payload=None, deleted=True)
-
-    def _record_edit(self, id: str, row: Row | None, *, payload: str | None, deleted: bool) -> None:
-        """A local edit: outgoing, timed by our clock; the server's view and base stay."""
-        self._records.write(
-            id,
-            payload=payload,
-            deleted=deleted,
-            server_modified=row.server_modified if row else None,
-            local_modified=self._clock(),
-            changed=True,
-            bump=True,
-            base=row.base if row else None,
-        )
 
     def get(self, id: str) -> dict[str, Any] | None:
         """A live record, or None (absent or deleted)."""
@@ -149,7 +155,8 @@ class RecordEngine:
     def records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """All live records, by id."""
         for record_id, payload in self._records.live():
-            yield record_id, json.loads(payload)
+            if payload is not None:
+                yield record_id, json.loads(payload)
 
     # -- the Engine Protocol ---------------------------------------------------------------------
 

@@ -6,6 +6,11 @@ edit made during an upload from the one that was uploaded, and the *base*: the c
 agreed with a server (applied from it or uploaded to it; :func:`content` of the row), which
 lets an engine tell a real local edit from a row that is outgoing only because of a reset.
 
+Payloads and bases are sealed at rest (:mod:`._sealed`): this module seals what it writes and
+opens what it reads, so the engines see only text. Local edits that keep the row's server view
+and base (:meth:`Records.edit`, :meth:`Records.edit_many`) are one upsert each, with no read
+first, so many of them go to SQLite as one ``executemany``.
+
 § numbers refer to docs/protocol.md.
 """
 
@@ -43,14 +48,14 @@ class Row:
         "server_modified",
     )
 
-    def __init__(self, row: Sequence[Any]) -> None:
-        self.payload: str | None = row[0]
+    def __init__(self, row: Sequence[Any], payload: str | None, base: str | None) -> None:
+        self.payload = payload
         self.deleted = bool(row[1])
         self.server_modified: float | None = row[2]
         self.local_modified: float = row[3]
         self.changed = bool(row[4])
         self.change_counter: int = row[5]
-        self.base: str | None = row[6]
+        self.base = base
 
     @property
     def content(self) -> str | None:
@@ -71,6 +76,17 @@ def check_record_id(record_id: str) -> str:
 
 
 _COLUMNS = "payload, deleted, server_modified, local_modified, changed, change_counter, base"
+
+# A local edit: the server's view (server_modified) and the base stay as they are. A deletion
+# of a row already deleted everywhere (a tombstone not outgoing) changes nothing.
+_EDIT = (
+    "INSERT INTO records (collection, id, payload, deleted, server_modified, local_modified,"
+    " changed, change_counter, base) VALUES (?, ?, ?, ?, NULL, ?, 1, 1, NULL)"
+    " ON CONFLICT (collection, id) DO UPDATE SET payload = excluded.payload,"
+    " deleted = excluded.deleted, local_modified = excluded.local_modified, changed = 1,"
+    " change_counter = change_counter + 1"
+    " WHERE NOT (excluded.deleted = 1 AND records.deleted = 1 AND records.changed = 0)"
+)
 
 
 class Records:
@@ -93,12 +109,34 @@ class Records:
         """Run one statement in the store's open transaction (or its own); all rows."""
         return self.store.execute(statement, params)
 
+    def _row(self, record_id: str, raw: Sequence[Any]) -> Row:
+        seal = self.store.seal
+        return Row(
+            raw,
+            seal.open(self.collection, record_id, raw[0]),
+            seal.open(self.collection, record_id, raw[6]),
+        )
+
     def row(self, record_id: str) -> Row | None:
         rows = self.sql(
             f"SELECT {_COLUMNS} FROM records WHERE collection = ? AND id = ?",
             (self.collection, record_id),
         )
-        return Row(rows[0]) if rows else None
+        return self._row(record_id, rows[0]) if rows else None
+
+    def edit(self, record_id: str, payload: str | None, local_modified: float) -> None:
+        """A local edit (``payload`` None: a deletion), see ``_EDIT``."""
+        self.edit_many([(record_id, payload)], local_modified)
+
+    def edit_many(self, edits: Iterable[tuple[str, str | None]], local_modified: float) -> None:
+        """Many local edits in one statement (in the caller's transaction, or its own)."""
+        seal = self.store.seal
+        collection = self.collection
+        rows = [
+            (collection, i, seal.seal(collection, i, p), int(p is None), local_modified)
+            for i, p in edits
+        ]
+        self.store.execute_many(_EDIT, rows)
 
     def write(
         self,
@@ -113,6 +151,7 @@ class Records:
         base: str | None = None,
     ) -> None:
         """Upsert a row; ``bump`` increments the change counter (a local edit)."""
+        seal = self.store.seal
         self.sql(
             "INSERT INTO records (collection, id, payload, deleted, server_modified,"
             " local_modified, changed, change_counter, base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -123,13 +162,13 @@ class Records:
             (
                 self.collection,
                 record_id,
-                payload,
+                seal.seal(self.collection, record_id, payload),
                 int(deleted),
                 server_modified,
                 local_modified,
                 int(changed),
                 int(bump),
-                base,
+                seal.seal(self.collection, record_id, base),
             ),
         )
 
@@ -138,13 +177,15 @@ class Records:
             f"SELECT id, {_COLUMNS} FROM records WHERE collection = ? AND changed = 1 ORDER BY id",
             (self.collection,),
         )
-        return [(r[0], Row(r[1:])) for r in rows]
+        return [(r[0], self._row(r[0], r[1:])) for r in rows]
 
-    def live(self) -> list[tuple[str, str]]:
-        return self.sql(
+    def live(self) -> list[tuple[str, str | None]]:
+        seal = self.store.seal
+        rows = self.sql(
             "SELECT id, payload FROM records WHERE collection = ? AND deleted = 0 ORDER BY id",
             (self.collection,),
         )
+        return [(i, seal.open(self.collection, i, p)) for i, p in rows]
 
     def mark_uploaded(
         self, ids: Iterable[str], server_modified: float, pending: Mapping[str, int]

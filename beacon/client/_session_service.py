@@ -207,6 +207,7 @@ class SessionService:
         self.remember_configuration()
         with self.run.store.transaction():
             self.run.store.adopt_kb_fingerprint(client_state(self.run.kb), keep_token=True)
+            self.run.store.settle_records_key(self.run.root)  # the old kB's wrap goes now
             self.reset_engines()
         return "ok"
 

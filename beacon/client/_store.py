@@ -15,9 +15,10 @@ Contract:
    implemented in :mod:`._sqlite`.)
 4. **Secrets at rest.** The token's ``id``/``key`` and the cached crypto/keys are stored only
    encrypted under the caller's kB-derived :class:`~beacon._crypto.KeyBundle` (the Sync
-   record envelope, docs/protocol.md §4.2). kB itself is never stored: only its fingerprint
-   (``client_state(kb)``, which the token server sees anyway). A secret that no longer
-   decrypts (another kB) reads as absent.
+   record envelope, docs/protocol.md §4.2); record payloads are sealed under a data key
+   wrapped the same way (:meth:`unlock_records`, :mod:`._sealed`). kB itself is never
+   stored: only its fingerprint (``client_state(kb)``, which the token server sees
+   anyway). A secret that no longer decrypts (another kB) reads as absent.
 5. What it holds is the seed note's "Persistence" list (docs/seed-note.md):
 
    ============================  ==============================================================
@@ -47,12 +48,15 @@ from __future__ import annotations
 
 import base64
 import os
-from collections.abc import Callable, Iterable, Mapping
+import sqlite3
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
 from beacon._errors import BeaconError, UsageError
+from beacon.client._sealed import SETTING as _RECORDS_KEY
+from beacon.client._sealed import Seal, settle, unlock
 from beacon.client._sqlite import APPLICATION_ID, SCHEMA_VERSION, StateFile
 from beacon.client._tokenclient import Token
 
@@ -115,8 +119,38 @@ class Store(StateFile):
             has a newer schema; the file is left as it was.
     """
 
+    _seal: Seal | None = None
+
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
+
+    # -- records at rest ----------------------------------------------------------------------
+
+    def unlock_records(self, root: KeyBundle, *, previous: KeyBundle | None = None) -> None:
+        """Open the records' data key under ``root`` (``previous``: the kB before a password
+        reset); the records tables are unusable until then. See :mod:`._sealed`."""
+        self._seal = unlock(self, root, previous=previous)
+
+    def settle_records_key(self, root: KeyBundle) -> None:
+        """The kB ``root`` comes from is proven: the records' key stays wrapped under it only."""
+        settle(self, root)
+
+    def execute_many(self, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+        """One statement over many parameter rows, in the open transaction or its own."""
+        with self.transaction():
+            try:
+                self.connection.executemany(statement, rows)
+            except sqlite3.Error as exc:
+                raise UsageError(
+                    f"the state file {str(self.path)!r} failed: {type(exc).__name__}: {exc}"
+                ) from None
+
+    @property
+    def seal(self) -> Seal:
+        """What seals and opens record values (after :meth:`unlock_records`)."""
+        if self._seal is None:
+            raise UsageError("the store's records are locked: call unlock_records(root) first")
+        return self._seal
 
     # -- identity and kB ----------------------------------------------------------------------
 
@@ -420,10 +454,12 @@ class Store(StateFile):
             self._sql("DELETE FROM collections")
 
     def clear(self) -> None:
-        """Disconnect: delete everything (settings, collections, backoff, records)."""
+        """Disconnect: delete everything (settings, collections, backoff, records) but the
+        wrapped records key, which opens only under kB and keeps an open store usable."""
         with self.transaction():
-            for table in ("settings", "collections", "backoff", "records"):
+            for table in ("collections", "backoff", "records"):
                 self._sql(f"DELETE FROM {table}")
+            self._sql("DELETE FROM settings WHERE key != ?", (_RECORDS_KEY,))
 
 
 def _cached_text(data: Any) -> Cached[str] | None:

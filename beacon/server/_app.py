@@ -122,16 +122,20 @@ class ServiceMiddleware:
             if is_node:
                 headers["X-Weave-Timestamp"] = render_ts(now_ms(core.clock))
             response = Response(body, status, headers=headers, media_type="application/json")
-            await response(scope, receive, send)
+            # Logged before the answer leaves: a client that has its response sees it logged.
             self._log(scope, rule.status, injected=True)
+            await response(scope, receive, send)
             return
         extra = core.pending.take_headers(path, scope["method"])
-        status = 500
+        logged = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal logged
             if message["type"] == "http.response.start":
-                status = message["status"]
+                # Logged before the status line is sent, so the log never lags the client
+                # (it did under load: a test read the log before the server thread wrote it).
+                self._log(scope, message["status"], injected=False)
+                logged = True
                 headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
                 names = {name.lower() for name, _ in headers}
                 for name, value in extra.items():
@@ -145,7 +149,8 @@ class ServiceMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            self._log(scope, status, injected=False)
+            if not logged:  # the app failed before answering
+                self._log(scope, 500, injected=False)
 
     def _log(self, scope: Scope, status: int, *, injected: bool) -> None:
         self.core.log.add(

@@ -241,8 +241,9 @@ class World:
     def _access_token(self) -> str:
         return str(self.svc.account(self.account.fxa_uid).access_token)
 
-    def _start(self, device: Device) -> None:
-        """(Re)create the device's client from its state file, as a process start does."""
+    def _start(self, device: Device, previous_kb: bytes | None = None) -> None:
+        """(Re)create the device's client from its state file, as a process start does
+        (``previous_kb``: the kB before a password reset, which opens its sealed records)."""
         from beacon.client import RecordEngine, SyncClient
 
         engines = {name: RecordEngine(name, clock=self.clock) for name in self.config.engines}
@@ -259,6 +260,7 @@ class World:
             rng=device.rng,
             client_name=f"device-{device.index}",
             observers=[device.observe],
+            previous_kb=previous_kb,
         )
         try:
             _ = device.client.store
@@ -267,9 +269,9 @@ class World:
                 "state_loads", f"device {device.index}: its state file does not load ({exc.kind})"
             ) from None
 
-    def _restart(self, device: Device) -> None:
+    def _restart(self, device: Device, previous_kb: bytes | None = None) -> None:
         device.client.close()
-        self._start(device)
+        self._start(device, previous_kb)
 
     def close(self) -> None:
         """Close every client (the caller removes ``workdir``)."""
@@ -349,10 +351,10 @@ class World:
 
     def _do_password_reset(self) -> None:
         self.account = self.svc.reset_password(self.account.fxa_uid)
-        self.kb = self._random.randbytes(32)
+        previous, self.kb = self.kb, self._random.randbytes(32)
         self.model.disturbed = True
         for device in self.devices:
-            self._restart(device)
+            self._restart(device, previous)
 
     def _do_fresh_start_elsewhere(self) -> None:
         self._fault(self.elsewhere.fresh_start)

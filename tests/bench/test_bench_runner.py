@@ -43,6 +43,19 @@ def test_crypto_tiny_run_compares_against_the_bare_loop() -> None:
 
 
 @pytest.mark.usefixtures("bench_package")
+def test_local_edits_tiny_run_compares_put_many_with_a_bare_executemany() -> None:
+    figures = _check_figures(_module("local_edits").run(records=30, rounds=2))
+    by_name = {f["name"]: f for f in figures}
+    assert set(by_name) == {
+        "bulk local edits (put_many)",
+        "put_many vs bare executemany",
+        "put, one transaction each",
+    }
+    assert by_name["bulk local edits (put_many)"]["target"] == ">= 20000"
+    assert by_name["put_many vs bare executemany"]["baseline_name"] == "bare SQLite executemany"
+
+
+@pytest.mark.usefixtures("bench_package")
 def test_bare_crypto_loop_interoperates_with_beacon() -> None:
     from beacon._crypto import KeyBundle, decrypt_record
 

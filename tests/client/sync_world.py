@@ -87,6 +87,7 @@ class World:
         access_token: str | Callable[[], str] | None = None,
         kb: bytes | None = None,
         keys_changed_at: int | None = None,
+        previous_kb: bytes | None = None,
     ) -> Device:
         """A device (state under ``tmp/name``); same name → same state directory."""
         wire = Interceptor(self.svc.transport())
@@ -105,6 +106,7 @@ class World:
             clock=self.clock,
             rng=random.Random(f"{name}-{len(self.devices)}").randbytes,
             client_name=f"device {name}",
+            previous_kb=previous_kb,
         )
         device = Device(client, notes, wire, path)
         self.devices.append(device)

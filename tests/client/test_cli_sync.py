@@ -111,7 +111,7 @@ def test_errors_are_one_line_or_one_json_object(
     svc, base_url = served
     argv = _args(svc, base_url, tmp_path / "state")
     argv[argv.index("--access-token") + 1] = "not-a-token"
-    assert main(argv) == 1
+    assert main(argv) == 3  # the authentication family
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1
@@ -122,14 +122,14 @@ def test_errors_are_one_line_or_one_json_object(
     fresh = _args(svc, base_url, tmp_path / "state-json")
     fresh[fresh.index("--access-token") + 1] = "not-a-token"
     status, report = _run_json([*fresh, "--json"], capsys)
-    assert status == 1
+    assert status == 3
     assert report["outcome"] == "error"
     assert report["error"]["kind"] == "authentication"
     assert report["states"][-1] == "auth_failed"
     assert report["requests"] == 1
     bad_kb = _args(svc, base_url, tmp_path / "other")
     bad_kb[bad_kb.index("--kb") + 1] = "zz"
-    assert main(bad_kb) == 1
+    assert main(bad_kb) == 2
     assert capsys.readouterr().err.startswith("beacon: error: usage: ")
 
 
@@ -172,7 +172,7 @@ def test_secrets_can_come_from_the_environment_instead_of_the_arguments(
         at = argv.index(option)
         del argv[at : at + 2]
     status, report = _run_json(argv, capsys)
-    assert (status, report["error"]["kind"]) == (1, "usage")
+    assert (status, report["error"]["kind"]) == (2, "usage")
     assert "BEACON_ACCESS_TOKEN" in report["error"]["message"]
     assert report["requests"] == 0
     monkeypatch.setenv("BEACON_ACCESS_TOKEN", token)

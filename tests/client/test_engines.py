@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from beacon._crypto import CollectionKeys, decrypt_record, encrypt_record, key_id
+from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record, key_id
 from beacon._errors import UsageError
 from beacon.client._engines import (
     CLIENTS_TTL,
@@ -49,6 +49,7 @@ def clock() -> Clock:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store(tmp_path / "s.sqlite3") as s:
+        s.unlock_records(KeyBundle.from_kb(bytes(32)))
         yield s
 
 
@@ -374,6 +375,7 @@ class Device:
         )
         self.storage = StorageClient(self.http, token)
         self.store = Store(path)
+        self.store.unlock_records(KeyBundle.from_kb(kb))
         self.engine = RecordEngine("bookmarks", store=self.store, clock=clock)
 
     def sync(self, keys: CollectionKeys) -> None:

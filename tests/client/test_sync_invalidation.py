@@ -11,8 +11,10 @@ from beacon import (
     CollectionKeys,
     KeyBundle,
     KeyMismatchError,
+    UsageError,
     client_state,
 )
+from beacon.client import STATE_FILE
 from tests.client.sync_world import World, requests_of, tail
 
 TOKEN = ("GET", "/1.0/sync/1.5")
@@ -81,8 +83,13 @@ def test_a_kb_change_starts_over_cleanly(world: World) -> None:
     new_kb = bytes(range(100, 132))
     a.client.close()
     again = world.device(
-        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+        "a",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,
     )
+    assert again.notes.get("n1") == {"id": "n1", "text": "written before the reset"}
     result = again.client.sync()
     assert result.outcome == "ok"
     assert "forgetting_old_key" in result.states
@@ -95,6 +102,49 @@ def test_a_kb_change_starts_over_cleanly(world: World) -> None:
     requests_of(again)
     result = again.client.sync()  # no error loop: the next run is the one-request run
     assert result.requests == 1
+
+
+def test_after_a_kb_change_sealed_records_need_the_previous_kb_and_are_kept(
+    world: World,
+) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "sealed under the old kB"})
+    a.client.close()
+    before = (world.tmp / "a" / STATE_FILE).read_bytes()
+    with pytest.raises(UsageError, match="previous kB") as refused:
+        world.device("a", kb=bytes(range(100, 132)))
+    assert "beacon reset" in str(refused.value)
+    assert (world.tmp / "a" / STATE_FILE).read_bytes() == before  # nothing was lost
+    again = world.device("a", kb=bytes(range(100, 132)), previous_kb=world.kb)
+    assert again.notes.get("n1") == {"id": "n1", "text": "sealed under the old kB"}
+    again.client.close()
+    # Wrapped under the new kB too: it alone opens them from now on; the old kB also does
+    # until the new one is proven by a sync (it may be a mistake).
+    third = world.device("a", kb=bytes(range(100, 132)))
+    assert third.notes.get("n1") == {"id": "n1", "text": "sealed under the old kB"}
+    third.client.close()
+    assert world.device("a").notes.get("n1") == {"id": "n1", "text": "sealed under the old kB"}
+
+
+def test_once_a_new_kb_is_proven_the_old_kb_opens_the_records_no_more(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "x"})
+    a.client.sync()
+    account = world.svc.reset_password(world.fxa_uid)
+    new_kb = bytes(range(100, 132))
+    a.client.close()
+    moved = world.device(
+        "a",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,
+    )
+    assert "forgetting_old_key" in moved.client.sync().states
+    moved.client.close()
+
+    with pytest.raises(UsageError, match="sealed under another kB"):
+        world.device("a")
 
 
 def test_a_401_on_an_upload_mid_run_recovers_and_the_run_succeeds(world: World) -> None:
@@ -130,7 +180,11 @@ def test_after_a_password_reset_elsewhere_old_credentials_fail_without_damage(
     new_kb = bytes(range(100, 132))
     b.client.close()
     b2 = world.device(
-        "b", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+        "b",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,  # the sealed local records open under the old kB
     )
     assert "fresh_start" in b2.client.sync().states  # b starts the new storage
     world.svc.faults.clear_request_log()
@@ -143,7 +197,11 @@ def test_after_a_password_reset_elsewhere_old_credentials_fail_without_damage(
     # With the new credentials a adopts b's storage: no second fresh start.
     a.client.close()
     a2 = world.device(
-        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+        "a",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,  # the sealed local records open under the old kB
     )
     result = a2.client.sync()
     assert "forgetting_old_key" in result.states
@@ -160,24 +218,40 @@ def test_a_mistyped_kb_destroys_nothing_and_the_next_correct_run_costs_one_reque
     a.client.sync()  # settled: the next no-change run is one request
     a.client.close()
     typo = bytes([world.kb[0] ^ 1]) + world.kb[1:]
-    wrong = world.device("a", kb=typo)
-    world.clock.advance(4000)  # the persisted token has expired too: the token server decides
+    before = (world.tmp / "a" / STATE_FILE).read_bytes()
 
-    with pytest.raises(AuthenticationError):
-        wrong.client.sync()
-    failed = wrong.client.last_result
-    assert failed is not None
-    assert "forgetting_old_key" not in failed.states
-    assert wrong.client.store.kb_fingerprint() != client_state(typo)
-    wrong.client.close()
+    # The local records are sealed under kB: a client with the typo does not even start, and
+    # says so, before a request or a write.
+    with pytest.raises(UsageError, match="sealed under another kB"):
+        world.device("a", kb=typo)
+    assert (world.tmp / "a" / STATE_FILE).read_bytes() == before
 
     right = world.device("a")
     requests_of(right)
     result = right.client.sync()
     assert result.outcome == "ok"
     assert not any(c["reset"] for c in result.engines.values())  # no collection starts over
-    assert [tail(p) for _, p in requests_of(right)] == ["/1.0/sync/1.5", "info/collections"]
+    assert [tail(p) for _, p in requests_of(right)] == ["info/collections"]
     assert right.notes.get("n1") == {"id": "n1", "text": "kept"}
+
+
+def test_a_kb_refused_by_the_token_server_forgets_nothing(world: World) -> None:
+    # A new kB that opens the local records (the previous one is given) but that the token
+    # server refuses: the old kB's state stays, nothing is reset.
+    a = world.device("a")
+    a.notes.put("n1", {"text": "kept"})
+    a.client.sync()
+    a.client.close()
+    other = bytes(range(50, 82))
+    wrong = world.device("a", kb=other, previous_kb=world.kb)
+    world.clock.advance(4000)  # the persisted token has expired: the token server decides
+    with pytest.raises(AuthenticationError):
+        wrong.client.sync()
+    failed = wrong.client.last_result
+    assert failed is not None
+    assert "forgetting_old_key" not in failed.states
+    assert wrong.client.store.kb_fingerprint() == client_state(world.kb)
+    assert wrong.client.store.collection_state("notes").last_fetch is not None
 
 
 def test_keys_under_another_kb_leave_the_state_of_the_old_one(world: World) -> None:
@@ -199,7 +273,11 @@ def test_keys_under_another_kb_leave_the_state_of_the_old_one(world: World) -> N
     world.svc.faults.put_record(world.fxa_uid, "crypto", "keys", foreign)
     a.client.close()
     a2 = world.device(
-        "a", access_token=account.access_token, kb=new_kb, keys_changed_at=account.keys_changed_at
+        "a",
+        access_token=account.access_token,
+        kb=new_kb,
+        keys_changed_at=account.keys_changed_at,
+        previous_kb=world.kb,
     )
 
     with pytest.raises(KeyMismatchError):
@@ -233,3 +311,19 @@ def test_a_token_server_401_is_remembered_with_a_growing_wait_for_those_credenti
     good = world.device("a")  # other credentials are not held back, and success clears it
     assert good.client.sync().outcome == "ok"
     assert not good.client.store.auth_failed()
+
+
+def test_after_a_refused_kb_the_old_kb_still_opens_the_records(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "kept"})
+    a.client.sync()
+    a.client.close()
+    wrong = world.device("a", kb=bytes(range(50, 82)), previous_kb=world.kb)
+    world.clock.advance(4000)
+    with pytest.raises(AuthenticationError):
+        wrong.client.sync()
+    wrong.client.close()
+
+    again = world.device("a")  # the old, right kB: its records open, the run is clean
+    assert again.notes.get("n1") == {"id": "n1", "text": "kept"}
+    assert again.client.sync().outcome == "ok"

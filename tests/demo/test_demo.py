@@ -127,7 +127,7 @@ def test_the_command_prints_the_timeline(
 ) -> None:
     status = main(["demo", "--out", str(tmp_path / "out")])
     printed = capsys.readouterr().out
-    assert status == 0
+    assert status == 0, printed  # the timeline and the checks say what did not happen
     assert "invalidated" in printed
     assert "leaving_old_node" in printed
     assert "✗" not in printed

@@ -48,7 +48,7 @@ def test_a_bad_replay_file_is_one_line_on_stderr(
         '{"format": "beacon-replay", "version": 1, "seed": 0, "devices": 2,'
         ' "engines": ["b"], "steps": [{"rule": "teleport"}]}'
     )
-    assert main(["explore", "--replay", str(path)]) == 1
+    assert main(["explore", "--replay", str(path)]) == 2  # usage: a bad replay file
     err = capsys.readouterr().err
     assert err.startswith("beacon: error: usage: unknown campaign step 'teleport'")
     assert err.count("\n") == 1

@@ -72,7 +72,7 @@ def test_beacon_proxy_relays_a_sync_and_injects_faults_from_a_shell(
                 headers=admin,
             )
             assert fault.json() == {"result": None}
-            assert main(sync) == 1  # the client backs off, as from the real server
+            assert main(sync) == 4  # the client backs off (exit 4), as from the real server
             capsys.readouterr()
             log = httpx.get(proxy + "/__admin__/requests", headers=admin).json()
             assert any(e["path"].startswith("/n/1/") and e["status"] == 200 for e in log)

@@ -175,8 +175,10 @@ def test_account_cli_reset_password_and_errors(
     )
     assert status == 0
     assert "keys_changed_at:" in capsys.readouterr().out
-    assert main(["account", "reset-password", "--server", base, "--fxa-uid", "x"]) == 1
-    assert main(["account", "create", "--server", "http://127.0.0.1:9"]) == 1
+    assert (
+        main(["account", "reset-password", "--server", base, "--fxa-uid", "x"]) == 2
+    )  # usage: no admin secret
+    assert main(["account", "create", "--server", "http://127.0.0.1:9"]) == 5  # network
     err = capsys.readouterr().err
     assert "beacon: error:" in err
 
@@ -260,3 +262,28 @@ def test_the_server_benchmark_runs_in_quick_mode(monkeypatch: pytest.MonkeyPatch
         "GET info/collections (in-process transport)",
     ]
     assert all(f["value"] > 0 for f in result["figures"])
+
+
+def test_a_request_is_in_the_log_before_its_response_reaches_the_client(
+    served: tuple[EmbeddedService, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The log is written before the answer is sent: a slow logger (a loaded machine) must
+    not let a client see a response the log does not hold yet (the demo's checks read it)."""
+    from beacon.server import _app
+
+    svc, base = served
+    logged = _app.ServiceMiddleware._log
+
+    def slow_log(self: _app.ServiceMiddleware, *args: object, **kwargs: object) -> None:
+        time.sleep(0.05)
+        logged(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_app.ServiceMiddleware, "_log", slow_log)
+    svc.faults.clear_request_log()
+    with httpx.Client() as http:
+        for n in range(1, 4):
+            http.get(f"{base}/1.0/sync/1.5")
+            assert len(svc.faults.request_log()) == n
+        svc.faults.fail_next(status=503)
+        assert http.get(f"{base}/1.0/sync/1.5").status_code == 503
+        assert [r.status for r in svc.faults.request_log()][-1] == 503
