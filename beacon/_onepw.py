@@ -140,7 +140,7 @@ class PasswordKeys:
 
     @classmethod
     def from_stretched(cls, stretched: bytes, *, version: int) -> PasswordKeys:
-        """authPW = HKDF(stretched, "authPW", 32); unwrapBKey = HKDF(stretched, "unwrapBkey", 32)."""
+        """authPW = HKDF(stretched, "authPW"); unwrapBKey = HKDF(stretched, "unwrapBkey")."""
         if len(stretched) != 32:
             raise UsageError("a stretched password is 32 bytes")
         return cls(version, hkdf(stretched, "authPW", 32), hkdf(stretched, "unwrapBkey", 32))
