@@ -14,8 +14,9 @@ stay as they are.
 
 ``check`` also checks action and guard names and completeness (every declared outcome handled)
 when it knows the chart's services: the packaged Sync charts bind ``beacon.client``'s
-``CHART_SERVICES`` by themselves, the account chart ``beacon.fxa``'s; ``--services MODULE:ATTR`` names the service classes of any
-other chart (a sequence of classes, or a mapping from chart name to classes).
+``CHART_SERVICES`` by themselves, the account chart ``beacon.fxa``'s; ``--services MODULE:ATTR``
+names the service classes of any other chart (a sequence of classes, or a mapping from chart
+name to classes).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Contract: :func:`build_app` returns an ASGI app whose routes are
 
 * ``GET /1.0/<app>/<version>`` — token server (``_tokenserver``);
 * ``/node/<n>/1.5/<uid>/...`` — storage nodes 1..N (``_storage``, ``_writes``);
-* ``POST /accounts`` and ``/__admin__/...`` — sign-up and admin (``_admin``).
+* ``POST /accounts`` and ``/__admin__/...`` — sign-up and admin (``_admin``);
+* ``/fxa/...`` — the Firefox Accounts stand-in (``_fxa_http``, ``_fxa_oauth``).
 
 :class:`ServiceMiddleware` wraps it: except for admin paths, it answers a request from the
 fault queue when an injected error matches (503 + ``Retry-After`` by default; bare ``0`` body
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from beacon.server._admin import ADMIN_PREFIX, admin_routes
 from beacon.server._core import Core, LoggedRequest
 from beacon.server._faults import Faults
+from beacon.server._fxa_http import fxa_routes
 from beacon.server._storage import node_routes
 from beacon.server._tokenserver import token_endpoint
 from beacon.server._wire import now_ms, render_ts
@@ -112,6 +114,7 @@ def build_app(core: Core, faults: Faults, *, signup: bool = True) -> Starlette:
         Route("/1.0/{app}/{version}", token_endpoint, methods=["GET"]),
         *node_routes(HANDLERS),
         *admin_routes(),
+        *fxa_routes(),
     ]
     app = Starlette(
         routes=routes,

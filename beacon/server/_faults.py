@@ -37,6 +37,10 @@ uid and node of its last token) and works without HTTP. The faults:
 ``request_log() -> list[LoggedRequest]`` / ``clear_request_log()``
     Requests served (method, path without query, status, clock time, injected or not).
 
+``fxa``
+    The Firefox Accounts stand-in's faults (``_fxa_faults``: unverified session, TOTP,
+    password changed elsewhere, revoked sessions, expired access tokens, 429, email case).
+
 Unknown users raise :class:`beacon.UsageError`; nothing here logs secrets.
 """
 
@@ -49,6 +53,7 @@ from beacon._errors import UsageError
 from beacon.server import _store, _users
 from beacon.server._bso import valid_collection, valid_id
 from beacon.server._core import Core, LoggedRequest
+from beacon.server._fxa_faults import FxAFaults
 from beacon.server._wire import now_ms
 
 BACKOFF_HEADERS = frozenset({"X-Weave-Backoff", "Backoff", "X-Backoff"})
@@ -59,6 +64,8 @@ class Faults:
 
     def __init__(self, core: Core) -> None:
         self._core = core
+        #: The FxA stand-in's faults (``_fxa_faults``).
+        self.fxa = FxAFaults(core.fxa)
 
     def __repr__(self) -> str:
         return "Faults(...)"
