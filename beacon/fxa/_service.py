@@ -604,7 +604,7 @@ class AccountService:
     # -- leaving ---------------------------------------------------------------------------------
 
     @action("ok", "network_error")
-    def sign_out(self) -> str:
+    def destroy_credentials(self) -> str:
         """Destroy the refresh token, the access token and the session; forget locally."""
         state = self._state()
         unreachable = False

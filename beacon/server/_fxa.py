@@ -716,9 +716,10 @@ class FxA:
                 f"UPDATE fxa_accounts SET {flag} = 1 WHERE normalized_email = ?", (email.lower(),)
             )
 
-    def set_email(self, email: str, stored: str) -> None:
-        """Store the account's email as ``stored`` (same address, another case): a v1 login
-        typed as ``email`` now meets errno 120."""
+    def set_email(self, email: str, stored: str, password: str) -> None:
+        """The account's email is now ``stored`` (same address, another case), as after a
+        primary-email change: its v1 credentials are salted with ``stored``, so a v1 login
+        typed as ``email`` meets errno 120. kB and sessions are kept."""
         if stored.lower() != email.lower():
             raise UsageError("the stored email may differ only in case")
         with self.db.transaction() as conn:
@@ -726,6 +727,7 @@ class FxA:
                 "UPDATE fxa_accounts SET email = ? WHERE normalized_email = ?",
                 (stored, email.lower()),
             )
+        self._rekey(stored, password, revoke=False)
 
     def revoke_sessions(self, uid: str) -> None:
         with self.db.transaction() as conn:
@@ -740,6 +742,9 @@ class FxA:
         """The password changes elsewhere: kB kept, sessions and OAuth tokens revoked,
         generation moved on (fxa ``password.ts``: resetAccount, removePublicAndCanGrantTokens).
         """
+        self._rekey(email, new_password, revoke=True)
+
+    def _rekey(self, email: str, new_password: str, *, revoke: bool) -> None:
         with self.db.transaction() as conn:
             row = self.account_row(conn, email)
         if row is None:
@@ -765,9 +770,10 @@ class FxA:
                 " wrapwrap_kb_v2 = ?, client_salt = ? WHERE uid = ?",
                 (verify_hash, wrapwrap, verify_v2, wrapwrap_v2, salt, uid),
             )
-        self.revoke_sessions(uid)
-        self.revoke_oauth(uid)
-        self.accounts.bump_generation(uid)
+        if revoke:
+            self.revoke_sessions(uid)
+            self.revoke_oauth(uid)
+            self.accounts.bump_generation(uid)
 
 
 def _is_hex64(value: object) -> bool:

@@ -20,9 +20,10 @@ Every method names the account by email (case-insensitive) and works without HTT
 ``throttle(count=1, *, retry_after=30, path_contains=None)``
     The next ``count`` FxA requests (those whose path contains ``path_contains``) are answered
     429 errno 114 with ``Retry-After``.
-``email_case(email, stored)``
-    The account's email is stored as ``stored`` (another case): a v1 login typed as
-    ``email`` meets errno 120 and must retry with the stored email.
+``email_case(email, stored, password)``
+    The account's email becomes ``stored`` (another case, as after a primary-email change)
+    and its v1 credentials are salted with it: a v1 login typed as ``email`` meets errno 120
+    and must retry with the stored email. kB is kept.
 ``hawk_only(enabled=True)``
     The stand-in behaves as an FxA server older than the Bearer form: Bearer is refused with
     401 errno 110, Hawk accepted.
@@ -87,9 +88,9 @@ class FxAFaults:
             raise UsageError("throttle needs count >= 1 and retry_after >= 0")
         self._fxa.throttle.add(count, retry_after=retry_after, path_contains=path_contains)
 
-    def email_case(self, email: str, stored: str) -> None:
+    def email_case(self, email: str, stored: str, password: str) -> None:
         self._fxa.uid_of(email)
-        self._fxa.set_email(email, stored)
+        self._fxa.set_email(email, stored, password)
 
     def hawk_only(self, enabled: bool = True) -> None:
         self._fxa.hawk_only = bool(enabled)

@@ -1,0 +1,314 @@
+"""Password sign-in against the embedded FxA stand-in: every path of the account chart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from beacon import RecordEngine, SyncClient
+from beacon._scoped_keys import oldsync_key
+from beacon.fxa import (
+    FxABackoffError,
+    IncorrectPassword,
+    SignInRequired,
+    UnverifiedSession,
+)
+from tests.fxa.conftest import EMAIL, PASSWORD, FxAWorld
+
+
+def test_password_sign_in_marries_and_its_credentials_sync(
+    fxa_world: FxAWorld, tmp_path: Path
+) -> None:
+    created = fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    result = account.sign_in(EMAIL, PASSWORD)
+    assert result.outcome == "married"
+    assert result.states == (
+        "recalling",
+        "separated",
+        "engaged_after_verified",
+        "cohabiting",
+        "minting",
+        "married",
+    )
+    creds = account.credentials()
+    assert creds.kb == created.kb
+    assert created.kb is not None
+    key = oldsync_key(created.kb, creds.keys_changed_at)
+    assert (creds.ksync, creds.kid) == (key.k, key.kid)
+    notes = RecordEngine("notes")
+    client = SyncClient(
+        fxa_world.svc.token_server_url,
+        creds.access_token,
+        kb=creds.kb,
+        keys_changed_at=creds.keys_changed_at,
+        state_path=tmp_path / "device",
+        engines=[notes],
+        transport=fxa_world.svc.transport(),
+        clock=fxa_world.clock,
+    )
+    notes.put("n1", {"text": "signed in"})
+    result = client.sync()
+    assert result.outcome == "ok"
+    assert result.engines["notes"]["uploaded"] == 1
+    client.close()
+
+
+def test_a_v2_account_signs_in_with_v2_stretching(fxa_world: FxAWorld) -> None:
+    created = fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=True)
+    account = fxa_world.account()
+    assert account.sign_in(EMAIL, PASSWORD).outcome == "married"
+    assert account.credentials().kb == created.kb
+    assert "/fxa/v1/account/credentials/status" in fxa_world.transport.paths
+
+
+def test_credentials_reuse_a_fresh_access_token_without_a_request(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    before = len(fxa_world.transport.paths)
+    first, second = account.credentials(), account.credentials()
+    assert first.access_token == second.access_token
+    assert len(fxa_world.transport.paths) == before
+
+
+def test_an_expired_access_token_is_refreshed_with_the_refresh_token(
+    fxa_world: FxAWorld,
+) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    old = account.credentials()
+    fxa_world.clock.advance(7 * 3600)
+    fresh = account.credentials()
+    assert fresh.access_token != old.access_token
+    assert fresh.expires_at > fxa_world.clock.now
+    assert fxa_world.transport.paths[-1] == "/fxa/v1/oauth/token"
+    # The token server accepts the refreshed token and refuses the expired one.
+    from beacon.client._tokenclient import TokenClient
+    from beacon.client._transport import Transport
+
+    with Transport(transport=fxa_world.svc.transport(), clock=fxa_world.clock) as http:
+        tokens = TokenClient(http, fxa_world.svc.token_server_url)
+        assert tokens.fetch(fresh.access_token, key_id=fresh.kid).uid >= 0
+        with pytest.raises(Exception, match="invalid-credentials"):
+            tokens.fetch(old.access_token, key_id=old.kid)
+
+
+def test_totp_accounts_verify_with_the_authenticator_code(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.require_totp(EMAIL)
+    asked: list[str] = []
+
+    def codes(kind: str) -> str | None:
+        asked.append(kind)
+        return str(fxa_world.svc.faults.fxa.codes(EMAIL)["totp_code"])
+
+    result = fxa_world.account().sign_in(EMAIL, PASSWORD, codes=codes)
+    assert result.outcome == "married"
+    assert "engaged_before_verified" in result.states
+    assert asked == ["totp"]
+
+
+def test_without_a_code_the_run_stops_and_a_later_run_carries_on(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.unverified_next_login(EMAIL)
+    account = fxa_world.account()
+    stopped = account.sign_in(EMAIL, PASSWORD)
+    assert stopped.outcome == "verification_required"
+    assert stopped.verification_method == "email-otp"
+    assert isinstance(stopped.error, UnverifiedSession)
+    with pytest.raises(UnverifiedSession):
+        account.credentials()
+    code = fxa_world.svc.faults.fxa.codes(EMAIL)["sign_in_code"]
+    resumed = account.continue_sign_in(lambda kind: code if kind == "email" else None)
+    assert resumed.outcome == "married"
+    assert resumed.states[:2] == ("recalling", "engaged_before_verified")
+
+
+def test_a_wrong_code_is_asked_again_twice_then_the_run_stops(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.unverified_next_login(EMAIL)
+    answers = iter(["000000", "111111", "222222", "333333"])
+    result = fxa_world.account().sign_in(EMAIL, PASSWORD, codes=lambda kind: next(answers))
+    assert result.outcome == "verification_required"
+    assert result.states.count("retrying_code") == 2
+    assert next(answers) == "333333"  # asked three times, not a fourth
+
+
+def test_a_code_right_on_the_second_try_marries(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.unverified_next_login(EMAIL)
+    right = fxa_world.svc.faults.fxa.codes(EMAIL)
+    answers = iter(["999999"])
+
+    def codes(kind: str) -> str | None:
+        return next(answers, None) or fxa_world.svc.faults.fxa.codes(EMAIL)["sign_in_code"]
+
+    assert right["sign_in_code"] is None  # the code exists once the login asked for it
+    result = fxa_world.account().sign_in(EMAIL, PASSWORD, codes=codes)
+    assert result.outcome == "married"
+    assert result.states.count("retrying_code") == 1
+
+
+def test_wrong_email_case_retries_once_with_the_stored_email(fxa_world: FxAWorld) -> None:
+    created = fxa_world.svc.fxa.create_account("Alice@Example.com", PASSWORD, v2=False)
+    account = fxa_world.account()
+    result = account.sign_in(EMAIL, PASSWORD)
+    assert result.outcome == "married"
+    assert "correcting_email_case" in result.states
+    assert account.credentials().kb == created.kb
+    status = account.status()
+    assert status is not None
+    assert status["email"] == "Alice@Example.com"
+
+
+def test_wrong_email_case_fault_from_the_admin_side(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.email_case(EMAIL, "ALICE@example.com", PASSWORD)
+    result = fxa_world.account().sign_in(EMAIL, PASSWORD)
+    assert result.outcome == "married"
+    assert result.states.count("correcting_email_case") == 1
+
+
+def test_an_incorrect_password_ends_the_run_with_one_clear_error(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    result = fxa_world.account().sign_in(EMAIL, "wrong password")
+    assert result.outcome == "incorrect_password"
+    assert isinstance(result.error, IncorrectPassword)
+    assert "wrong password" not in str(result.error)
+
+
+def test_password_changed_elsewhere_lands_in_the_doghouse_once_and_stays(
+    fxa_world: FxAWorld,
+) -> None:
+    created = fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=True)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    fxa_world.svc.faults.fxa.change_password(EMAIL, "a new password")
+    fxa_world.clock.advance(7 * 3600)  # the access token expires: a refresh is needed
+    with pytest.raises(SignInRequired) as caught:
+        account.credentials()
+    assert caught.value.reason == "refresh_token_revoked"
+    status = account.status()
+    assert status is not None
+    assert status["status"] == "doghouse"
+    assert not status["has_refresh_token"]
+    before = len(fxa_world.transport.paths)
+    with pytest.raises(SignInRequired):
+        account.credentials()  # no loop: the doghouse sends nothing
+    assert len(fxa_world.transport.paths) == before
+    again = account.sign_in(EMAIL, "a new password")
+    assert again.outcome == "married"
+    assert account.credentials().kb == created.kb  # a password change keeps kB
+
+
+def test_a_session_revoked_during_verification_goes_to_the_doghouse(
+    fxa_world: FxAWorld,
+) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.unverified_next_login(EMAIL)
+    account = fxa_world.account()
+    assert account.sign_in(EMAIL, PASSWORD).outcome == "verification_required"
+    fxa_world.svc.faults.fxa.revoke_sessions(EMAIL)
+    result = account.continue_sign_in(lambda kind: "123456")
+    assert result.outcome == "doghouse"
+    assert result.states[-2:] == ("dropping_credentials", "doghouse")
+    assert isinstance(result.error, SignInRequired)
+
+
+def test_throttling_is_honoured_and_persisted_across_runs(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.throttle(1, retry_after=120, path_contains="/account/login")
+    account = fxa_world.account()
+    first = account.sign_in(EMAIL, PASSWORD)
+    assert first.outcome == "backoff"
+    assert isinstance(first.error, FxABackoffError)
+    assert first.error.errno == 114
+    assert first.error.until == pytest.approx(fxa_world.clock.now + 120)
+    before = len(fxa_world.transport.paths)
+    second = account.sign_in(EMAIL, PASSWORD)
+    assert second.outcome == "backoff"
+    assert second.requests == 0
+    assert len(fxa_world.transport.paths) == before
+    fxa_world.clock.advance(121)
+    assert account.sign_in(EMAIL, PASSWORD).outcome == "married"
+
+
+def test_a_blocked_sign_in_finishes_with_the_emailed_unblock_code(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.block_next_login(EMAIL)
+
+    def codes(kind: str) -> str | None:
+        assert kind == "unblock"
+        return str(fxa_world.svc.faults.fxa.codes(EMAIL)["unblock_code"])
+
+    result = fxa_world.account().sign_in(EMAIL, PASSWORD, codes=codes)
+    assert result.outcome == "married"
+    assert "unblocking" in result.states
+
+
+def test_an_old_server_that_knows_only_hawk_gets_hawk(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.hawk_only()
+    account = fxa_world.account()
+    assert account.sign_in(EMAIL, PASSWORD).outcome == "married"
+    status = account.status()
+    assert status is not None
+    assert status["wire_form"] == "hawk"
+    # Only the first token request tried Bearer; later ones go straight to Hawk.
+    assert fxa_world.transport.paths.count("/fxa/v1/account/keys") == 2
+    assert fxa_world.transport.paths.count("/fxa/v1/account/scoped-key-data") == 1
+
+
+def test_a_current_server_keeps_the_bearer_form(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    status = account.status()
+    assert status is not None
+    assert status["wire_form"] == "bearer"
+
+
+def test_sign_out_destroys_the_tokens_on_the_server_and_forgets(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    creds = account.credentials()
+    saved = fxa_world.store.load()
+    assert saved is not None
+    result = account.sign_out()
+    assert result.outcome == "signed_out"
+    assert account.status() is None
+    from beacon.client._transport import Transport
+    from beacon.fxa import FxAClient, InvalidFxAToken
+
+    with Transport(transport=fxa_world.svc.transport(), clock=fxa_world.clock) as http:
+        client = FxAClient(http, fxa_world.svc.auth_server_url)
+        assert saved.refresh_token is not None
+        assert saved.session_token is not None
+        with pytest.raises(InvalidFxAToken):
+            client.refresh(saved.refresh_token)
+        with pytest.raises(InvalidFxAToken):
+            client.session_status(saved.session_token)
+        from beacon.client._tokenclient import TokenClient
+
+        with pytest.raises(Exception, match="invalid-credentials"):
+            TokenClient(http, fxa_world.svc.token_server_url).fetch(
+                creds.access_token, key_id=creds.kid
+            )
+    with pytest.raises(SignInRequired):
+        account.credentials()
+
+
+def test_keys_reported_changed_send_a_married_account_to_the_doghouse(
+    fxa_world: FxAWorld,
+) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    account.report_keys_changed()
+    with pytest.raises(SignInRequired) as caught:
+        account.credentials()
+    assert caught.value.reason == "keys_changed"
