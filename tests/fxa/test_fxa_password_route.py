@@ -33,9 +33,9 @@ def test_password_sign_in_marries_and_its_credentials_sync(
         "married",
     )
     creds = account.credentials()
+    assert creds.kb is not None
     assert creds.kb == created.kb
-    assert created.kb is not None
-    key = oldsync_key(created.kb, creds.keys_changed_at)
+    key = oldsync_key(creds.kb, creds.keys_changed_at)
     assert (creds.ksync, creds.kid) == (key.k, key.kid)
     notes = RecordEngine("notes")
     client = SyncClient(
@@ -49,9 +49,9 @@ def test_password_sign_in_marries_and_its_credentials_sync(
         clock=fxa_world.clock,
     )
     notes.put("n1", {"text": "signed in"})
-    result = client.sync()
-    assert result.outcome == "ok"
-    assert result.engines["notes"]["uploaded"] == 1
+    synced = client.sync()
+    assert synced.outcome == "ok"
+    assert synced.engines["notes"]["uploaded"] == 1
     client.close()
 
 
