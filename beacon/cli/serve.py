@@ -78,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     base = f"http://{shown}:{port}"
     print(f"beacon: Sync 1.5 service at {base}", file=sys.stderr)
     print(f"beacon: token server  {base}/1.0/sync/1.5", file=sys.stderr)
+    print(f"beacon: FxA stand-in  {base}/fxa (beacon login --auth-server)", file=sys.stderr)
     print(f"beacon: storage nodes {args.nodes}", file=sys.stderr)
     print(
         f"beacon: data          {args.data if args.data else 'in memory (lost on exit)'}",

@@ -26,6 +26,7 @@ from beacon.fxa._errors import (
     UnknownAccount,
     UnverifiedSession,
 )
+from beacon.fxa._loopback import LoopbackRedirect
 from beacon.fxa._service import AccountService
 from beacon.fxa._state import AccountState
 from beacon.fxa._store import (
@@ -60,6 +61,7 @@ __all__ = [
     "InvalidCode",
     "InvalidFxAToken",
     "KeyringStore",
+    "LoopbackRedirect",
     "MemoryStore",
     "RequestBlocked",
     "SignInRequired",

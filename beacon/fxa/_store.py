@@ -142,7 +142,9 @@ class EncryptedFileStore:
         return f"EncryptedFileStore({str(self.path)!r})"
 
     def _key(self, salt: bytes) -> bytes:
-        phrase = self._passphrase() if callable(self._passphrase) else self._passphrase
+        if callable(self._passphrase):
+            self._passphrase = self._passphrase()  # ask once (a prompt), not per load/save
+        phrase = self._passphrase
         if not isinstance(phrase, str) or not phrase:
             raise UsageError(f"the credentials file needs a passphrase ({PASSPHRASE_ENV})")
         return hashlib.scrypt(
