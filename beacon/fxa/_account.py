@@ -13,6 +13,8 @@ Contract:
   expires within ``min_validity`` seconds), kB when the password route gave it, kSync and
   kid (X-KeyID) and keys_changed_at; it raises the run's error otherwise
   (:class:`~._errors.SignInRequired` from the doghouse).
+* ``credentials(refresh=True)`` forces the refresh grant: for a Sync run whose token the token
+  server refused (the token chart's one credentials refresh).
 * :meth:`FirefoxAccount.report_keys_changed` sends a married account to the doghouse when Sync
   finds the keys no longer match (the token server refuses the key id, crypto/keys do not
   verify): the user must sign in again, and no run loops on the stale keys.
@@ -178,14 +180,17 @@ class FirefoxAccount:
         state = self._store.load()
         return None if state is None else state.public_view()
 
-    def credentials(self) -> SyncCredentials:
+    def credentials(self, *, refresh: bool = False) -> SyncCredentials:
         """Sync credentials of the married account, refreshing the access token if needed.
+
+        ``refresh=True`` refreshes even a token that has not expired yet: the token server
+        refused it (revoked, expired early), so a Sync run asks once more with this.
 
         Raises:
             SignInRequired: the account is in the doghouse or not signed in.
             BackoffError, TransportError, BeaconError: the run's error.
         """
-        result = self._run("credentials")
+        result = self._run("credentials", force_refresh=refresh)
         if result.outcome != "married":
             if result.error is not None:
                 raise result.error

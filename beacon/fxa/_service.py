@@ -87,6 +87,7 @@ class AccountService:
         rng: Callable[[int], bytes] = os.urandom,
         min_validity: float = 300.0,
         scope: str = SYNC_SCOPE,
+        force_refresh: bool = False,
     ) -> None:
         if intent == "sign_in" and (not email or not password):
             raise ValueError("signing in with a password needs the email and the password")
@@ -103,6 +104,7 @@ class AccountService:
         self._rng = rng
         self._min_validity = min_validity
         self._scope = scope
+        self._force_refresh = force_refresh
         self._login_email = email
         self._original_email: str | None = None
         self._oauth_code: str | None = None
@@ -226,7 +228,8 @@ class AccountService:
             return "oauth"
         if state.status == "married":
             expires = state.access_token_expires_at or 0.0
-            if state.access_token and expires - self._min_validity > now:
+            fresh = state.access_token and expires - self._min_validity > now
+            if fresh and not self._force_refresh:
                 return "token_fresh"
             return "token_expired"
         if state.status == "doghouse":

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import sqlite3
 import struct
 import threading
@@ -327,7 +328,9 @@ class FxA:
         if not isinstance(email, str) or "@" not in email or not _is_hex64(body.get("authPW")):
             raise FxAHTTPError(400, 107, "Invalid parameter in request body")
         v2 = [body.get(k) for k in ("authPWVersion2", "wrapKbVersion2", "clientSalt")]
-        if any(v2) and not all(v2):
+        if (any(v2) and not all(v2)) or (all(v2) and not _valid_v2(body)):
+            raise FxAHTTPError(400, 107, "Invalid parameter in request body")
+        if body.get("wrapKb") is not None and not _is_hex64(body.get("wrapKb")):
             raise FxAHTTPError(400, 107, "Invalid parameter in request body")
         uid = self._insert_account(email, body, verified=False, kb=None)
         version = 2 if all(v2) else 1
@@ -666,6 +669,119 @@ class FxA:
         _, wrapwrap_key = self._verifier(keys.auth_pw, row["auth_salt"])
         return str(row["uid"]), xor(xor(wrapwrap, wrapwrap_key), keys.unwrap_b_key)
 
+    # -- password change over HTTP (fxa routes/password.ts) ------------------------------------
+
+    def password_change_start(self, session: TokenRow, body: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /password/change/start``: the old authPW checked; a key-fetch token for the
+        current kB and a password-change token."""
+        if not session.verified:
+            raise FxAHTTPError(400, 138, "Unconfirmed session")
+        email, old = body.get("email"), body.get("oldAuthPW")
+        if not isinstance(email, str) or not _is_hex64(old):
+            raise FxAHTTPError(400, 107, "Invalid parameter in request body")
+        assert isinstance(old, str)
+        with self.db.transaction() as conn:
+            row = self.account_row(conn, email)
+        if row is None or row["uid"] != session.uid:
+            raise FxAHTTPError(400, 102, "Unknown account", extra={"email": email})
+        version = self._check_password(row, bytes.fromhex(old))
+        if version is None:
+            raise FxAHTTPError(400, 103, "Incorrect password", extra={"email": email})
+        wrapwrap = row["wrapwrap_kb_v2"] if version == 2 else row["wrapwrap_kb"]
+        _, wrapwrap_key = self._verifier(bytes.fromhex(old), row["auth_salt"])
+        now = int(self.clock())
+        with self.db.transaction() as conn:
+            key_fetch, _ = self._store_token(
+                conn,
+                "keyFetchToken",
+                session.uid,
+                verified=True,
+                auth_at=now,
+                ka=row["ka"],
+                wrap=xor(wrapwrap, wrapwrap_key),
+            )
+            change, _ = self._store_token(
+                conn, "passwordChangeToken", session.uid, verified=True, auth_at=now
+            )
+        name = "keyFetchToken2" if version == 2 else "keyFetchToken"
+        return {name: key_fetch, "passwordChangeToken": change, "verified": True}
+
+    def password_change_finish(
+        self, token: TokenRow, body: Mapping[str, Any], *, keys: bool
+    ) -> dict[str, Any]:
+        """``POST /password/change/finish``: new verifiers (v1, and v2 with its clientSalt).
+
+        The same password with v2 credentials added is an upgrade (nothing revoked, as fxa's
+        ``isPasswordUpgrade``); any other change drops every session and OAuth token, moves
+        generation on, and answers a replacement session when ``sessionToken`` names the
+        current one.
+        """
+        v2 = [body.get(k) for k in ("authPWVersion2", "wrapKbVersion2", "clientSalt")]
+        if (
+            not _is_hex64(body.get("authPW"))
+            or not _is_hex64(body.get("wrapKb"))
+            or (any(v2) and not all(v2))
+            or (all(v2) and not _valid_v2(body))
+        ):
+            raise FxAHTTPError(400, 107, "Invalid parameter in request body")
+        uid = token.uid
+        with self.db.transaction() as conn:
+            row = self._row_by_uid(conn, uid)
+            conn.execute("DELETE FROM fxa_tokens WHERE token_id = ?", (token.token_id,))
+            previous = body.get("sessionToken")
+            kept = conn.execute(
+                "SELECT verified FROM fxa_tokens WHERE token_id = ? AND kind = 'sessionToken'"
+                " AND uid = ?",
+                (previous, uid),
+            ).fetchone()
+        auth_pw = bytes.fromhex(body["authPW"])
+        same_password = hmac.compare_digest(
+            self._verifier(auth_pw, row["auth_salt"])[0], row["verify_hash"]
+        )
+        salt = row["auth_salt"] if same_password else self.rng(32)
+        verify_hash, wrapwrap = self._credentials(auth_pw, bytes.fromhex(body["wrapKb"]), salt)
+        verify_v2 = wrapwrap_v2 = None
+        if all(v2):
+            verify_v2, wrapwrap_v2 = self._credentials(
+                bytes.fromhex(body["authPWVersion2"]), bytes.fromhex(body["wrapKbVersion2"]), salt
+            )
+        with self.db.transaction() as conn:
+            conn.execute(
+                "UPDATE fxa_accounts SET auth_salt = ?, verify_hash = ?, wrapwrap_kb = ?,"
+                " verify_hash_v2 = ?, wrapwrap_kb_v2 = ?, client_salt = ? WHERE uid = ?",
+                (salt, verify_hash, wrapwrap, verify_v2, wrapwrap_v2, body.get("clientSalt"), uid),
+            )
+        if not same_password:
+            self.revoke_sessions(uid)
+            self.revoke_oauth(uid)
+            self.accounts.bump_generation(uid)
+        answer: dict[str, Any] = {"uid": uid}
+        if kept is not None:
+            now = int(self.clock())
+            with self.db.transaction() as conn:
+                row = self._row_by_uid(conn, uid)
+                session, session_id = self._store_token(
+                    conn, "sessionToken", uid, verified=bool(kept[0]), auth_at=now
+                )
+                answer.update(sessionToken=session, verified=bool(kept[0]), authAt=now)
+                wraps = {
+                    "keyFetchToken": body["wrapKb"],
+                    "keyFetchToken2": body.get("wrapKbVersion2"),
+                }
+                for name, wrap in wraps.items() if keys else ():
+                    if wrap:
+                        answer[name], _ = self._store_token(
+                            conn,
+                            "keyFetchToken",
+                            uid,
+                            verified=bool(kept[0]),
+                            auth_at=now,
+                            session_id=session_id,
+                            ka=row["ka"],
+                            wrap=bytes.fromhex(wrap),
+                        )
+        return answer
+
     # -- changes and faults ----------------------------------------------------------------------
 
     def enable_totp(self, email: str) -> None:
@@ -774,6 +890,21 @@ class FxA:
             self.revoke_sessions(uid)
             self.revoke_oauth(uid)
             self.accounts.bump_generation(uid)
+
+
+_CLIENT_SALT = re.compile(r"\Aidentity\.mozilla\.com/picl/v1/quickStretchV2:[0-9a-f]{32}\Z")
+
+
+def _valid_v2(body: Mapping[str, Any]) -> bool:
+    """authPWVersion2 and wrapKbVersion2 are 64 hex; clientSalt has the v2 prefix (fxa
+    ``parseSalt``)."""
+    salt = body.get("clientSalt")
+    return (
+        _is_hex64(body.get("authPWVersion2"))
+        and _is_hex64(body.get("wrapKbVersion2"))
+        and isinstance(salt, str)
+        and _CLIENT_SALT.match(salt) is not None
+    )
 
 
 def _is_hex64(value: object) -> bool:

@@ -6,9 +6,10 @@ Contract:
 * :func:`fxa_routes` lists the auth-server routes (``/fxa/v1/account/create``, ``/login``,
   ``/keys``, ``/credentials/status``, ``/login/send_unblock_code``, ``scoped-key-data``,
   ``/session/status|destroy|verify_code|verify/totp|resend_code``,
-  ``/recovery_email/status|verify_code``), the OAuth routes of ``_fxa_oauth`` and
-  ``GET /__admin__/fxa/codes?email=`` and ``POST /__admin__/fxa/faults/<name>`` (``_fxa_faults``;
-  admin secret required, as every admin route).
+  ``/recovery_email/status|verify_code``, ``/password/change/start|finish``), the OAuth
+  routes of ``_fxa_oauth``, and ``GET /__admin__/fxa/codes?email=`` and
+  ``POST /__admin__/fxa/faults/<name>`` (``_fxa_faults``; admin secret required, as every
+  admin route).
   A client's auth server URL is ``<service base>/fxa``.
 * Errors answer FxA's JSON ``{code, errno, error, message, info, ...extra}``; 429 (errno 114)
   carries ``Retry-After`` (seconds) and ``retryAfter``.
@@ -210,6 +211,16 @@ async def email_verify_code(request: Request, fxa: FxA) -> Any:
     return {}
 
 
+async def password_change_start(request: Request, fxa: FxA) -> Any:
+    session = authenticate(request, fxa, "sessionToken")
+    return fxa.password_change_start(session, await read_json(request))
+
+
+async def password_change_finish(request: Request, fxa: FxA) -> Any:
+    token = authenticate(request, fxa, "passwordChangeToken")
+    return fxa.password_change_finish(token, await read_json(request), keys=_keys_param(request))
+
+
 async def admin_codes(request: Request) -> Response:
     from beacon.server._admin import _authorized
 
@@ -242,6 +253,8 @@ def fxa_routes() -> list[Route]:
         ("/session/resend_code", session_resend_code, "POST"),
         ("/recovery_email/status", email_status, "GET"),
         ("/recovery_email/verify_code", email_verify_code, "POST"),
+        ("/password/change/start", password_change_start, "POST"),
+        ("/password/change/finish", password_change_finish, "POST"),
     ]
     routes = [Route(v1 + path, fxa_endpoint(h), methods=[m]) for path, h, m in table]
     routes.append(Route(ADMIN_PREFIX + "/fxa/codes", admin_codes, methods=["GET"]))

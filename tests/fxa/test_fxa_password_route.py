@@ -312,3 +312,32 @@ def test_keys_reported_changed_send_a_married_account_to_the_doghouse(
     with pytest.raises(SignInRequired) as caught:
         account.credentials()
     assert caught.value.reason == "keys_changed"
+
+
+def test_a_token_refused_early_is_replaced_when_sync_asks_for_a_refresh(
+    fxa_world: FxAWorld,
+) -> None:
+    from beacon.client._tokenclient import TokenAuthenticationError, TokenClient
+    from beacon.client._transport import Transport
+
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    stale = account.credentials()
+    fxa_world.svc.faults.fxa.expire_access_tokens(EMAIL)
+    with Transport(transport=fxa_world.svc.transport(), clock=fxa_world.clock) as http:
+        tokens = TokenClient(http, fxa_world.svc.token_server_url)
+        with pytest.raises(TokenAuthenticationError):
+            tokens.fetch(stale.access_token, key_id=stale.kid)
+        assert account.credentials().access_token == stale.access_token  # still looks fresh
+        fresh = account.credentials(refresh=True)
+        assert fresh.access_token != stale.access_token
+        assert tokens.fetch(fresh.access_token, key_id=fresh.kid).uid > 0
+
+
+def test_an_unknown_account_fails_with_its_own_error(fxa_world: FxAWorld) -> None:
+    from beacon.fxa import UnknownAccount
+
+    result = fxa_world.account().sign_in("nobody@example.com", PASSWORD)
+    assert result.outcome == "failed"
+    assert isinstance(result.error, UnknownAccount)

@@ -79,3 +79,35 @@ def test_pyfxa_creates_an_account_that_beacon_signs_in_to(
     assert result.outcome == "married", result.error
     _ka, kb = client.login(EMAIL, PASSWORD, keys=True).fetch_keys()
     assert account.credentials().kb == kb
+
+
+def test_a_password_change_through_pyfxa_sends_beacon_to_the_doghouse_and_keeps_kb(
+    served: tuple[EmbeddedService, str],
+) -> None:
+    svc, base = served
+    created = svc.fxa.create_account(EMAIL, PASSWORD, v2=True)
+    beacon_account = FirefoxAccount(MemoryStore(), auth_server_url=base + "/fxa")
+    assert beacon_account.sign_in(EMAIL, PASSWORD).outcome == "married"
+    client = fxa_core.Client(base + "/fxa", key_stretch_version=2)
+    session = client.login(EMAIL, PASSWORD, keys=True)
+    session.change_password(PASSWORD, "the new one")
+    session.check_session_status()  # the replacement session works (raises if not)
+    with pytest.raises(Exception, match="sign in again"):
+        beacon_account.credentials(refresh=True)
+    assert beacon_account.sign_in(EMAIL, "the new one").outcome == "married"
+    assert beacon_account.credentials().kb == created.kb
+
+
+def test_pyfxa_upgrades_a_v1_account_to_v2_and_beacon_then_stretches_v2(
+    served: tuple[EmbeddedService, str],
+) -> None:
+    svc, base = served
+    created = svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    session = fxa_core.Client(base + "/fxa", key_stretch_version=2).login(
+        EMAIL, PASSWORD, keys=True
+    )
+    assert session.fetch_keys()[1] == created.kb
+    assert svc.fxa.credentials_status(EMAIL)["currentVersion"] == "v2"
+    beacon_account = FirefoxAccount(MemoryStore(), auth_server_url=base + "/fxa")
+    assert beacon_account.sign_in(EMAIL, PASSWORD).outcome == "married"
+    assert beacon_account.credentials().kb == created.kb
