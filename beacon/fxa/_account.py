@@ -13,6 +13,9 @@ Contract:
   expires within ``min_validity`` seconds), kB when the password route gave it, kSync and
   kid (X-KeyID) and keys_changed_at; it raises the run's error otherwise
   (:class:`~._errors.SignInRequired` from the doghouse).
+* Refreshes, continued sign-ins and sign-outs go to the server and client id the account
+  signed in with, whatever ``auth_server_url`` says; a new sign-in replaces the stored
+  account (one account per store).
 * ``credentials(refresh=True)`` forces the refresh grant: for a Sync run whose token the token
   server refused (the token chart's one credentials refresh).
 * :meth:`FirefoxAccount.report_keys_changed` sends a married account to the doghouse when Sync
@@ -116,8 +119,14 @@ class FirefoxAccount:
 
     def _run(self, intent: Intent, **kwargs: Any) -> AccountResult:
         chart = load_chart(chart_path("account"))
+        server, client_id = self._server, self._client_id
+        if intent in ("credentials", "sign_out"):
+            # Refresh and sign out where the account signed in, whatever the default is.
+            stored = self._store.load()
+            if stored is not None:
+                server, client_id = stored.auth_server_url, stored.client_id
         with Transport(transport=self._transport, clock=self._clock) as http:
-            client = FxAClient(http, self._server, client_id=self._client_id, scheme=self._scheme)
+            client = FxAClient(http, server, client_id=client_id, scheme=self._scheme)
             service = AccountService(
                 self._store,
                 client,

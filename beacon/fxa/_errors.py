@@ -15,6 +15,7 @@ Contract (fxa ``libs/accounts/errors``; ``docs/firefox-accounts.md`` §3.1-§3.2
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from beacon._errors import (
@@ -183,7 +184,13 @@ class ChallengeRequired(ProtocolViolation):
 
 
 def _short(text: object) -> str:
-    if isinstance(text, str) and text.isprintable() and len(text) <= 80:
+    # The server's words, unless they could be an echo of something we sent (a long hex run).
+    if (
+        isinstance(text, str)
+        and text.isprintable()
+        and len(text) <= 80
+        and not re.search(r"[0-9A-Fa-f]{16,}", text)
+    ):
         return text
     return "error"
 

@@ -109,6 +109,7 @@ class AccountService:
         self._original_email: str | None = None
         self._oauth_code: str | None = None
         self._server_email: str | None = None
+        self._replaced: AccountState | None = None
         self._reason = "signed_out"
         self.state: AccountState | None = None
         self.error: BeaconError | None = None
@@ -189,7 +190,9 @@ class AccountService:
         """Where this run starts, from the stored state and the intent; no request."""
         stored = self._store.load()
         server = self._client.base_url
-        if stored is not None and stored.auth_server_url != server and self.intent != "sign_out":
+        if stored is not None and stored.auth_server_url != server:
+            # A new sign-in elsewhere replaces the account; the other intents are run against
+            # the stored account's own server (FirefoxAccount picks it).
             stored = None if self.intent in ("sign_in", "oauth") else stored
         if self.intent == "sign_out":
             if stored is None:
@@ -200,17 +203,10 @@ class AccountService:
             self._client.scheme = stored.scheme
         now = self._clock()
         if self.intent == "sign_in":
-            same = (
-                stored is not None
-                and stored.email is not None
-                and self._email is not None
-                and stored.email.lower() == self._email.lower()
-            )
-            if stored is None or not same or stored.status in ("separated", "doghouse"):
-                self.state = self._fresh(stored)
-            else:
-                self.state = stored
-                self._login_email = stored.email
+            # A password given means a new login: the stored account is replaced (its
+            # session and refresh token are destroyed by sign_in, best effort).
+            self._replaced = stored
+            self.state = self._fresh(stored)
         elif self.intent == "oauth":
             keep = stored is not None and stored.pending is not None
             self.state = stored if keep and stored is not None else self._fresh(stored)
@@ -275,6 +271,7 @@ class AccountService:
     def sign_in(self) -> str:
         """Stretch, then ``POST /account/login?keys=true``."""
         state = self._state()
+        self._destroy_replaced()
         email, password = self._login_email, self._password
         if not email or not password:
             self.error = SignInRequired("signing in needs the password", reason="no_password")
@@ -328,6 +325,23 @@ class AccountService:
         state.status = "engaged_after_verified" if login.verified else "engaged_before_verified"
         self._save()
         return "verified" if login.verified else "unverified"
+
+    def _destroy_replaced(self) -> None:
+        """Best effort: the account this sign-in replaces leaves no live tokens behind."""
+        old, self._replaced = self._replaced, None
+        if old is None:
+            return
+        for token in (old.refresh_token, old.access_token):
+            if token:
+                try:
+                    self._client.destroy_token(token)
+                except BeaconError:
+                    pass
+        if old.session_token:
+            try:
+                self._client.destroy_session(old.session_token)
+            except BeaconError:
+                pass
 
     @action("ok")
     def adopt_server_email(self) -> str:

@@ -341,3 +341,76 @@ def test_an_unknown_account_fails_with_its_own_error(fxa_world: FxAWorld) -> Non
     result = fxa_world.account().sign_in("nobody@example.com", PASSWORD)
     assert result.outcome == "failed"
     assert isinstance(result.error, UnknownAccount)
+
+
+def test_credentials_refresh_where_the_account_signed_in(fxa_world: FxAWorld) -> None:
+    from beacon.fxa import FirefoxAccount
+
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.account().sign_in(EMAIL, PASSWORD)
+    fxa_world.clock.advance(7 * 3600)
+    # Default server (Mozilla's production one), but the stored account's server is used.
+    later = FirefoxAccount(fxa_world.store, transport=fxa_world.transport, clock=fxa_world.clock)
+    assert later.credentials().expires_at > fxa_world.clock.now
+    assert fxa_world.transport.paths[-1] == "/fxa/v1/oauth/token"
+
+
+def test_after_a_password_change_the_new_sign_in_syncs_the_same_records(
+    fxa_world: FxAWorld, tmp_path: Path
+) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+
+    def sync(token: str, kb: bytes, keys_changed_at: int, name: str) -> object:
+        notes = RecordEngine("notes")
+        client = SyncClient(
+            fxa_world.svc.token_server_url,
+            token,
+            kb=kb,
+            keys_changed_at=keys_changed_at,
+            state_path=tmp_path / name,
+            engines=[notes],
+            transport=fxa_world.svc.transport(),
+            clock=fxa_world.clock,
+        )
+        if name == "before":
+            notes.put("n1", {"text": "kept across the password change"})
+        assert client.sync().outcome == "ok"
+        record = notes.get("n1")
+        client.close()
+        return record
+
+    first = account.credentials()
+    assert first.kb is not None
+    sync(first.access_token, first.kb, first.keys_changed_at, "before")
+    fxa_world.svc.faults.fxa.change_password(EMAIL, "changed elsewhere")
+    # Signing in again with a password always logs in afresh, replacing the stored account.
+    again = account.sign_in(EMAIL, "changed elsewhere")
+    assert again.outcome == "married"
+    assert "separated" in again.states
+    second = account.credentials()
+    assert second.kb == first.kb
+    assert second.access_token != first.access_token
+    record = sync(second.access_token, second.kb, second.keys_changed_at, "after")
+    assert record == {"id": "n1", "text": "kept across the password change"}
+
+
+def test_signing_in_again_destroys_the_replaced_session_and_refresh_token(
+    fxa_world: FxAWorld,
+) -> None:
+    from beacon.client._transport import Transport
+    from beacon.fxa import FxAClient, InvalidFxAToken
+
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    old = fxa_world.store.load()
+    assert old is not None
+    assert old.refresh_token is not None
+    assert account.sign_in(EMAIL, PASSWORD).outcome == "married"
+    with Transport(transport=fxa_world.svc.transport(), clock=fxa_world.clock) as http:
+        client = FxAClient(http, fxa_world.svc.auth_server_url)
+        with pytest.raises(InvalidFxAToken):
+            client.refresh(old.refresh_token)
+    assert account.credentials().access_token != old.access_token
