@@ -23,6 +23,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -333,15 +334,11 @@ class AccountService:
             return
         for token in (old.refresh_token, old.access_token):
             if token:
-                try:
+                with contextlib.suppress(BeaconError):
                     self._client.destroy_token(token)
-                except BeaconError:
-                    pass
         if old.session_token:
-            try:
+            with contextlib.suppress(BeaconError):
                 self._client.destroy_session(old.session_token)
-            except BeaconError:
-                pass
 
     @action("ok")
     def adopt_server_email(self) -> str:

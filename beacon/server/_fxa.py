@@ -7,9 +7,10 @@ Contract (``docs/firefox-accounts.md`` §2-§3; the onepw protocol, server side)
   as given; looked up case-insensitively), a random authSalt, and per stretching version the
   verifyHash and wrapwrapKb of onepw (bigStretchedPW = scrypt(authPW, authSalt)); v2 also
   keeps the clientSalt. The stand-in's scrypt cost is N = 4096 (``scrypt_n``), the real
-  server's 65 536: a test server need not resist offline guessing, and logins stay fast. kA is random. kB itself is known to the stand-in only when it chose it
-  or was given it (Python-side creation): then it is kept sealed (AES-GCM under a database
-  secret) so a fault can change the password "elsewhere" without knowing the old one.
+  server's 65,536: a test server need not resist offline guessing, and logins stay fast.
+  kA is random. kB itself is known to the stand-in only when it chose it or was given it
+  (Python-side creation): then it is kept sealed (AES-GCM under a database secret) so a
+  fault can change the password "elsewhere" without knowing the old one.
 * :meth:`FxA.login` checks authPW against the v2 verifier first, then v1; a mismatch whose
   typed email differs from the stored one is errno 120 (with the stored email), else 103. A
   session is verified unless the account has TOTP (``totp-2fa``), its email is unverified or
