@@ -186,7 +186,11 @@ def _login(args: argparse.Namespace) -> int:
         result = account.sign_in(
             args.email, password, codes=_codes(args.code), unblock_code=args.unblock_code
         )
-    hint = f": run `beacon login {args.email} --code CODE`"
+    after = account.status()
+    if after is not None and after["status"] == "engaged_before_verified":
+        hint = f": run `beacon login {args.email} --code CODE`"
+    else:  # blocked before a session: the emailed unblock code goes with the password
+        hint = f": run `beacon login {args.email} --unblock-code CODE` with the password"
     return _report(args, result, hint=hint)
 
 

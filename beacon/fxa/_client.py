@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from beacon._errors import UsageError
+from beacon._errors import ProtocolViolation, UsageError
 from beacon._models import parse_model
 from beacon._scoped_keys import SYNC_SCOPE
 from beacon.client._transport import Response, Transport
@@ -144,10 +144,10 @@ class FxAClient:
             if self.scheme == "auto" and _is_invalid_token(response):
                 auth.scheme = "hawk"
                 retried = self._send(method, path, body, auth=auth, query=query)
-                if retried.ok:
+                if not _is_invalid_token(retried):
+                    # The server knew the token in Hawk form: it is an older server.
                     self.scheme = "hawk"
-                    return retried
-                response = retried if not _is_invalid_token(retried) else response
+                    response = retried
             elif self.scheme == "auto" and response.ok:
                 self.scheme = "bearer"
         if not response.ok:
@@ -251,7 +251,7 @@ class FxAClient:
         )
         raw = response.json()
         if not isinstance(raw, dict):
-            raise error_for(response, "POST /v1/account/scoped-key-data")
+            raise ProtocolViolation("POST /v1/account/scoped-key-data: not a JSON object")
         return {name: parse_model(ScopedKeyData, value) for name, value in raw.items()}
 
     # -- OAuth ---------------------------------------------------------------------------------
