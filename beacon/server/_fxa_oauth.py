@@ -237,7 +237,8 @@ def _routes_with(session_check: SessionCheck) -> list[tuple[str, Any, str]]:
             redirect_uri=redirect_uri,
             auth_at=session.auth_at,
         )
-        target = redirect_uri or f"https://beacon.test/oauth/success/{client_id}"
+        base = str(request.base_url).rstrip("/")
+        target = redirect_uri or f"{base}{FXA_PREFIX}/oauth/success/{client_id}"
         query = urlencode({"code": code, "state": state})
         return {"redirect": f"{target}?{query}", "code": code, "state": state}
 

@@ -116,3 +116,33 @@ def test_the_loopback_listener_catches_the_redirect(served: tuple[EmbeddedServic
         result = account.sign_in_oauth(listener, redirect_uri=listener.redirect_uri)
     assert result.outcome == "married", result.error
     assert account.credentials().kb is None
+
+
+def test_login_oauth_prints_the_url_then_finishes_with_the_pasted_redirect(
+    served: tuple[EmbeddedService, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    svc, base = served
+    svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    common = ["--auth-server", base + "/fxa", "--config-dir", str(tmp_path)]
+    status, out, err = _run(monkeypatch, capsys, ["login", "--oauth", "--json", *common])
+    assert status == 2
+    url = json.loads(out)["authorization_url"]
+    assert url in err  # shown to the person
+    parts = urlsplit(url)
+    with httpx.Client() as browser:
+        answer = browser.post(
+            f"{base}{parts.path}?{parts.query}",
+            content=urlencode({"email": EMAIL, "password": PASSWORD}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    redirect = answer.headers["location"]
+    status, out, _ = _run(
+        monkeypatch, capsys, ["login", "--oauth", "--redirect", redirect, "--json", *common]
+    )
+    assert status == 0
+    assert json.loads(out)["states"] == ["recalling", "authorizing", "exchanging", "married"]
+    status, out, _ = _run(monkeypatch, capsys, ["status", "--json", *common])
+    assert (status, json.loads(out)["has_kb"]) == (0, False)
