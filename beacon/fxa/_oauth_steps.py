@@ -73,6 +73,8 @@ class OAuthSteps(Steps):
         """Make (or resume) the code flow, then read the redirect the browser came back with."""
         state = self._state()
         if state.pending is None:
+            # Saving the new flow overwrites the stored account: its tokens go first.
+            self._destroy_replaced()
             state.pending = self._begin_flow()
             self._save()
         pending = state.pending

@@ -7,8 +7,6 @@ derived. v2 stretching is used when ``credentials/status`` says the account has 
 
 from __future__ import annotations
 
-import contextlib
-
 from beacon._errors import BeaconError, ProtocolViolation, TrustError
 from beacon._onepw import PasswordKeys, token_credentials, unbundle_keys, unwrap_kb
 from beacon._scoped_keys import oldsync_key
@@ -114,19 +112,6 @@ class PasswordSteps(Steps):
         state.status = "engaged_after_verified" if login.verified else "engaged_before_verified"
         self._save()
         return "verified" if login.verified else "unverified"
-
-    def _destroy_replaced(self) -> None:
-        """Best effort: the account this sign-in replaces leaves no live tokens behind."""
-        old, self._replaced = self._replaced, None
-        if old is None:
-            return
-        for token in (old.refresh_token, old.access_token):
-            if token:
-                with contextlib.suppress(BeaconError):
-                    self._client.destroy_token(token)
-        if old.session_token:
-            with contextlib.suppress(BeaconError):
-                self._client.destroy_session(old.session_token)
 
     @action("ok")
     def adopt_server_email(self) -> str:

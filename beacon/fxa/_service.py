@@ -72,8 +72,11 @@ class AccountService(PasswordSteps, OAuthSteps):
             self._replaced = stored
             self.state = self._fresh(stored)
         elif self.intent == "oauth":
-            keep = stored is not None and stored.pending is not None
-            self.state = stored if keep and stored is not None else self._fresh(stored)
+            if stored is not None and stored.pending is not None:
+                self.state = stored
+            else:
+                self._replaced = stored  # its tokens are destroyed as the new flow starts
+                self.state = self._fresh(stored)
         else:
             if stored is None:
                 return "signed_out"

@@ -10,6 +10,7 @@ caller), and accept a token grant. The steps themselves are in ``_password_steps
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -130,3 +131,16 @@ class Steps:
         state.access_token_expires_at = self._clock() + tokens.expires_in
         if tokens.refresh_token:
             state.refresh_token = tokens.refresh_token
+
+    def _destroy_replaced(self) -> None:
+        """Best effort: the account this sign-in replaces leaves no live tokens behind."""
+        old, self._replaced = self._replaced, None
+        if old is None:
+            return
+        for token in (old.refresh_token, old.access_token):
+            if token:
+                with contextlib.suppress(BeaconError):
+                    self._client.destroy_token(token)
+        if old.session_token:
+            with contextlib.suppress(BeaconError):
+                self._client.destroy_session(old.session_token)

@@ -125,3 +125,22 @@ def test_a_refused_authorization_fails_clearly(fxa_world: FxAWorld, error: str) 
     assert result.outcome == "failed"
     assert result.error is not None
     assert error in str(result.error)
+
+
+def test_an_oauth_sign_in_replacing_a_password_account_revokes_its_tokens(
+    fxa_world: FxAWorld,
+) -> None:
+    from beacon.client._transport import Transport
+    from beacon.fxa import FxAClient, InvalidFxAToken
+
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    old = fxa_world.store.load()
+    assert old is not None
+    assert old.refresh_token is not None
+    assert account.sign_in_oauth(Browser(fxa_world)).outcome == "married"
+    with Transport(transport=fxa_world.svc.transport(), clock=fxa_world.clock) as http:
+        client = FxAClient(http, fxa_world.svc.auth_server_url)
+        with pytest.raises(InvalidFxAToken):
+            client.refresh(old.refresh_token)
