@@ -161,11 +161,15 @@ def _report(args: argparse.Namespace, result: AccountResult, *, hint: str = "") 
 
 
 def _login(args: argparse.Namespace) -> int:
-    if args.oauth:
-        return _login_oauth(args)
-    if not args.email:
+    if not args.oauth and not args.email:
         raise UsageError("beacon login needs EMAIL (or --oauth)")
-    account = _account(args)
+    with _account(args) as account:
+        if args.oauth:
+            return _login_oauth(args, account)
+        return _login_password(args, account)
+
+
+def _login_password(args: argparse.Namespace, account: FirefoxAccount) -> int:
     status = account.status()
     pending = (
         status is not None
@@ -194,8 +198,7 @@ def _login(args: argparse.Namespace) -> int:
     return _report(args, result, hint=hint)
 
 
-def _login_oauth(args: argparse.Namespace) -> int:
-    account = _account(args)
+def _login_oauth(args: argparse.Namespace, account: FirefoxAccount) -> int:
     if args.listen:
         with LoopbackRedirect(on_url=_show_url) as listener:
             result = account.sign_in_oauth(listener, redirect_uri=listener.redirect_uri)
@@ -218,11 +221,13 @@ def _show_url(url: str) -> None:
 
 
 def _logout(args: argparse.Namespace) -> int:
-    return _report(args, _account(args).sign_out())
+    with _account(args) as account:
+        return _report(args, account.sign_out())
 
 
 def _status(args: argparse.Namespace) -> int:
-    view = _account(args).status()
+    state = _store(args).load()
+    view = None if state is None else state.public_view()
     if args.json:
         print(json.dumps(view))
     elif view is None:

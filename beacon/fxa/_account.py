@@ -3,8 +3,9 @@
 Contract:
 
 * Each method runs ``statecharts/account.yaml`` once, bound to one
-  :class:`~._service.AccountService` with the method's intent, over one
-  :class:`~beacon.client._transport.Transport` (real HTTP, or the injected httpx transport),
+  :class:`~._service.AccountService` with the method's intent, over the object's one
+  :class:`~beacon.client._transport.Transport` (real HTTP, or the injected httpx transport;
+  ``close()`` or the context manager closes it),
   and returns an :class:`AccountResult`: the final state (``married``, ``doghouse``,
   ``verification_required``, ...), the states entered, the JSON trace (names only) and the
   error that explains a final other than ``married``/``signed_out``.
@@ -34,7 +35,7 @@ from typing import Any
 import httpx
 
 from beacon._errors import BeaconError, UsageError
-from beacon.charts import Trace, bind, chart_path, load_chart
+from beacon.charts import Chart, Trace, bind, chart_path, load_chart
 from beacon.client._transport import Transport
 from beacon.fxa._client import DEFAULT_AUTH_SERVER, DEFAULT_CLIENT_ID, FxAClient, Wire
 from beacon.fxa._errors import SignInRequired
@@ -109,6 +110,8 @@ class FirefoxAccount:
         self._server = auth_server_url
         self._client_id = client_id
         self._transport = transport
+        self._transport_obj: Transport | None = None
+        self._chart: Chart | None = None
         self._clock = clock
         self._rng = rng
         self._scheme: Wire = scheme
@@ -117,28 +120,49 @@ class FirefoxAccount:
     def __repr__(self) -> str:
         return f"FirefoxAccount({self._server!r}, store={self._store!r})"
 
+    def _http(self) -> Transport:
+        # One connection pool for the object's life (closing it closes the injected transport).
+        if self._transport_obj is None:
+            self._transport_obj = Transport(transport=self._transport, clock=self._clock)
+        return self._transport_obj
+
+    def close(self) -> None:
+        """Close the HTTP connections; the account stays in its store."""
+        if self._transport_obj is not None:
+            self._transport_obj.close()
+            self._transport_obj = None
+
+    def __enter__(self) -> FirefoxAccount:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def _run(self, intent: Intent, **kwargs: Any) -> AccountResult:
-        chart = load_chart(chart_path("account"))
+        if self._chart is None:
+            self._chart = load_chart(chart_path("account"))
+        chart = self._chart
         server, client_id = self._server, self._client_id
         if intent in ("credentials", "sign_out"):
             # Refresh and sign out where the account signed in, whatever the default is.
             stored = self._store.load()
             if stored is not None:
                 server, client_id = stored.auth_server_url, stored.client_id
-        with Transport(transport=self._transport, clock=self._clock) as http:
-            client = FxAClient(http, server, client_id=client_id, scheme=self._scheme)
-            service = AccountService(
-                self._store,
-                client,
-                intent=intent,
-                clock=self._clock,
-                rng=self._rng,
-                min_validity=self._min_validity,
-                **kwargs,
-            )
-            machine = bind(chart, [service], clock=self._clock)
-            result = machine.run()
-            requests = http.request_count
+        http = self._http()
+        before = http.request_count
+        client = FxAClient(http, server, client_id=client_id, scheme=self._scheme)
+        service = AccountService(
+            self._store,
+            client,
+            intent=intent,
+            clock=self._clock,
+            rng=self._rng,
+            min_validity=self._min_validity,
+            **kwargs,
+        )
+        machine = bind(chart, [service], clock=self._clock)
+        result = machine.run()
+        requests = http.request_count - before
         states = tuple(s for step in result.trace.steps for s in step.entered)
         state = service.state
         return AccountResult(
@@ -239,4 +263,5 @@ class FirefoxAccount:
 def sync_credentials(store: CredentialStore, **kwargs: Any) -> SyncCredentials:
     """``FirefoxAccount(store, **kwargs).credentials()``: the access token, kB or kSync + kid,
     and keys_changed_at of a married account, refreshed when expired."""
-    return FirefoxAccount(store, **kwargs).credentials()
+    with FirefoxAccount(store, **kwargs) as account:
+        return account.credentials()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpx
 import pytest
@@ -46,9 +46,10 @@ class FxAWorld:
     clock: Clock
     transport: Counting
     store: MemoryStore
+    opened: list[FirefoxAccount] = field(default_factory=list)
 
     def account(self, **kwargs: object) -> FirefoxAccount:
-        return FirefoxAccount(
+        account = FirefoxAccount(
             self.store,
             auth_server_url=self.svc.auth_server_url,
             transport=self.transport,
@@ -56,6 +57,8 @@ class FxAWorld:
             rng=random.Random(7).randbytes,
             **kwargs,  # type: ignore[arg-type]
         )
+        self.opened.append(account)
+        return account
 
 
 @pytest.fixture
@@ -64,4 +67,6 @@ def fxa_world() -> Iterator[FxAWorld]:
     svc = EmbeddedService(clock=clock, rng=random.Random(1).randbytes)
     world = FxAWorld(svc, clock, Counting(svc.transport()), MemoryStore())
     yield world
+    for account in world.opened:
+        account.close()
     svc.close()

@@ -111,11 +111,13 @@ def test_the_loopback_listener_catches_the_redirect(served: tuple[EmbeddedServic
             assert answer.status_code == 302
             assert browser.get(answer.headers["location"]).status_code == 200
 
-    account = FirefoxAccount(MemoryStore(), auth_server_url=base + "/fxa")
-    with LoopbackRedirect(timeout=30, on_url=browse) as listener:
+    with (
+        FirefoxAccount(MemoryStore(), auth_server_url=base + "/fxa") as account,
+        LoopbackRedirect(timeout=30, on_url=browse) as listener,
+    ):
         result = account.sign_in_oauth(listener, redirect_uri=listener.redirect_uri)
-    assert result.outcome == "married", result.error
-    assert account.credentials().kb is None
+        assert result.outcome == "married", result.error
+        assert account.credentials().kb is None
 
 
 def test_login_oauth_prints_the_url_then_finishes_with_the_pasted_redirect(

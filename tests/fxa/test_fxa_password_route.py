@@ -350,8 +350,10 @@ def test_credentials_refresh_where_the_account_signed_in(fxa_world: FxAWorld) ->
     fxa_world.account().sign_in(EMAIL, PASSWORD)
     fxa_world.clock.advance(7 * 3600)
     # Default server (Mozilla's production one), but the stored account's server is used.
-    later = FirefoxAccount(fxa_world.store, transport=fxa_world.transport, clock=fxa_world.clock)
-    assert later.credentials().expires_at > fxa_world.clock.now
+    with FirefoxAccount(
+        fxa_world.store, transport=fxa_world.transport, clock=fxa_world.clock
+    ) as later:
+        assert later.credentials().expires_at > fxa_world.clock.now
     assert fxa_world.transport.paths[-1] == "/fxa/v1/oauth/token"
 
 
@@ -414,3 +416,22 @@ def test_signing_in_again_destroys_the_replaced_session_and_refresh_token(
         with pytest.raises(InvalidFxAToken):
             client.refresh(old.refresh_token)
     assert account.credentials().access_token != old.access_token
+
+
+def test_one_account_object_runs_many_times_over_the_service_transport(
+    fxa_world: FxAWorld,
+) -> None:
+    from beacon.fxa import FirefoxAccount, MemoryStore
+
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    with FirefoxAccount(
+        MemoryStore(),
+        auth_server_url=fxa_world.svc.auth_server_url,
+        transport=fxa_world.svc.transport(),
+        clock=fxa_world.clock,
+    ) as account:
+        assert account.sign_in(EMAIL, PASSWORD).requests == 5
+        fxa_world.clock.advance(7 * 3600)
+        refreshed = account._run("credentials")
+        assert (refreshed.outcome, refreshed.requests) == ("married", 1)
+        assert account.sign_out().outcome == "signed_out"

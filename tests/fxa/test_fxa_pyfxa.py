@@ -29,6 +29,13 @@ def served() -> Iterator[tuple[EmbeddedService, str]]:
     svc.close()
 
 
+@pytest.fixture
+def beacon_account(served: tuple[EmbeddedService, str]) -> Iterator[FirefoxAccount]:
+    """beacon's own account over loopback HTTP, closed after the test."""
+    with FirefoxAccount(MemoryStore(), auth_server_url=served[1] + "/fxa") as account:
+        yield account
+
+
 def _sync_once(svc: EmbeddedService, base: str, token: str, kb: bytes, path: Path) -> int:
     notes = RecordEngine("notes")
     client = SyncClient(
@@ -66,7 +73,7 @@ def test_pyfxa_signs_in_fetches_kb_and_an_oldsync_token_that_syncs(
 
 
 def test_pyfxa_creates_an_account_that_beacon_signs_in_to(
-    served: tuple[EmbeddedService, str],
+    served: tuple[EmbeddedService, str], beacon_account: FirefoxAccount
 ) -> None:
     svc, base = served
     client = fxa_core.Client(base + "/fxa", key_stretch_version=2)
@@ -74,7 +81,7 @@ def test_pyfxa_creates_an_account_that_beacon_signs_in_to(
     assert not session.verified
     codes = svc.faults.fxa.codes(EMAIL)
     client.verify_email_code(session.uid, codes["email_code"])
-    account = FirefoxAccount(MemoryStore(), auth_server_url=base + "/fxa")
+    account = beacon_account
     result = account.sign_in(EMAIL, PASSWORD)
     assert result.outcome == "married", result.error
     _ka, kb = client.login(EMAIL, PASSWORD, keys=True).fetch_keys()
@@ -82,11 +89,10 @@ def test_pyfxa_creates_an_account_that_beacon_signs_in_to(
 
 
 def test_a_password_change_through_pyfxa_sends_beacon_to_the_doghouse_and_keeps_kb(
-    served: tuple[EmbeddedService, str],
+    served: tuple[EmbeddedService, str], beacon_account: FirefoxAccount
 ) -> None:
     svc, base = served
     created = svc.fxa.create_account(EMAIL, PASSWORD, v2=True)
-    beacon_account = FirefoxAccount(MemoryStore(), auth_server_url=base + "/fxa")
     assert beacon_account.sign_in(EMAIL, PASSWORD).outcome == "married"
     client = fxa_core.Client(base + "/fxa", key_stretch_version=2)
     session = client.login(EMAIL, PASSWORD, keys=True)
@@ -99,7 +105,7 @@ def test_a_password_change_through_pyfxa_sends_beacon_to_the_doghouse_and_keeps_
 
 
 def test_pyfxa_upgrades_a_v1_account_to_v2_and_beacon_then_stretches_v2(
-    served: tuple[EmbeddedService, str],
+    served: tuple[EmbeddedService, str], beacon_account: FirefoxAccount
 ) -> None:
     svc, base = served
     created = svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
@@ -108,6 +114,5 @@ def test_pyfxa_upgrades_a_v1_account_to_v2_and_beacon_then_stretches_v2(
     )
     assert session.fetch_keys()[1] == created.kb
     assert svc.fxa.credentials_status(EMAIL)["currentVersion"] == "v2"
-    beacon_account = FirefoxAccount(MemoryStore(), auth_server_url=base + "/fxa")
     assert beacon_account.sign_in(EMAIL, PASSWORD).outcome == "married"
     assert beacon_account.credentials().kb == created.kb
