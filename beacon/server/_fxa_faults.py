@@ -11,6 +11,9 @@ Every method names the account by email (case-insensitive) and works without HTT
 ``change_password(email, new_password)``
     The password changed elsewhere: kB kept, sessions destroyed, refresh and access tokens
     revoked, generation moved on.
+``reset_account(email, new_password)``
+    A password reset without a recovery key: a new kB, keys_changed_at moved on, every
+    session and OAuth token revoked. Devices must sign in again and meet new keys.
 ``revoke_sessions(email)``
     Every session and key-fetch token of the account is destroyed (OAuth tokens survive).
 ``revoke_refresh_tokens(email)``
@@ -71,6 +74,9 @@ class FxAFaults:
 
     def change_password(self, email: str, new_password: str) -> None:
         self._fxa.change_password(email, new_password)
+
+    def reset_account(self, email: str, new_password: str) -> None:
+        self._fxa.reset_account(email, new_password)
 
     def revoke_sessions(self, email: str) -> None:
         self._fxa.revoke_sessions(self._fxa.uid_of(email))

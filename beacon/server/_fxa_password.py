@@ -4,7 +4,8 @@ Contract: see ``_fxa``. Creating an account stores the onepw v1 verifier and, wi
 verifier and clientSalt; ``/password/change/*`` replaces them (an upgrade to v2 with the same
 password revokes nothing; any other change revokes every session and OAuth token and moves
 generation on); :meth:`PasswordCredentials.change_password` does the same from Python, for
-the "password changed elsewhere" fault, using the sealed kB.
+the "password changed elsewhere" fault, using the sealed kB; ``reset_account`` is a reset
+without a recovery key (a new kB: the keys no longer match).
 """
 
 from __future__ import annotations
@@ -276,12 +277,31 @@ class PasswordCredentials(FxACore):
         """
         self._rekey(email, new_password, revoke=True)
 
-    def _rekey(self, email: str, new_password: str, *, revoke: bool) -> None:
+    def reset_account(self, email: str, new_password: str) -> bytes:
+        """A password reset without a recovery key: a new kB (returned), keys_changed_at and
+        generation move on, every session and OAuth token is revoked (fxa ``account.ts``
+        reset). Sync then sees new keys: a new client state and empty storage."""
+        kb = self.rng(32)
+        uid = self._rekey(email, new_password, revoke=False, kb=kb)
+        self.revoke_sessions(uid)
+        self.revoke_oauth(uid)
+        self.accounts.reset_password(uid)
+        return kb
+
+    def _rekey(
+        self, email: str, new_password: str, *, revoke: bool, kb: bytes | None = None
+    ) -> str:
         with self.db.transaction() as conn:
             row = self.account_row(conn, email)
         if row is None:
             raise UsageError("no FxA account with that email")
-        kb = self._unseal(row["kb_sealed"])
+        if kb is not None:
+            with self.db.transaction() as conn:
+                conn.execute(
+                    "UPDATE fxa_accounts SET kb_sealed = ? WHERE uid = ?",
+                    (self._seal(kb), row["uid"]),
+                )
+        kb = kb if kb is not None else self._unseal(row["kb_sealed"])
         if kb is None:
             raise UsageError("the stand-in does not know this account's kB (created over HTTP)")
         uid = str(row["uid"])
@@ -306,3 +326,4 @@ class PasswordCredentials(FxACore):
             self.revoke_sessions(uid)
             self.revoke_oauth(uid)
             self.accounts.bump_generation(uid)
+        return uid

@@ -435,3 +435,19 @@ def test_one_account_object_runs_many_times_over_the_service_transport(
         refreshed = account._run("credentials")
         assert (refreshed.outcome, refreshed.requests) == ("married", 1)
         assert account.sign_out().outcome == "signed_out"
+
+
+def test_a_reset_elsewhere_means_new_keys_after_signing_in_again(fxa_world: FxAWorld) -> None:
+    created = fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=True)
+    account = fxa_world.account()
+    account.sign_in(EMAIL, PASSWORD)
+    before = account.credentials()
+    fxa_world.clock.advance(60)
+    fxa_world.svc.faults.fxa.reset_account(EMAIL, "reset password")
+    with pytest.raises(SignInRequired):
+        account.credentials(refresh=True)
+    assert account.sign_in(EMAIL, "reset password").outcome == "married"
+    after = account.credentials()
+    assert after.kb != created.kb
+    assert after.keys_changed_at > before.keys_changed_at
+    assert after.kid != before.kid
