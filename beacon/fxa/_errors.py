@@ -206,7 +206,8 @@ def error_for(response: Response, what: str) -> Exception:
         until = response.backoff_until or now + DEFAULT_RETRY_AFTER
         unblockable = isinstance(body, dict) and body.get("verificationMethod") == "email-captcha"
         return FxABackoffError(
-            f"{what}: the accounts server asked to back off ({status}, errno {errno})",
+            f"{what}: the accounts server asked to back off for {until - now:.0f} s"
+            f" ({status}, errno {errno})",
             until=until,
             errno=errno,
             status=status,

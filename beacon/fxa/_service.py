@@ -23,6 +23,8 @@ Contract:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from beacon._errors import BeaconError, TransportError
 from beacon.charts import action
 from beacon.fxa._errors import FxABackoffError, InvalidFxAToken, SignInRequired
@@ -31,6 +33,10 @@ from beacon.fxa._password_steps import PasswordSteps
 from beacon.fxa._steps import CodeSource, Intent, RedirectSource
 
 __all__ = ["AccountService", "CodeSource", "Intent", "RedirectSource", "authorization_endpoint"]
+
+
+def _utc(when: float) -> str:
+    return datetime.fromtimestamp(when, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 class AccountService(PasswordSteps, OAuthSteps):
@@ -84,7 +90,9 @@ class AccountService(PasswordSteps, OAuthSteps):
         state = self.state
         if state.backoff_until is not None and state.backoff_until > now:
             self.error = FxABackoffError(
-                "the accounts server asked to back off", until=state.backoff_until
+                "the accounts server asked to back off: no request before"
+                f" {_utc(state.backoff_until)}",
+                until=state.backoff_until,
             )
             return "backoff"
         if self.intent == "oauth":

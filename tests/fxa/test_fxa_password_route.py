@@ -451,3 +451,12 @@ def test_a_reset_elsewhere_means_new_keys_after_signing_in_again(fxa_world: FxAW
     assert after.kb != created.kb
     assert after.keys_changed_at > before.keys_changed_at
     assert after.kid != before.kid
+
+
+def test_a_backoff_says_until_when(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    fxa_world.svc.faults.fxa.throttle(1, retry_after=90)
+    account = fxa_world.account()
+    assert "90 s" in str(account.sign_in(EMAIL, PASSWORD).error)
+    waiting = account.sign_in(EMAIL, PASSWORD)
+    assert "no request before 2027-01-15 08:01:30 UTC" in str(waiting.error)
