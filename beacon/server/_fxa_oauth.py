@@ -117,7 +117,7 @@ def _grant_refresh(fxa: FxA, body: dict[str, Any], client_id: str) -> dict[str, 
     wanted = _opt(body, "scope")
     scope = wanted if wanted is not None else str(row[2])
     if not set(scope.split()) <= granted:
-        raise FxAHTTPError(400, 114, "Requested scopes are not allowed")
+        raise FxAHTTPError(400, 107, "Invalid parameter in request body: scope")
     return issue(
         fxa,
         str(row[0]),

@@ -145,3 +145,32 @@ def test_the_admin_api_reads_codes_and_applies_fxa_faults(svc: EmbeddedService) 
         assert unknown.status_code == 404
         bad = http.post("/__admin__/fxa/faults/throttle", json={"what": 1}, headers=auth)
         assert bad.status_code == 400
+
+
+def test_a_refresh_grant_may_narrow_its_scope_but_not_widen_it(svc: EmbeddedService) -> None:
+    svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    scope = "https://identity.mozilla.com/apps/oldsync"
+    with svc.client() as http:
+        session = {
+            "Authorization": bearer_header(_login(http).json()["sessionToken"], "sessionToken")
+        }
+        grant = http.post(
+            "/fxa/v1/oauth/token",
+            json={
+                "grant_type": "fxa-credentials",
+                "client_id": "c",
+                "scope": scope,
+                "access_type": "offline",
+            },
+            headers=session,
+        ).json()
+        refresh = {
+            "grant_type": "refresh_token",
+            "client_id": "c",
+            "refresh_token": grant["refresh_token"],
+        }
+        assert http.post("/fxa/v1/oauth/token", json={**refresh, "scope": scope}).status_code == 200
+        wider = http.post("/fxa/v1/oauth/token", json={**refresh, "scope": scope + " profile"})
+        assert (wider.status_code, wider.json()["errno"]) == (400, 107)
+        other_client = http.post("/fxa/v1/oauth/token", json={**refresh, "client_id": "d"})
+        assert other_client.json()["errno"] == 110
