@@ -8,9 +8,10 @@ Contract (fxa ADR-0050; ecosystem-platform ``authentication-schemes.md``;
   token); ``scheme="hawk"`` signs with Hawk SHA-256 under the derived Hawk key (raw bytes),
   with the payload hash of a JSON body. Servers look tokens up by id either way.
 * Neither the token nor anything derived from it appears in a repr.
-* :func:`check_secure` refuses to send a replayable token over plain ``http`` except to a
-  loopback address, ``localhost`` or a reserved ``.test`` name (the in-process service),
-  as PyFxA 0.9.0 does; the failure is a :class:`~beacon.TrustError`.
+* :func:`check_secure` refuses plain ``http`` except to a loopback address, ``localhost`` or
+  a reserved ``.test`` name (the in-process service), as PyFxA 0.9.0 does for tokens; the
+  FxA client applies it to every request (authPW and refresh tokens travel in bodies). The
+  failure is a :class:`~beacon.TrustError`.
 """
 
 from __future__ import annotations
@@ -51,8 +52,8 @@ def check_secure(url: str) -> None:
         except ValueError:
             pass
     raise TrustError(
-        f"refusing to send an FxA token over {parts.scheme or 'no scheme'} to {host or url!r}:"
-        " use https (plain http only to loopback)"
+        f"refusing to send FxA credentials over {parts.scheme or 'no scheme'} to"
+        f" {host or url!r}: use https (plain http only to loopback)"
     )
 
 

@@ -13,8 +13,9 @@ Contract (``docs/firefox-accounts.md`` §3; fxa ``packages/fxa-auth-server/lib/r
    it with 401 errno 110, sends the same request once more with Hawk (an FxA server older
    than the Bearer strategies answers a correct Bearer token exactly so). Whichever form
    succeeds becomes :attr:`FxAClient.scheme`, which the caller persists per server.
-4. Tokens, passwords and keys never appear in a repr, a message or a URL; Bearer and Hawk
-   tokens go only over https or to loopback (:func:`._auth.check_secure`).
+4. Tokens, passwords and keys never appear in a repr, a message or a URL; requests go only
+   over https, or plain http to loopback (:func:`._auth.check_secure`): authPW, tokens and
+   codes are replayable.
 """
 
 from __future__ import annotations
@@ -116,8 +117,9 @@ class FxAClient:
         query: Mapping[str, str] | None = None,
     ) -> Response:
         url = self._url(path)
-        if auth is not None:
-            check_secure(url)
+        # Every FxA request but one carries a secret (authPW, a token, a code): https only,
+        # or plain http to loopback.
+        check_secure(url)
         content = None if body is None else json.dumps(dict(body)).encode("utf-8")
         headers = {"Content-Type": "application/json"} if content is not None else None
         return self._transport.request(

@@ -129,10 +129,21 @@ def test_a_token_refused_in_both_forms_is_an_invalid_token() -> None:
         _client(_error(401, 110)).session_status(TOKEN)
 
 
-def test_tokens_never_go_over_plain_http_to_another_host() -> None:
-    client = _client(lambda r: httpx.Response(200, json={}), url="http://fxa.example.com")
+def test_nothing_goes_over_plain_http_to_another_host() -> None:
+    sent: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json={})
+
+    client = _client(handler, url="http://fxa.example.com")
     with pytest.raises(TrustError):
         client.session_status(TOKEN)
+    with pytest.raises(TrustError):
+        client.login("a@b.c", "0" * 64)
+    with pytest.raises(TrustError):
+        client.refresh("r" * 64)
+    assert sent == []
     local = _client(lambda r: httpx.Response(200, json={"uid": "u"}), url="http://127.0.0.1:9")
     assert local.session_status(TOKEN).uid == "u"
 
