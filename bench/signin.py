@@ -48,8 +48,8 @@ def run(*, rounds: int = 3, quick: bool = False) -> dict[str, Any]:
             MemoryStore(), auth_server_url=svc.auth_server_url, transport=svc.transport()
         ) as account:
             account.sign_in("v1@example.com", PASSWORD)
-            fresh = account._run("credentials")
-            refreshed = account._run("credentials", force_refresh=True)
+            fresh = account.resume()
+            refreshed = account.resume(refresh=True)
     salt = make_client_salt()
     times = best_of_interleaved(
         {

@@ -190,9 +190,14 @@ class FirefoxAccount:
             "sign_in", email=email, password=password, codes=codes, unblock_code=unblock_code
         )
 
+    def resume(self, *, codes: CodeSource | None = None, refresh: bool = False) -> AccountResult:
+        """Carry on from the stored account without a password: refresh an expired access
+        token (any token with ``refresh=True``), or finish a stopped sign-in with ``codes``."""
+        return self._run("credentials", codes=codes, force_refresh=refresh)
+
     def continue_sign_in(self, codes: CodeSource) -> AccountResult:
         """Carry on a sign-in that stopped in ``verification_required`` with a code."""
-        return self._run("credentials", codes=codes)
+        return self.resume(codes=codes)
 
     def sign_in_oauth(
         self,
@@ -223,7 +228,7 @@ class FirefoxAccount:
             SignInRequired: the account is in the doghouse or not signed in.
             BackoffError, TransportError, BeaconError: the run's error.
         """
-        result = self._run("credentials", force_refresh=refresh)
+        result = self.resume(refresh=refresh)
         if result.outcome != "married":
             if result.error is not None:
                 raise result.error

@@ -432,7 +432,7 @@ def test_one_account_object_runs_many_times_over_the_service_transport(
     ) as account:
         assert account.sign_in(EMAIL, PASSWORD).requests == 5
         fxa_world.clock.advance(7 * 3600)
-        refreshed = account._run("credentials")
+        refreshed = account.resume()
         assert (refreshed.outcome, refreshed.requests) == ("married", 1)
         assert account.sign_out().outcome == "signed_out"
 
