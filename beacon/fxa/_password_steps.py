@@ -91,12 +91,13 @@ class PasswordSteps(Steps):
             return "bad_code"
         except BeaconError as exc:
             return self._failure(exc)
+        # The bundle of the other version would unwrap to a wrong kB without any error.
         key_fetch = login.keyFetchTokenVersion2 if keys.version == 2 else login.keyFetchToken
         if key_fetch is None:
-            key_fetch = login.keyFetchToken or login.keyFetchTokenVersion2
-            if key_fetch is None:
-                self.error = ProtocolViolation("the login answer carried no key-fetch token")
-                return "failed"
+            self.error = ProtocolViolation(
+                f"the login answer carried no key-fetch token for v{keys.version} stretching"
+            )
+            return "failed"
         self._password = None
         self._unblock_code = None
         state.email = email

@@ -170,3 +170,33 @@ def test_the_refresh_grant_sends_no_session_and_json() -> None:
     body = json.loads(seen[0].content)
     assert body["grant_type"] == "refresh_token"
     assert "authorization" not in seen[0].headers
+
+
+def test_a_login_answer_for_the_other_stretching_version_is_refused() -> None:
+    from beacon.fxa import FirefoxAccount, MemoryStore
+
+    session = "b" * 64
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/credentials/status"):
+            salt = "identity.mozilla.com/picl/v1/quickStretchV2:" + "0" * 32
+            return httpx.Response(200, json={"currentVersion": "v2", "clientSalt": salt})
+        # A v1 key-fetch token although we logged in with v2 credentials.
+        return httpx.Response(
+            200,
+            json={
+                "uid": "0" * 32,
+                "sessionToken": session,
+                "keyFetchToken": TOKEN,
+                "verified": True,
+                "authAt": 1,
+            },
+        )
+
+    with FirefoxAccount(
+        MemoryStore(), auth_server_url="https://fxa.test", transport=httpx.MockTransport(handler)
+    ) as account:
+        result = account.sign_in("a@b.c", "pw")
+    assert result.outcome == "failed"
+    assert isinstance(result.error, ProtocolViolation)
+    assert "v2" in str(result.error)
