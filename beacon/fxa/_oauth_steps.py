@@ -2,8 +2,10 @@
 
 Contract: see ``_service``. ``await_authorization`` makes the flow (state, PKCE verifier, an
 ephemeral P-256 key) once and saves it, so the URL can be shown in one run and the redirect
-pasted in another; the redirect's ``state`` must match (a :class:`~beacon.TrustError`
-otherwise). ``exchange_code`` decrypts ``keys_jwe`` with the flow's key.
+pasted in another (for up to :data:`FLOW_LIFETIME`); the redirect's ``state`` must match (a
+:class:`~beacon.TrustError` otherwise). ``exchange_code`` decrypts ``keys_jwe`` with the
+flow's key. A flow that fails (refused, forged, a bad code or JWE) is dropped: the next run
+starts afresh rather than replaying it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,11 @@ from beacon.fxa._errors import FxAError
 from beacon.fxa._state import PendingAuthorization
 from beacon.fxa._steps import Steps
 
-__all__ = ["OAuthSteps", "authorization_endpoint"]
+__all__ = ["FLOW_LIFETIME", "OAuthSteps", "authorization_endpoint"]
+
+#: Seconds a started code flow waits for its redirect across runs (FxA's codes live minutes;
+#: the flow itself is only beacon's secret state).
+FLOW_LIFETIME = 3600.0
 
 _PRODUCTION_API = "https://api.accounts.firefox.com"
 
@@ -62,6 +68,14 @@ class OAuthSteps(Steps):
             started_at=self._clock(),
         )
 
+    def _abandon(self, exc: BeaconError) -> str:
+        """A flow that cannot finish is dropped, so the next run starts a fresh one."""
+        state = self._state()
+        state.pending = None
+        self._save()
+        self.error = exc
+        return "failed"
+
     @property
     def authorization_url(self) -> str | None:
         """The URL the user must open, once ``await_authorization`` made it."""
@@ -84,16 +98,14 @@ class OAuthSteps(Steps):
             return "no_redirect"
         params = parse_qs(urlsplit(answer.strip()).query)
         if "error" in params:
-            self.error = FxAError(f"the authorization was refused ({params['error'][0][:40]})")
-            return "failed"
+            refused = params["error"][0][:40]
+            return self._abandon(FxAError(f"the authorization was refused ({refused})"))
         got_state = params.get("state", [""])[0]
         code = params.get("code", [""])[0]
         if got_state != pending.state:
-            self.error = TrustError("the redirect's state does not match this sign-in")
-            return "failed"
+            return self._abandon(TrustError("the redirect's state does not match this sign-in"))
         if not code:
-            self.error = ProtocolViolation("the redirect carries no code")
-            return "failed"
+            return self._abandon(ProtocolViolation("the redirect carries no code"))
         self._oauth_code = code
         return "redirected"
 
@@ -116,7 +128,8 @@ class OAuthSteps(Steps):
                 raise ProtocolViolation("keys_jwe holds no 64-byte Sync key")
             self._accept_tokens(tokens, need_refresh=True)
         except BeaconError as exc:
-            return self._failure(exc)
+            outcome = self._failure(exc)
+            return self._abandon(exc) if outcome == "failed" else outcome
         state.ksync = key.k.hex()
         state.kid = key.kid
         state.keys_changed_at = key.keys_changed_at

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from beacon._errors import BeaconError, TransportError
 from beacon.charts import action
 from beacon.fxa._errors import FxABackoffError, InvalidFxAToken, SignInRequired
-from beacon.fxa._oauth_steps import OAuthSteps, authorization_endpoint
+from beacon.fxa._oauth_steps import FLOW_LIFETIME, OAuthSteps, authorization_endpoint
 from beacon.fxa._password_steps import PasswordSteps
 from beacon.fxa._steps import CodeSource, Intent, RedirectSource
 
@@ -78,7 +78,8 @@ class AccountService(PasswordSteps, OAuthSteps):
             self._replaced = stored
             self.state = self._fresh(stored)
         elif self.intent == "oauth":
-            if stored is not None and stored.pending is not None:
+            pending = stored.pending if stored is not None else None
+            if stored is not None and pending and now - pending.started_at < FLOW_LIFETIME:
                 self.state = stored
             else:
                 self._replaced = stored  # its tokens are destroyed as the new flow starts

@@ -118,6 +118,19 @@ def test_a_code_cannot_be_exchanged_twice(fxa_world: FxAWorld) -> None:
     assert replay.outcome == "failed"
 
 
+def test_a_failed_or_stale_flow_is_not_resumed(fxa_world: FxAWorld) -> None:
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD, v2=False)
+    account = fxa_world.account()
+    first = account.sign_in_oauth(None).authorization_url
+    assert account.sign_in_oauth(None).authorization_url == first  # resumed within the hour
+    fxa_world.clock.advance(3601)
+    stale = account.sign_in_oauth(None).authorization_url
+    assert stale != first
+    forged = account.sign_in_oauth(lambda url: "https://x.test/cb?code=c&state=forged")
+    assert forged.outcome == "failed"
+    assert account.sign_in_oauth(None).authorization_url not in (first, stale)
+
+
 @pytest.mark.parametrize("error", ["access_denied"])
 def test_a_refused_authorization_fails_clearly(fxa_world: FxAWorld, error: str) -> None:
     account = fxa_world.account()
