@@ -70,7 +70,13 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add ``login``, ``logout`` and ``status``."""
-    login = subparsers.add_parser("login", help="sign in to a Firefox account")
+    login = subparsers.add_parser(
+        "login",
+        help="sign in to a Firefox account",
+        description="Sign in to a Firefox account with a password, or with --oauth in a"
+        " browser. Credentials go to the OS keyring, or to an encrypted file under"
+        f" ${PASSPHRASE_ENV} where there is none.",
+    )
     login.add_argument("email", nargs="?", metavar="EMAIL")
     login.add_argument("--password-stdin", action="store_true", help="read the password")
     login.add_argument("--code", metavar="CODE", help="verification code (TOTP or email)")

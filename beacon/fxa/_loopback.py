@@ -20,6 +20,8 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import TracebackType
 
+from beacon._errors import UsageError
+
 __all__ = ["LoopbackRedirect"]
 
 _PATH = "/oauth/callback"
@@ -59,7 +61,10 @@ class LoopbackRedirect:
             def log_message(self, format: str, *args: object) -> None:
                 return  # the query carries the code: never log it
 
-        self._server = HTTPServer(("127.0.0.1", port), Handler)
+        try:
+            self._server = HTTPServer(("127.0.0.1", port), Handler)
+        except OSError as exc:
+            raise UsageError(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}") from None
         self._timeout = timeout
         self._on_url = on_url
         self._thread = threading.Thread(

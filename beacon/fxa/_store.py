@@ -101,11 +101,9 @@ class KeyringStore:
         return f"KeyringStore({self._profile!r})"
 
     def _call(self, name: str, *args: str) -> object:
-        from keyring.errors import KeyringError
-
         try:
             return getattr(self._backend, name)(KEYRING_SERVICE, self._profile, *args)
-        except KeyringError as exc:
+        except Exception as exc:  # backends raise D-Bus, OS and their own errors
             raise UsageError(
                 f"the keyring refused to {name.split('_')[0]} the account ({type(exc).__name__});"
                 f" set {PASSPHRASE_ENV} to use the encrypted file instead"
@@ -153,6 +151,8 @@ class EncryptedFileStore:
             blob = self.path.read_bytes()
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            raise UsageError(f"cannot read {self.path}: {exc.strerror}") from None
         if not blob.startswith(_MAGIC) or len(blob) < len(_MAGIC) + 16 + 12 + 16:
             raise TrustError(f"{self.path} is not a beacon credentials file")
         head = len(_MAGIC)
@@ -169,20 +169,25 @@ class EncryptedFileStore:
         salt, nonce = os.urandom(16), os.urandom(12)
         head = _MAGIC + salt
         blob = head + nonce + AESGCM(self._key(salt)).encrypt(nonce, state.to_json().encode(), head)
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        if tmp.exists():
-            tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            os.write(fd, blob)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            tmp.unlink(missing_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, blob)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {self.path}: {exc.strerror}") from None
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot remove {self.path}: {exc.strerror}") from None
 
 
 def keyring_usable(backend: object | None = None) -> bool:

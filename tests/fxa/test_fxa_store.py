@@ -107,3 +107,17 @@ def test_a_headless_machine_falls_back_to_the_file(
     store = default_store(tmp_path, passphrase="p")
     assert isinstance(store, EncryptedFileStore)
     assert store.path == tmp_path / "default.fxa"
+
+
+def test_an_unwritable_place_or_a_broken_keyring_is_a_usage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the directory should be")
+    with pytest.raises(UsageError, match="cannot write"):
+        EncryptedFileStore(blocker / "default.fxa", "p").save(_state())
+
+    class Broken(DictKeyring):
+        def get_password(self, service: str, username: str) -> str | None:
+            raise RuntimeError("org.freedesktop.DBus.Error.ServiceUnknown")
+
+    with pytest.raises(UsageError, match="BEACON_CREDENTIALS_PASSPHRASE"):
+        KeyringStore(backend=Broken()).load()
