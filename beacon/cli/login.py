@@ -32,6 +32,7 @@ import getpass
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -240,5 +241,7 @@ def _status(args: argparse.Namespace) -> int:
         print("signed out")
     else:
         for key, value in view.items():
+            if key in ("access_token_expires_at", "backoff_until") and value is not None:
+                value = datetime.fromtimestamp(value, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
             print(f"{key}: {value}")
     return 0 if view is not None and view["status"] == "married" else 3
