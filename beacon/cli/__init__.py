@@ -28,6 +28,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "account",
     "sync",
     "reset",
+    "login",
     "chart",
     "explore",
     "demo",

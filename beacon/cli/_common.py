@@ -108,6 +108,9 @@ def hint(exc: BeaconError) -> str | None:
     """What the user can do about ``exc``, when beacon knows something useful."""
     if isinstance(exc, BackoffError):
         return f"try again after {local_time(exc.until)}"
+    own: str | None = getattr(type(exc), "hint", None)  # an error class may say it better
+    if own is not None:
+        return own or None
     return _HINTS.get(family(exc))
 
 

@@ -14,8 +14,9 @@ stay as they are.
 
 ``check`` also checks action and guard names and completeness (every declared outcome handled)
 when it knows the chart's services: the packaged Sync charts bind ``beacon.client``'s
-``CHART_SERVICES`` by themselves; ``--services MODULE:ATTR`` names the service classes of any
-other chart (a sequence of classes, or a mapping from chart name to classes).
+``CHART_SERVICES`` by themselves, the account chart ``beacon.fxa``'s; ``--services MODULE:ATTR``
+names the service classes of any other chart (a sequence of classes, or a mapping from chart
+name to classes).
 """
 
 from __future__ import annotations
@@ -195,13 +196,15 @@ def _services_for(path: Path, explicit: ServiceTable | None) -> list[object] | N
     """
     classes: Sequence[type] | None
     if explicit is None:
-        from beacon.client import CHART_SERVICES
+        from beacon.client import CHART_SERVICES as SYNC_SERVICES
+        from beacon.fxa import CHART_SERVICES as ACCOUNT_SERVICES
 
+        packaged_services = {**SYNC_SERVICES, **ACCOUNT_SERVICES}
         try:
             packaged = path.resolve() == chart_path(path.stem).resolve()
         except ChartError:
             packaged = False
-        classes = CHART_SERVICES.get(path.stem) if packaged else None
+        classes = packaged_services.get(path.stem) if packaged else None
     elif isinstance(explicit, Mapping):
         classes = explicit.get(path.stem)
     else:

@@ -133,6 +133,7 @@ def _run(args: argparse.Namespace) -> int:
     print(f"beacon: Sync 1.5 service at {base}", file=sys.stderr)
     if banner is not None:
         print(f"beacon: token server  {base}/1.0/sync/1.5", file=banner)
+        print(f"beacon: FxA stand-in  {base}/fxa (beacon login --auth-server)", file=banner)
         print(f"beacon: storage nodes {args.nodes}", file=banner)
         print(
             f"beacon: data          {args.data if args.data else 'in memory (lost on exit)'}",

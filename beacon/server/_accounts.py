@@ -15,6 +15,11 @@ Contract:
   storage) and refuses the old one (§1.4 rules 3, 6, 7).
 * :meth:`Accounts.verify` checks a bearer token (signature, expiry, scope, known account) and
   raises :class:`TokenServerError` 401 ``invalid-credentials`` on any failure.
+* :meth:`Accounts.issue_access_token` is the FxA stand-in's OAuth token (``_fxa_oauth``): the
+  same format with a ``jti`` recorded in ``oauth_access_tokens``, so that it can expire with
+  its grant's ``ttl``, be revoked (sign-out, password change) or expired on demand; the token
+  server refuses a recorded token that is revoked or past its recorded expiry. Tokens without
+  a ``jti`` (``create``, ``get``) are checked as before.
 
 § numbers refer to docs/protocol.md.
 """
@@ -47,6 +52,18 @@ class Account:
     keys_changed_at: int
 
 
+_ACCESS_TOKENS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS oauth_access_tokens (
+    jti TEXT PRIMARY KEY,
+    fxa_uid TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    expires_at REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS oauth_access_tokens_by_uid ON oauth_access_tokens (fxa_uid);
+"""
+
+
 class Accounts:
     """Account table and access tokens; see the module docstring."""
 
@@ -62,9 +79,93 @@ class Accounts:
         self._secret = secret
         self._clock = clock
         self._rng = rng
+        with db.transaction() as conn:
+            for statement in _ACCESS_TOKENS_SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
 
     def __repr__(self) -> str:
         return "Accounts(...)"
+
+    def issue_access_token(
+        self, fxa_uid: str, *, scope: str, ttl: float, client_id: str
+    ) -> tuple[str, str]:
+        """(token, jti): an OAuth access token for ``scope`` valid ``ttl`` seconds."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT generation FROM accounts WHERE fxa_uid = ?", (fxa_uid,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(fxa_uid)
+            jti = self._rng(16).hex()
+            expires = self._clock() + ttl
+            conn.execute(
+                "INSERT INTO oauth_access_tokens (jti, fxa_uid, client_id, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (jti, fxa_uid, client_id, expires),
+            )
+        token, _key = mint_token(
+            {"sub": fxa_uid, "scope": scope, "fxa-generation": int(row[0]), "jti": jti},
+            secret=self._secret,
+            expires=expires,
+            rng=self._rng,
+        )
+        return token, jti
+
+    def revoke_access_tokens(self, fxa_uid: str, *, jti: str | None = None) -> None:
+        """Revoke the account's recorded access tokens (one of them with ``jti``)."""
+        with self._db.transaction() as conn:
+            if jti is None:
+                conn.execute(
+                    "UPDATE oauth_access_tokens SET revoked = 1 WHERE fxa_uid = ?", (fxa_uid,)
+                )
+            else:
+                conn.execute("UPDATE oauth_access_tokens SET revoked = 1 WHERE jti = ?", (jti,))
+
+    def expire_access_tokens(self, fxa_uid: str) -> None:
+        """Every recorded access token of the account counts as expired from now on."""
+        with self._db.transaction() as conn:
+            conn.execute(
+                "UPDATE oauth_access_tokens SET expires_at = MIN(expires_at, ?) WHERE fxa_uid = ?",
+                (self._clock(), fxa_uid),
+            )
+
+    def revoke_token(self, bearer: str) -> bool:
+        """Revoke one recorded access token given as sent; False if it is not one of ours."""
+        try:
+            claims = parse_token(bearer, secret=self._secret, now=float("-inf"))
+        except TokenInvalid:
+            return False
+        jti = claims.get("jti")
+        if not isinstance(jti, str):
+            return False
+        with self._db.transaction() as conn:
+            conn.execute("UPDATE oauth_access_tokens SET revoked = 1 WHERE jti = ?", (jti,))
+        return True
+
+    def bump_generation(self, fxa_uid: str) -> int:
+        """A password change: ``generation`` moves on (keys_changed_at stays: kB is kept)."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT generation FROM accounts WHERE fxa_uid = ?", (fxa_uid,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(fxa_uid)
+            generation = max(self._now_ms(), int(row[0]) + 1)
+            conn.execute(
+                "UPDATE accounts SET generation = ? WHERE fxa_uid = ?", (generation, fxa_uid)
+            )
+        return generation
+
+    def keys_changed_at(self, fxa_uid: str) -> int:
+        """The account's keys_changed_at (ms); ``KeyError`` if unknown."""
+        with self._db.transaction() as conn:
+            row = conn.execute(
+                "SELECT keys_changed_at FROM accounts WHERE fxa_uid = ?", (fxa_uid,)
+            ).fetchone()
+        if row is None:
+            raise KeyError(fxa_uid)
+        return int(row[0])
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -135,9 +236,21 @@ class Accounts:
             or SYNC_SCOPE not in scope.split()
         ):
             raise _invalid_credentials()
+        jti = claims.get("jti")
         with self._db.transaction() as conn:
             known = conn.execute("SELECT 1 FROM accounts WHERE fxa_uid = ?", (fxa_uid,)).fetchone()
+            recorded = (
+                conn.execute(
+                    "SELECT expires_at, revoked FROM oauth_access_tokens WHERE jti = ?", (jti,)
+                ).fetchone()
+                if isinstance(jti, str)
+                else None
+            )
         if known is None:
+            raise _invalid_credentials()
+        if jti is not None and (
+            recorded is None or recorded[1] or float(recorded[0]) <= self._clock()
+        ):
             raise _invalid_credentials()
         return fxa_uid, generation
 

@@ -10,6 +10,7 @@ Contract: :func:`build_app` returns an ASGI app whose routes are
 CORS is answered as syncstorage-rs does (outermost, so injected refusals carry it too): any
 origin, preflight ``OPTIONS`` on every route, ``Access-Control-Max-Age: 1728000``, the request
 headers a Sync client sends allowed and the ``X-Weave-*`` response headers exposed.
+* ``/fxa/...`` — the Firefox Accounts stand-in (``_fxa_http``, ``_fxa_oauth``).
 
 :class:`ServiceMiddleware` wraps it: except for admin paths, it answers a request from the
 fault queue when an injected error matches (503 + ``Retry-After`` by default; bare ``0`` body
@@ -39,6 +40,7 @@ from beacon._injection import LoggedRequest, error_answer
 from beacon.server._admin import ADMIN_PREFIX, admin_routes
 from beacon.server._core import Core
 from beacon.server._faults import Faults
+from beacon.server._fxa_http import fxa_routes
 from beacon.server._health import HEALTH_PATHS, health_routes
 from beacon.server._storage import node_routes
 from beacon.server._tokenserver import token_endpoint
@@ -165,6 +167,7 @@ def build_app(core: Core, faults: Faults, *, signup: bool = True) -> Starlette:
         *node_routes(HANDLERS),
         *admin_routes(),
         *health_routes(),
+        *fxa_routes(),
     ]
     app = Starlette(
         routes=routes,

@@ -29,6 +29,7 @@ from beacon._models import InfoConfiguration
 from beacon.server._accounts import Accounts
 from beacon.server._auth import HawkGate
 from beacon.server._db import Database
+from beacon.server._fxa import FxA
 
 # One table of §3.7 defaults: the wire model's, which clients fall back on too.
 _DEFAULTS = InfoConfiguration()
@@ -104,6 +105,7 @@ class Core:
         self.master_secrets = tuple(master_secrets) or (db.secret("master_secret"),)
         self.metrics_secret = db.secret("metrics_secret")
         self.accounts = Accounts(db, secret=db.secret("oauth_secret"), clock=clock, rng=rng)
+        self.fxa = FxA(db, self.accounts, clock=clock, rng=rng)
         self.gate = HawkGate(db, secrets=self.master_secrets, clock=clock, skew=hawk_skew)
         self.pending = FaultQueue()
         self.log = RequestLog()

@@ -36,6 +36,10 @@ uid and node of its last token) and works without HTTP. The faults:
 ``request_log() -> list[LoggedRequest]`` / ``clear_request_log()``
     Requests served (method, path without query, status, clock time, injected or not).
 
+``fxa``
+    The Firefox Accounts stand-in's faults (``_fxa_faults``: unverified session, TOTP,
+    password changed elsewhere, revoked sessions, expired access tokens, 429, email case).
+
 Unknown users raise :class:`beacon.UsageError`; nothing here logs secrets.
 
 § numbers refer to docs/protocol.md.
@@ -51,6 +55,7 @@ from beacon._injection import InjectedAnswers, LoggedRequest
 from beacon.server import _node_records, _store, _users
 from beacon.server._bso import valid_collection, valid_id
 from beacon.server._core import Core
+from beacon.server._fxa_faults import FxAFaults
 from beacon.server._wire import now_ms
 
 
@@ -60,6 +65,8 @@ class Faults(InjectedAnswers):
     def __init__(self, core: Core) -> None:
         super().__init__(core.pending)
         self._core = core
+        #: The FxA stand-in's faults (``_fxa_faults``).
+        self.fxa = FxAFaults(core.fxa)
 
     def __repr__(self) -> str:
         return "Faults(...)"

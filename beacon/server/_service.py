@@ -38,6 +38,8 @@ from beacon.server._app import build_app
 from beacon.server._core import Core, Limits
 from beacon.server._db import DB_FILENAME, Database
 from beacon.server._faults import Faults
+from beacon.server._fxa import FxA
+from beacon.server._fxa_http import FXA_PREFIX
 from beacon.server._inprocess import InProcessTransport
 
 #: Base URL the in-process transport answers for (``.test`` is reserved, RFC 2606).
@@ -95,6 +97,8 @@ class EmbeddedService:
         self.faults = Faults(self._core)
         self.app: Starlette = build_app(self._core, self.faults, signup=signup)
         self.token_server_url = IN_PROCESS_URL + TOKEN_PATH
+        #: The FxA stand-in's auth server URL for the in-process transport (``/fxa``).
+        self.auth_server_url = IN_PROCESS_URL + FXA_PREFIX
 
     def __repr__(self) -> str:
         where = str(self.data_dir) if self.data_dir else "memory"
@@ -125,6 +129,11 @@ class EmbeddedService:
     def create_account(self, fxa_uid: str | None = None) -> Account:
         """A new FxA stand-in account with a signed access token (kB is the client's)."""
         return self._core.accounts.create(fxa_uid)
+
+    @property
+    def fxa(self) -> FxA:
+        """The Firefox Accounts stand-in (accounts with passwords; ``create_account``)."""
+        return self._core.fxa
 
     def account(self, fxa_uid: str) -> Account:
         """The account with a freshly issued access token; ``UsageError`` if unknown."""
