@@ -1,0 +1,49 @@
+"""Fixtures of the typed-engine tests: a store, a clock the test moves, seeded ids."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from beacon.client._engine_api import IncomingRecord
+from beacon.client._store import Store
+
+
+class Clock:
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def tick(self, seconds: float = 1.0) -> float:
+        self.now += seconds
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    with Store(tmp_path / "s.sqlite3") as s:
+        yield s
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random(5)
+
+
+def incoming(cleartext: dict[str, object], modified: float) -> IncomingRecord:
+    """A downloaded record (the cleartext carries its id)."""
+    return IncomingRecord(str(cleartext["id"]), cleartext, modified)
+
+
+def tombstone(record_id: str, modified: float) -> IncomingRecord:
+    return IncomingRecord(record_id, {"id": record_id, "deleted": True}, modified)
