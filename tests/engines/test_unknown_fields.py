@@ -232,7 +232,7 @@ def _strategy(name: str) -> st.SearchStrategy[tuple[dict[str, Any], dict[str, An
 
 
 def _known_for(name: str) -> set[str]:
-    model = BookmarkItem if name == "bookmarks" else FIREFOX_ENGINES[name].model
+    model: Any = BookmarkItem if name == "bookmarks" else FIREFOX_ENGINES[name].model
     return _known(model)
 
 

@@ -9,6 +9,8 @@ the edit-time rule), the wire models' base (``_wire.Wire``) and the pure bookmar
 merge, with the application-services or desktop source it follows.
 """
 
+from typing import Any
+
 from beacon.client.engines._autofill import (
     AddressesEngine,
     AddressRecord,
@@ -26,7 +28,7 @@ from beacon.client.engines._prefs import PREFS_GUID, PrefsEngine, PrefsRecord
 from beacon.client.engines._tabs import Tab, TabsEngine, TabsRecord
 
 #: Every typed engine class, by collection name.
-FIREFOX_ENGINES: dict[str, type] = {
+FIREFOX_ENGINES: dict[str, type[Any]] = {
     "bookmarks": BookmarksEngine,
     "history": HistoryEngine,
     "passwords": PasswordsEngine,
