@@ -86,6 +86,39 @@ def _edit_time(cleartext: Mapping[str, Any], modified: float) -> float:
     return modified
 
 
+def _deletions(
+    item_id: str,
+    winner: _Side,
+    mine: _Side,
+    theirs: _Side,
+    ours_changed: bool,
+    theirs_changed: bool,
+) -> _Side:
+    """Deletion against a live copy (dogear): a root is never deleted; a deleted folder stays
+    deleted; a bookmark changed on the other side is revived."""
+    if (mine.value is None) == (theirs.value is None):
+        return winner
+    dead, alive = (mine, theirs) if mine.value is None else (theirs, mine)
+    dead_changed = ours_changed if dead is mine else theirs_changed
+    alive_changed = ours_changed if alive is mine else theirs_changed
+    assert alive.value is not None
+    if item_id in ROOTS:
+        return alive
+    if alive.value.is_folder:
+        return dead if dead_changed else winner
+    return alive if alive_changed else winner
+
+
+def _significant(content: str | None) -> str | None:
+    """A record's content without ``parentName``, which is informational (never a reason to
+    upload; a-s re-derives it on every upload)."""
+    if content is None or content == TOMBSTONE:
+        return content
+    data = json.loads(content)
+    data.pop("parentName", None)
+    return dumps(data)
+
+
 class BookmarksEngine:
     """The ``bookmarks`` collection as a tree (see the module docstring).
 
@@ -154,8 +187,7 @@ class BookmarksEngine:
             "parentName": "",
             "title": root,
             "children": children,
-            "dateAdded": self._now_ms(),
-        }
+        }  # no dateAdded: a made-up one would win over the server's as the earliest
 
     def _decode(self, data: Mapping[str, Any]) -> tuple[BookmarkItem, list[str]]:
         return decode_model(BookmarkItem, data, now_ms=self._now_ms())
@@ -523,14 +555,15 @@ class BookmarksEngine:
             winner = mine
         else:
             winner = theirs
-        loser = theirs if winner is mine else mine
         if winner is theirs and theirs.invalid and mine.value is not None:
             return mine  # a valid local copy replaces an invalid remote one
-        if winner.value is None and loser.value is not None:
-            loser_changed = ours_changed if loser is mine else theirs_changed
-            if item_id in ROOTS or (loser_changed and not loser.value.is_folder):
-                return loser  # a changed bookmark beats a deletion; roots are never deleted
-        return winner
+        return _deletions(item_id, winner, mine, theirs, ours_changed, theirs_changed)
+
+    def check_server_tree(self) -> ProblemCounts:
+        """Count the problems of the tree the server holds (the mirror), now."""
+        rows = self._rows(self._mirror)
+        self._count_server_problems({i: self._side(r, remote=True) for i, r in rows.items()})
+        return self.problem_counts
 
     def _count_server_problems(self, remote: Mapping[str, _Side]) -> None:
         items = {
@@ -545,7 +578,6 @@ class BookmarksEngine:
             if s.value is not None
         }
         server = build_tree(items, [i for i, s in remote.items() if s.value is None])
-        # Roots the server does not have yet are not a problem of its tree.
         self.tree_problems = server.problems
         self.problem_counts = server.counts
 
@@ -600,7 +632,7 @@ class BookmarksEngine:
                 if side is not None and side.invalid and upload:
                     self._report(item_id, "deleted", f"invalid on the server: {side.invalid}")
             else:
-                upload = content != server_content
+                upload = _significant(content) != _significant(server_content)
             row = local_rows.get(item_id)
             winner = winners.get(item_id)
             edited = winner.edited if winner is not None else self._clock()
