@@ -35,6 +35,14 @@ def store(tmp_path: Path) -> Iterator[Store]:
         yield s
 
 
+@pytest.fixture(scope="module")
+def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One store for a module's Hypothesis examples (each example wipes what it uses)."""
+    with Store(tmp_path_factory.mktemp("shared") / "s.sqlite3") as s:
+        s.connection.execute("PRAGMA synchronous = OFF")  # a scratch file: no fsync per commit
+        yield s
+
+
 @pytest.fixture
 def rng() -> random.Random:
     return random.Random(5)

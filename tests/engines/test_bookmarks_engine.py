@@ -4,8 +4,6 @@ re-uploaded, deletions against new children, the edit-time rule."""
 from __future__ import annotations
 
 import random
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -292,14 +290,18 @@ def _cleartexts(items: dict[str, TreeItem], deleted: set[str]) -> list[dict[str,
     return out + [{"id": d, "deleted": True} for d in deleted if d not in items]
 
 
-@given(st.randoms(use_true_random=False))
-def test_any_server_tree_is_repaired_and_the_repairs_uploaded(rnd: random.Random) -> None:
+@given(rnd=st.randoms(use_true_random=False))
+def test_any_server_tree_is_repaired_and_the_repairs_uploaded(
+    rnd: random.Random, shared_store: Store
+) -> None:
     items, deleted = inconsistent_tree(rnd)
-    with tempfile.TemporaryDirectory() as home, Store(Path(home, "s.sqlite3")) as store:
-        engine = BookmarksEngine(store=store, clock=Clock(), rng=random.Random(1).randbytes)
-        engine.apply_incoming([incoming(c, 5.0) for c in _cleartexts(items, deleted)])
-        upload_all(engine, 6.0)
-        assert local_problems(engine) == 0
-        # The server now holds a consistent tree: nothing to repair, nothing to send.
-        assert engine.check_server_tree().total() == 0
-        assert engine.outgoing() == []
+    engine = BookmarksEngine(store=shared_store, clock=Clock(), rng=random.Random(1).randbytes)
+    engine.wipe_local()
+    # Every problem class, each with a record in the server's tree, is staged; one merge
+    # repairs them and the upload carries the repairs.
+    engine.apply_incoming([incoming(c, 5.0) for c in _cleartexts(items, deleted)])
+    upload_all(engine, 6.0)
+    assert local_problems(engine) == 0
+    # The server now holds a consistent tree: nothing to repair, nothing to send.
+    assert engine.check_server_tree().total() == 0
+    assert engine.outgoing() == []

@@ -9,10 +9,8 @@ from ``outgoing()``: both must still hold every unknown field, with its value, w
 from __future__ import annotations
 
 import random
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hypothesis import given
@@ -199,28 +197,28 @@ def _assert_kept(extras: dict[str, Any], where: dict[str, Any]) -> None:
         assert where[key] == value
 
 
-def _check(name: str, root: dict[str, Any], nested: dict[str, Any]) -> None:
+def _check(name: str, root: dict[str, Any], nested: dict[str, Any], store: Store) -> None:
     case = CASES[name]
     record = case.build(root, nested)
-    with tempfile.TemporaryDirectory() as home, Store(Path(home, "s.sqlite3")) as store:
-        clock = Clock()
-        engine = case.engine(store, clock)
-        # (1) the model alone
-        model = BookmarkItem if name == "bookmarks" else engine.model
-        value, _ = decode_model(model, record, now_ms=int(clock() * 1000))
-        wire = value.to_wire()
-        _assert_kept(root, wire)
-        for point in case.nested(wire):
-            _assert_kept(nested, point)
-        # (2) through the engine: applied, edited here, uploaded
-        counts = engine.apply_incoming([incoming(record, clock())])
-        assert counts.failed == 0
-        clock.tick(5)
-        case.edit(engine, record["id"])
-        (sent,) = [r.cleartext for r in engine.outgoing() if r.id == record["id"]]
-        _assert_kept(root, dict(sent))
-        for point in case.nested(dict(sent)):
-            _assert_kept(nested, point)
+    clock = Clock()
+    engine = case.engine(store, clock)
+    engine.wipe_local()
+    # (1) the model alone
+    model = BookmarkItem if name == "bookmarks" else engine.model
+    value, _ = decode_model(model, record, now_ms=int(clock() * 1000))
+    wire = value.to_wire()
+    _assert_kept(root, wire)
+    for point in case.nested(wire):
+        _assert_kept(nested, point)
+    # (2) through the engine: applied, edited here, uploaded
+    counts = engine.apply_incoming([incoming(record, clock())])
+    assert counts.failed == 0
+    clock.tick(5)
+    case.edit(engine, record["id"])
+    (sent,) = [r.cleartext for r in engine.outgoing() if r.id == record["id"]]
+    _assert_kept(root, dict(sent))
+    for point in case.nested(dict(sent)):
+        _assert_kept(nested, point)
 
 
 def _strategy(name: str) -> st.SearchStrategy[tuple[dict[str, Any], dict[str, Any]]]:
@@ -244,45 +242,53 @@ def _nested_known(name: str) -> set[str]:
     }.get(name, set())
 
 
-@given(_strategy("bookmarks"))
-def test_bookmarks_keep_unknown_fields(extras: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    _check("bookmarks", *extras)
+@given(extras=_strategy("bookmarks"))
+def test_bookmarks_keep_unknown_fields(
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
+) -> None:
+    _check("bookmarks", *extras, shared_store)
 
 
-@given(_strategy("history"))
+@given(extras=_strategy("history"))
 def test_history_keeps_unknown_fields_at_the_root_and_in_visits(
-    extras: tuple[dict[str, Any], dict[str, Any]],
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
 ) -> None:
-    _check("history", *extras)
+    _check("history", *extras, shared_store)
 
 
-@given(_strategy("passwords"))
-def test_passwords_keep_unknown_fields(extras: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    _check("passwords", *extras)
+@given(extras=_strategy("passwords"))
+def test_passwords_keep_unknown_fields(
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
+) -> None:
+    _check("passwords", *extras, shared_store)
 
 
-@given(_strategy("forms"))
-def test_forms_keep_unknown_fields(extras: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    _check("forms", *extras)
+@given(extras=_strategy("forms"))
+def test_forms_keep_unknown_fields(
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
+) -> None:
+    _check("forms", *extras, shared_store)
 
 
-@given(_strategy("addresses"))
+@given(extras=_strategy("addresses"))
 def test_addresses_keep_unknown_fields_in_entry(
-    extras: tuple[dict[str, Any], dict[str, Any]],
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
 ) -> None:
-    _check("addresses", *extras)
+    _check("addresses", *extras, shared_store)
 
 
-@given(_strategy("creditcards"))
+@given(extras=_strategy("creditcards"))
 def test_creditcards_keep_unknown_fields_in_entry(
-    extras: tuple[dict[str, Any], dict[str, Any]],
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
 ) -> None:
-    _check("creditcards", *extras)
+    _check("creditcards", *extras, shared_store)
 
 
-@given(_strategy("prefs"))
-def test_prefs_keep_unknown_fields(extras: tuple[dict[str, Any], dict[str, Any]]) -> None:
-    _check("prefs", *extras)
+@given(extras=_strategy("prefs"))
+def test_prefs_keep_unknown_fields(
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
+) -> None:
+    _check("prefs", *extras, shared_store)
 
 
 def _tab_strategy() -> st.SearchStrategy[tuple[dict[str, Any], dict[str, Any]]]:
@@ -290,33 +296,33 @@ def _tab_strategy() -> st.SearchStrategy[tuple[dict[str, Any], dict[str, Any]]]:
     return st.tuples(unknown_fields(_known(TabsRecord)), unknown_fields(nested_known))
 
 
-@given(_tab_strategy())
+@given(extras=_tab_strategy())
 def test_tabs_of_other_devices_keep_unknown_fields_everywhere(
-    extras: tuple[dict[str, Any], dict[str, Any]],
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
 ) -> None:
     # Tabs are never re-uploaded for another device: the stored record must keep them all.
     root, nested = extras
     record = _tabs(root, nested)
-    with tempfile.TemporaryDirectory() as home, Store(Path(home, "s.sqlite3")) as store:
-        clock = Clock()
-        engine = TabsEngine(store=store, clock=clock)
-        assert engine.apply_incoming([incoming(record, clock())]).failed == 0
-        (theirs,) = engine.remote_tabs()
-        wire = theirs.to_wire()
-        _assert_kept(root, wire)
-        for point in (wire["tabs"][0], wire["tabGroups"]["g1"], wire["windows"]["w1"]):
-            _assert_kept(nested, point)
+    clock = Clock()
+    engine = TabsEngine(store=shared_store, clock=clock)
+    engine.wipe_local()
+    assert engine.apply_incoming([incoming(record, clock())]).failed == 0
+    (theirs,) = engine.remote_tabs()
+    wire = theirs.to_wire()
+    _assert_kept(root, wire)
+    for point in (wire["tabs"][0], wire["tabGroups"]["g1"], wire["windows"]["w1"]):
+        _assert_kept(nested, point)
 
 
-@given(_tab_strategy())
+@given(extras=_tab_strategy())
 def test_our_own_tabs_keep_unknown_fields_on_upload(
-    extras: tuple[dict[str, Any], dict[str, Any]],
+    extras: tuple[dict[str, Any], dict[str, Any]], shared_store: Store
 ) -> None:
     root, nested = extras
-    with tempfile.TemporaryDirectory() as home, Store(Path(home, "s.sqlite3")) as store:
-        engine = TabsEngine(store=store, clock=Clock())
-        tab = {**nested, "title": "T", "urlHistory": ["https://a.example/"], "lastUsed": 5}
-        engine.set_tabs([tab], **root)
-        (sent,) = engine.outgoing()
-        _assert_kept(root, dict(sent.cleartext))
-        _assert_kept(nested, sent.cleartext["tabs"][0])
+    engine = TabsEngine(store=shared_store, clock=Clock())
+    engine.wipe_local()
+    tab = {**nested, "title": "T", "urlHistory": ["https://a.example/"], "lastUsed": 5}
+    engine.set_tabs([tab], **root)
+    (sent,) = engine.outgoing()
+    _assert_kept(root, dict(sent.cleartext))
+    _assert_kept(nested, sent.cleartext["tabs"][0])
