@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ def rng() -> random.Random:
     return random.Random(5)
 
 
-def incoming(cleartext: dict[str, object], modified: float) -> IncomingRecord:
+def incoming(cleartext: Mapping[str, Any], modified: float) -> IncomingRecord:
     """A downloaded record (the cleartext carries its id)."""
     return IncomingRecord(str(cleartext["id"]), cleartext, modified)
 

@@ -342,7 +342,9 @@ class TypedEngine(Generic[M]):
                     local = self._local(dupe, dupe_row)
         res = self.merge(local, incoming)
         if local is not None and local.id != rid:
-            res.absorbed.append(local.id)
+            res.absorbed.append(local.id)  # a dupe: its record lives on under the remote id
+        if res.value is not None and getattr(res.value, "id", rid) != rid:
+            res.value = res.value.model_copy(update={"id": rid})
         for gone in res.absorbed:
             self._records.delete_all(where="AND id = ?", params=(gone,))
         new_payload = dumps(res.value.to_wire()) if res.value is not None else None
