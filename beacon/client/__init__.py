@@ -13,13 +13,27 @@ How a run is put together (``SyncClient.sync()``, in ``_client``):
   what must survive in ``_store`` (one SQLite file per account, written in a transaction per
   action) and share one run's working set through ``_run``; ``_setup`` holds the meta/global
   arithmetic (fresh records, fix-ups, the declined merge);
-* engines (``_engines``) give records their local meaning.
+* engines (``_engines``) give records their local meaning; ``engines/`` holds the typed
+  engines of Firefox's own collections (bookmarks as a tree, history, passwords, tabs, forms,
+  addresses, credit cards, prefs).
 """
 
 from beacon.client._collection_service import CollectionService
 from beacon.client._fresh_start import FreshStartService
 from beacon.client._session_service import SessionService
 from beacon.client._token_service import TokenService
+from beacon.client.engines import (
+    AddressesEngine,
+    BookmarksEngine,
+    CreditCardsEngine,
+    FormsEngine,
+    HistoryEngine,
+    PasswordsEngine,
+    PrefsEngine,
+    ProblemCounts,
+    RecordProblem,
+    TabsEngine,
+)
 
 #: The service classes each packaged Sync chart binds, by chart name. ``beacon chart check``
 #: reads their ``@action``/``@guard`` marks to check names and completeness without running them.
@@ -29,4 +43,16 @@ CHART_SERVICES: dict[str, tuple[type, ...]] = {
     "collection": (CollectionService,),
 }
 
-__all__ = ["CHART_SERVICES"]
+__all__ = [
+    "CHART_SERVICES",
+    "AddressesEngine",
+    "BookmarksEngine",
+    "CreditCardsEngine",
+    "FormsEngine",
+    "HistoryEngine",
+    "PasswordsEngine",
+    "PrefsEngine",
+    "ProblemCounts",
+    "RecordProblem",
+    "TabsEngine",
+]
