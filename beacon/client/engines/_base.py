@@ -282,6 +282,10 @@ class TypedEngine(Generic[M]):
                 failed += outcome == "failed"
         return ApplyCounts(applied, reconciled, failed)
 
+    def problem_report(self) -> dict[str, Any]:
+        """The records refused or repaired so far, as JSON (ids and field names only)."""
+        return {"records": [vars(p) for p in self.problems]}
+
     def report(self, record_id: str, kind: str, detail: str) -> None:
         self.problems.append(RecordProblem(record_id, kind, detail))
         del self.problems[:-MAX_PROBLEMS]

@@ -559,6 +559,15 @@ class BookmarksEngine:
             return mine  # a valid local copy replaces an invalid remote one
         return _deletions(item_id, winner, mine, theirs, ours_changed, theirs_changed)
 
+    def problem_report(self) -> dict[str, Any]:
+        """What the last runs found, as JSON: refused/repaired records and the server tree's
+        problems (counts, and per item)."""
+        return {
+            "records": [vars(p) for p in self.problems],
+            "tree": self.problem_counts.to_json(),
+            "tree_items": [vars(p) for p in self.tree_problems],
+        }
+
     def check_server_tree(self) -> ProblemCounts:
         """Count the problems of the tree the server holds (the mirror), now."""
         rows = self._rows(self._mirror)
@@ -672,7 +681,8 @@ class BookmarksEngine:
         pending: dict[str, int] = {}
         sent: dict[str, dict[str, Any]] = {}
         with self.store.transaction():
-            self._merge()
+            if self._mirror.changed_rows() or self._local.changed_rows():
+                self._merge()  # else nothing arrived and nothing changed: no merge to run
             for item_id, row in self._local.changed_rows():
                 if row.deleted or row.payload is None:
                     cleartext: dict[str, Any] = {"id": item_id, "deleted": True}

@@ -82,7 +82,14 @@ def decode_model(model: type[M], data: Mapping[str, Any], *, now_ms: int) -> tup
     try:
         value = model.model_validate(dict(data), context={"fixes": fixes, "now_ms": now_ms})
     except ValidationError as exc:
-        where = sorted({".".join(str(p) for p in e["loc"]) or "record" for e in exc.errors()})
+        # Field names, and beacon's own reasons (value errors); never the input values.
+        where = sorted(
+            {
+                (".".join(str(p) for p in e["loc"]) or "record")
+                + (": " + str(e["ctx"]["error"]) if e["type"] == "value_error" else "")
+                for e in exc.errors(include_input=False, include_url=False)
+            }
+        )
         raise Refused("invalid " + ", ".join(where)) from None
     except (TypeError, ValueError) as exc:  # a validator refusing with its own reason
         raise Refused(str(exc)) from None
