@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from beacon._errors import BeaconError
 
 # Modules providing subcommands, in the order `beacon --help` lists them.
-_SUBCOMMAND_MODULES: tuple[str, ...] = ("serve", "account", "chart", "sync", "explore", "demo")
+_SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "serve",
+    "account",
+    "chart",
+    "sync",
+    "explore",
+    "demo",
+    "data",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
