@@ -26,6 +26,8 @@ from typing import Any
 
 from beacon._errors import BeaconError, UsageError
 from beacon.client._client import SyncClient, SyncResult
+from beacon.client._engine_api import Engine
+from beacon.client.engines import FIREFOX_ENGINES
 
 __all__ = ["register"]
 
@@ -62,7 +64,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--engines",
         metavar="A,B",
-        help="record engines to sync (comma-separated); the clients engine always runs",
+        help="engines to sync (comma-separated): Firefox's collections (bookmarks, history,"
+        " passwords, tabs, forms, addresses, creditcards, prefs) get their typed engine, any"
+        " other name a generic record engine; the clients engine always runs",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
@@ -86,13 +90,14 @@ def _kb(value: str) -> bytes:
     return kb
 
 
-def _engine_names(value: str | None) -> list[str] | None:
+def _engine_names(value: str | None) -> list[Engine | str] | None:
+    """Firefox's collections get their typed engine; any other name a RecordEngine."""
     if value is None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
         raise UsageError("--engines needs at least one engine name")
-    return names
+    return [FIREFOX_ENGINES[n]() if n in FIREFOX_ENGINES else n for n in names]
 
 
 def run(args: argparse.Namespace) -> int:

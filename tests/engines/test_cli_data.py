@@ -299,3 +299,15 @@ def test_the_other_collections_have_the_same_verbs(
     assert as_json(capsys, "forms", "list", "--state", state, *account) == []
     assert main(["forms", "get", "--state", state, form["id"]]) == 1
     assert "no forms record" in capsys.readouterr().err
+
+
+def test_beacon_sync_uses_the_typed_engines_for_firefox_collections(
+    capsys: pytest.CaptureFixture[str], account: list[str], tmp_path: Path
+) -> None:
+    state = str(tmp_path / "d")
+    report = json.loads(
+        run(capsys, "sync", *account, "--state", state, "--engines", "bookmarks,notes", "--json")
+    )
+    assert report["engines"]["bookmarks"]["uploaded"] == 4  # the four roots: a typed tree
+    listed = as_json(capsys, "bookmarks", "list", "--state", state)
+    assert [b["id"] for b in listed] == ["menu", "toolbar", "unfiled", "mobile"]

@@ -368,3 +368,15 @@ def test_tabs_one_record_per_device_never_overwritten(store: Store, clock: Clock
     assert [t.id for t in tabs.remote_tabs()] == ["phone1234567"]
     assert tabs.remote_tabs()[0].tabs[0].lastUsed == 17
     assert len(tabs.own_tabs().tabs) == 3
+
+
+def test_history_uploads_at_most_5000_places_a_sync_tombstones_first(
+    history: HistoryEngine, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("beacon.client.engines._history.MAX_OUTGOING_PLACES", 3)
+    places = [history.visit(f"https://{i}.example/", at=clock.now - 100 + i) for i in range(5)]
+    history.delete(places[0].id)
+    first = history.outgoing()
+    assert [r.id for r in first] == sorted([places[0].id, places[4].id, places[3].id])
+    history.mark_uploaded([r.id for r in first], clock.now)
+    assert sorted(r.id for r in history.outgoing()) == sorted([places[1].id, places[2].id])

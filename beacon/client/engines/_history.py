@@ -13,7 +13,8 @@ Merge: the visits are a **union** keyed by (date in ms, type) (a-s ``plan_incomi
 desktop dedupes the same way); the remote title replaces ours when the record brings new
 visits, unless our pending edit is later. A tombstone deletes the place unless our pending
 edit is later. A new remote place whose URL we hold under another, never-synced id takes the
-remote id. At most :data:`MAX_VISITS` most recent visits are uploaded per record.
+remote id. At most :data:`MAX_VISITS` most recent visits are uploaded per record, and at
+most :data:`MAX_OUTGOING_PLACES` records per sync.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationInfo, field_validator
 
 from beacon._errors import UsageError
+from beacon.client._engine_api import OutgoingRecord
 from beacon.client.engines._base import Incoming, Local, Resolution, TypedEngine
 from beacon.client.engines._wire import Wire, note_fix, now_ms, truncate_utf8
 
@@ -39,6 +41,8 @@ __all__ = [
 
 #: Visits uploaded per record (a-s ``MAX_VISITS``, desktop likewise).
 MAX_VISITS = 20
+#: Places uploaded per sync (a-s ``MAX_OUTGOING_PLACES``); the rest go up in later syncs.
+MAX_OUTGOING_PLACES = 5000
 #: History records expire after 60 days (a-s ``HISTORY_TTL``, seconds).
 HISTORY_TTL = 5_184_000
 #: Visits before 1993-01-23 are dropped (a-s ``Timestamp::EARLIEST``, ms).
@@ -220,6 +224,23 @@ class HistoryEngine(TypedEngine[HistoryRecord]):
         merged, _ = self.decode(data)
         upload = self.differs_on_wire(merged, incoming)
         return Resolution(merged, upload, max(local.edited, incoming.edited))
+
+    def outgoing(self) -> list[OutgoingRecord]:
+        """At most :data:`MAX_OUTGOING_PLACES` records: tombstones first, then the places
+        visited most recently (a-s ``fetch_outgoing``); the others stay outgoing."""
+        out = super().outgoing()
+        if len(out) <= MAX_OUTGOING_PLACES:
+            return out
+
+        def order(record: OutgoingRecord) -> tuple[int, int]:
+            visits = record.cleartext.get("visits") or []
+            latest = max((v.get("date", 0) for v in visits), default=0)
+            return (0 if record.cleartext.get("deleted") else 1, -latest)
+
+        kept = sorted(out, key=order)[:MAX_OUTGOING_PLACES]
+        ids = {r.id for r in kept}
+        self._pending = {k: v for k, v in self._pending.items() if k in ids}
+        return sorted(kept, key=lambda r: r.id)
 
     def prepare_outgoing(self, value: HistoryRecord) -> dict[str, Any]:
         """At most the :data:`MAX_VISITS` most recent visits; no title when it is empty."""
