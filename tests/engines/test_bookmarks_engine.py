@@ -305,3 +305,44 @@ def test_any_server_tree_is_repaired_and_the_repairs_uploaded(
     # The server now holds a consistent tree: nothing to repair, nothing to send.
     assert engine.check_server_tree().total() == 0
     assert engine.outgoing() == []
+
+
+def test_never_synced_duplicates_take_the_remote_ids(engine: BookmarksEngine) -> None:
+    # A new device that starts with the account's bookmarks does not double them.
+    work = engine.create_folder("toolbar", "Work")
+    mdn = engine.create_bookmark(work.id, "https://developer.mozilla.org/", title="MDN")
+    engine.create_separator(work.id)
+    own = engine.create_bookmark(work.id, "https://mine.example/", title="only here")
+    engine.apply_incoming(
+        [incoming(folder(r, []), 5.0) for r in ("menu", "unfiled", "mobile")]
+        + [
+            incoming(folder("toolbar", ["folderWORK01"]), 5.0),
+            incoming(
+                folder(
+                    "folderWORK01", ["bookmarkMDN1", "separator001"], parent="toolbar", title="Work"
+                ),
+                5.0,
+            ),
+            incoming(
+                bookmark(
+                    "bookmarkMDN1",
+                    "folderWORK01",
+                    title="MDN",
+                    bmkUri="https://developer.mozilla.org/",
+                ),
+                5.0,
+            ),
+            incoming(
+                {"id": "separator001", "type": "separator", "parentid": "folderWORK01", "pos": 1},
+                5.0,
+            ),
+        ]
+    )
+    sent = upload_all(engine, 6.0)
+    assert children(engine, "toolbar") == ["folderWORK01"]
+    assert children(engine, "folderWORK01") == ["bookmarkMDN1", "separator001", own.id]
+    assert engine.get(work.id) is None
+    assert engine.get(mdn.id) is None
+    assert work.id not in sent  # never on the server: no tombstone for the old ids
+    assert sent[own.id]["parentid"] == "folderWORK01"
+    assert local_problems(engine) == 0

@@ -27,9 +27,13 @@ folder's children may be on the next page. The merge runs when the upload asks f
    sides); whatever differs from the mirror is uploaded: the repairs of an inconsistent
    server tree go up with the local edits.
 
-Livemarks are kept as items (dogear would delete them; beacon is not Places and loses no
-record it can keep). Not done: dogear's content dedupe of never-synced local items against
-new remote ones, and the Places query rewrites (``place:…type=7``, ``folder=``).
+Before the winners are picked, never-synced local items that duplicate new remote ones (same
+parent and type; title and URL, title for folders, position for separators: dogear's
+``DupeKey``) take the remote id, so a device that starts with the same bookmarks as the
+account does not double them. Livemarks are kept as items (dogear would delete them; beacon
+is not Places and loses no record it can keep). Not done: the Places query rewrites
+(``place:…type=7``, ``folder=``) and the tag/keyword consistency across bookmarks of the same
+URL.
 """
 
 from __future__ import annotations
@@ -107,6 +111,94 @@ def _deletions(
     if alive.value.is_folder:
         return dead if dead_changed else winner
     return alive if alive_changed else winner
+
+
+def _positions(sides: Mapping[str, _Side]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for side in sides.values():
+        if side.value is not None and side.value.is_folder:
+            for index, child in enumerate(side.value.children or []):
+                out.setdefault(child, index)
+    return out
+
+
+def _dupe_key(
+    item: BookmarkItem, parent: str | None, position: int | None
+) -> tuple[Any, ...] | None:
+    """What makes a never-synced local item the same as a new remote one (dogear DupeKey):
+    same parent and type, and title + URL, title (folders) or position (separators)."""
+    if item.type in ("bookmark", "query"):
+        return (item.type, parent, item.title or "", item.bmkUri)
+    if item.type == "folder":
+        return (item.type, parent, item.title or "")
+    if item.type == "separator":
+        return (item.type, parent, position)
+    if item.type == "livemark":
+        return (item.type, parent, item.title or "", item.feedUri)
+    return None  # pragma: no cover - every type is listed
+
+
+def _dedupe(
+    local: dict[str, _Side], remote: Mapping[str, _Side], rows: Mapping[str, Row]
+) -> list[str]:
+    """Give never-synced local items that duplicate new remote ones the remote id, top down
+    (a folder first, so that its children then match under the remote folder). Rewrites
+    ``local`` in place; returns the local ids that were renamed."""
+    remote_pos, local_pos = _positions(remote), _positions(local)
+    candidates: dict[tuple[Any, ...], list[str]] = {}
+    for item_id in sorted(remote):
+        side = remote[item_id]
+        if (
+            side.value is None
+            or side.invalid
+            or not side.changed
+            or item_id in local
+            or item_id in ROOTS
+        ):
+            continue
+        key = _dupe_key(side.value, side.value.parentid, remote_pos.get(item_id, side.value.pos))
+        if key is not None:
+            candidates.setdefault(key, []).append(item_id)
+    if not candidates:
+        return []
+    renamed: dict[str, str] = {}
+    queue = list(ROOTS)
+    while queue:
+        folder = local.get(queue.pop(0))
+        if folder is None or folder.value is None or not folder.value.is_folder:
+            continue
+        for child in folder.value.children or []:
+            queue.append(child)
+            mine = local.get(child)
+            row = rows.get(child)
+            if mine is None or mine.value is None or row is None or row.base is not None:
+                continue
+            if child in remote or child in ROOTS:
+                continue
+            parent = renamed.get(folder.value.id, folder.value.id)
+            key = _dupe_key(mine.value, parent, local_pos.get(child))
+            if key is not None and candidates.get(key):
+                renamed[child] = candidates[key].pop(0)
+    if not renamed:
+        return []
+    for item_id in list(local):
+        side = local[item_id]
+        if side.value is None:
+            continue
+        value = side.value
+        changes: dict[str, Any] = {}
+        if value.parentid in renamed:
+            changes["parentid"] = renamed[value.parentid]
+        if value.children and any(c in renamed for c in value.children):
+            changes["children"] = [renamed.get(c, c) for c in value.children]
+        if item_id in renamed:
+            changes["id"] = renamed[item_id]
+        if changes:
+            value = value.model_copy(update=changes)
+            local[item_id] = _Side(value, side.edited, True, dumps(value.to_wire()))
+    for old, new in renamed.items():
+        local[new] = local.pop(old)
+    return sorted(renamed)
 
 
 def _significant(content: str | None) -> str | None:
@@ -496,6 +588,7 @@ class BookmarksEngine:
         local = {i: self._side(r, remote=False) for i, r in local_rows.items()}
         if any(side.changed for side in remote.values()):
             self._count_server_problems(remote)
+        absorbed = _dedupe(local, remote, local_rows)
 
         winners: dict[str, _Side] = {}
         for item_id in sorted(set(remote) | set(local)):
@@ -537,6 +630,9 @@ class BookmarksEngine:
         tombstones = {i for i, s in winners.items() if s.value is None}
         tree = build_tree(tree_items, tombstones)
         final = self._describe(tree, live, local, remote)
+        for gone in absorbed:  # merged into a remote item under the remote id: no tombstone
+            self._local.delete_all(where="AND id = ?", params=(gone,))
+            local_rows = {k: v for k, v in local_rows.items() if k != gone}
         self._store_merge(final, winners, local_rows, mirror_rows, remote)
 
     def _pick(
@@ -546,7 +642,8 @@ class BookmarksEngine:
             return mine
         if mine is None:
             return theirs
-        base = rows[item_id].base
+        row = rows.get(item_id)
+        base = row.base if row is not None else None  # None: a never-synced dupe renamed
         ours_changed = mine.changed and mine.content != base
         theirs_changed = theirs.changed and theirs.content != base
         if ours_changed and theirs_changed:
