@@ -143,6 +143,18 @@ def test_a_cycle_is_cut_into_unfiled() -> None:
     assert tree_errors(tree, items) == []
 
 
+def test_a_cycle_cut_into_a_folder_that_lists_it_lists_it_once() -> None:
+    # Found by a larger campaign: unfiled (older) and a folder of the cycle (younger) claim A.
+    items = _roots(
+        unfiled=T("folder", PLACES, ("folderAAAAAA",), 1),
+        folderAAAAAA=T("folder", "folderBBBBBB", ("folderBBBBBB",), 2),
+        folderBBBBBB=T("folder", "folderAAAAAA", ("folderAAAAAA",), 5),
+    )
+    tree = build_tree(items)
+    assert tree.children["unfiled"] == ["folderAAAAAA"]
+    assert tree_errors(tree, items) == []
+
+
 def test_a_zombie_is_live_and_diverged() -> None:
     items = _roots(
         unfiled=T("folder", PLACES, ("bookmarkZZZZ",)), bookmarkZZZZ=T("bookmark", "unfiled")

@@ -380,3 +380,13 @@ def test_history_uploads_at_most_5000_places_a_sync_tombstones_first(
     assert [r.id for r in first] == sorted([places[0].id, places[4].id, places[3].id])
     history.mark_uploaded([r.id for r in first], clock.now)
     assert sorted(r.id for r in history.outgoing()) == sorted([places[1].id, places[2].id])
+
+
+def test_no_record_plaintext_in_reprs(passwords: PasswordsEngine, store: Store) -> None:
+    login_ = passwords.add("https://secret-host.example", "ada", "pw-secret", form_submit_url="")
+    cards = CreditCardsEngine(store=store)
+    card = cards.put({"entry": {"cc-name": "Ada", "cc-number": "4111111111111111"}})
+    for value in (login_, card, card.entry, passwords, cards):
+        text = repr(value) + str(value)
+        for secret in ("pw-secret", "secret-host", "ada", "4111111111111111", "Ada"):
+            assert secret not in text

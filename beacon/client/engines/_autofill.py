@@ -93,11 +93,6 @@ class CreditCardEntry(_Entry):
     cc_type: str = Field("", alias="cc-type")
     version: int = 3
 
-    def __repr__(self) -> str:
-        return f"CreditCardEntry(cc-name={self.cc_name!r}, last4={self.last4!r})"
-
-    __str__ = __repr__
-
     @property
     def last4(self) -> str:
         return self.cc_number[-4:]
@@ -132,15 +127,10 @@ class AddressRecord(Wire):
 
 
 class CreditCardRecord(Wire):
-    """A ``creditcards`` record; its repr shows only the last four digits."""
+    """A ``creditcards`` record."""
 
     id: str
     entry: CreditCardEntry
-
-    def __repr__(self) -> str:
-        return f"CreditCardRecord(id={self.id!r}, entry={self.entry!r})"
-
-    __str__ = __repr__
 
 
 R = TypeVar("R", AddressRecord, CreditCardRecord)

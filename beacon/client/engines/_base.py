@@ -344,7 +344,10 @@ class TypedEngine(Generic[M]):
                 dupe_row = self._records.row(dupe)
                 if dupe_row is not None and dupe_row.base is None:  # never synced
                     local = self._local(dupe, dupe_row)
-        res = self.merge(local, incoming)
+        try:
+            res = self.merge(local, incoming)
+        except (Refused, TypeError, ValueError):  # no valid merge: both copies stay as they are
+            return self._refuse(rid, "the merge of this record failed; nothing was changed")
         if local is not None and local.id != rid:
             res.absorbed.append(local.id)  # a dupe: its record lives on under the remote id
         if res.value is not None and getattr(res.value, "id", rid) != rid:

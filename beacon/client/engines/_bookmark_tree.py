@@ -291,7 +291,8 @@ def _cut_cycles(
                 old = parent[cut]
                 _problem(out, cut, "cycles", ",".join(sorted(cycle)))
                 parent[cut] = ORPHANAGE
-                appended.setdefault(ORPHANAGE, []).append(cut)
+                if cut not in live[ORPHANAGE].children:  # else already in its listed order
+                    appended.setdefault(ORPHANAGE, []).append(cut)
                 if cut in appended.get(old, []):
                     appended[old].remove(cut)
                 out.diverged.update((cut, old, ORPHANAGE))

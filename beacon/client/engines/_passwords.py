@@ -31,7 +31,15 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from beacon._errors import UsageError
 from beacon.client.engines._base import Incoming, Local, Resolution, TypedEngine
-from beacon.client.engines._wire import Refused, Wire, clamp_ms, lenient_int, note_fix, three_way
+from beacon.client.engines._wire import (
+    Refused,
+    Wire,
+    clamp_ms,
+    lenient_int,
+    local_model,
+    note_fix,
+    three_way,
+)
 
 __all__ = ["Login", "PasswordsEngine", "normalize_origin"]
 
@@ -88,11 +96,6 @@ class Login(Wire):
     timeLastUsed: int = 0
     timesUsed: int = 0
     timeLastBreachAlertDismissed: int | None = None
-
-    def __repr__(self) -> str:
-        return f"Login(id={self.id!r}, hostname={self.hostname!r}, username={self.username!r})"
-
-    __str__ = __repr__
 
     @field_validator("timeCreated", "timePasswordChanged", "timeLastUsed", mode="before")
     @classmethod
@@ -204,7 +207,7 @@ class PasswordsEngine(TypedEngine[Login]):
             data["httpRealm"] = http_realm
         if form_submit_url is None and http_realm is None:
             data["formSubmitURL"] = ""
-        candidate = self.model.model_validate({**data, "id": "candidate"})
+        candidate = local_model(self.model, {**data, "id": "candidate"}, now_ms=self.now_ms())
         for login in self.records():
             if (login.hostname, login.username) == (candidate.hostname, candidate.username) and (
                 login.formSubmitURL == candidate.formSubmitURL

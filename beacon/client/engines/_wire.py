@@ -28,7 +28,10 @@ __all__ = [
     "clamp_ms",
     "decode_model",
     "lenient_int",
+    "local_model",
     "note_fix",
+    "now_ms",
+    "three_way",
     "truncate_utf8",
 ]
 
@@ -48,6 +51,15 @@ class Wire(BaseModel):
 
     #: Wire names written even when their value is None (else a None known field is omitted).
     keep_null: ClassVar[frozenset[str]] = frozenset()
+
+    def __repr__(self) -> str:
+        # Record plaintext never goes into a repr (nor a log or a trace): the id at most.
+        record_id = getattr(self, "id", None)
+        return (
+            f"{type(self).__name__}(id={record_id!r})" if record_id else f"{type(self).__name__}()"
+        )
+
+    __str__ = __repr__
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object: unknown fields as they came, known fields as validated."""
