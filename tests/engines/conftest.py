@@ -44,6 +44,14 @@ def shared_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         yield s
 
 
+@pytest.fixture(scope="module")
+def second_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """Another scratch store, for a second device."""
+    with Store(tmp_path_factory.mktemp("second") / "s.sqlite3") as s:
+        s.connection.execute("PRAGMA synchronous = OFF")
+        yield s
+
+
 @pytest.fixture
 def rng() -> random.Random:
     return random.Random(5)
