@@ -368,6 +368,10 @@ def test_tabs_one_record_per_device_never_overwritten(store: Store, clock: Clock
     assert [t.id for t in tabs.remote_tabs()] == ["phone1234567"]
     assert tabs.remote_tabs()[0].tabs[0].lastUsed == 17
     assert len(tabs.own_tabs().tabs) == 3
+    with pytest.raises(UsageError):
+        tabs.put({"id": "phone1234567", "tabs": []})  # one record per device: ours only
+    with pytest.raises(UsageError):
+        tabs.delete(own)
 
 
 def test_history_uploads_at_most_5000_places_a_sync_tombstones_first(

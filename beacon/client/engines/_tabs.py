@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
+from beacon._errors import UsageError
 from beacon.client._records import dumps
 from beacon.client._store import Store
 from beacon.client.engines._base import Incoming, Local, Resolution, TypedEngine, is_tombstone
@@ -148,6 +149,19 @@ class TabsEngine(TypedEngine[TabsRecord]):
         with self.store.transaction():
             self._write_local(self.client_id, value)
         return value
+
+    def put(self, record: TabsRecord | Mapping[str, Any]) -> TabsRecord:
+        """Replace our own record (one record per device: no other id is writable here)."""
+        data = record.to_wire() if isinstance(record, Wire) else dict(record)
+        if data.get("id", self.client_id) != self.client_id:
+            raise UsageError("a device writes only its own tabs record")
+        return self.set_tabs(
+            data.get("tabs", []), **{k: v for k, v in data.items() if k not in ("id", "tabs")}
+        )
+
+    def delete(self, record_id: str) -> bool:
+        """Tabs have no tombstones: another device's record goes when it stops refreshing it."""
+        raise UsageError("tabs records are not deleted (they expire)")
 
     def own_tabs(self) -> TabsRecord:
         """Our record."""
