@@ -1,7 +1,7 @@
 """Firefox Accounts "onepw" crypto: password stretching, token credentials, the key bundle.
 
 Contract (protocol facts: mozilla/ecosystem-platform ``docs/explanation/onepw-protocol.md``;
-``docs/firefox-accounts.md`` of this repository names the finer sources):
+``docs/accounts.md`` of this repository names the finer sources):
 
 1. Pure functions over bytes and str: no I/O, no clock; randomness only through an ``rng``
    argument. Every known-answer vector of the onepw documents is a unit test.

@@ -1,7 +1,7 @@
 """FxA scoped keys for Sync: kB → kSync and kid, PKCE, and the ``keys_jwe`` of the code flow.
 
 Contract (mozilla/ecosystem-platform ``docs/explanation/scoped-keys.md``; RFC 7636; RFC 7518
-ECDH-ES; ``docs/firefox-accounts.md`` §5):
+ECDH-ES; ``docs/accounts.md`` §5):
 
 * :func:`oldsync_key` turns kB and the key rotation timestamp (ms) into a :class:`ScopedKey`:
   ``k`` = kSync = HKDF-SHA256(kB, ∅, ".../oldsync", 64) and ``kid`` =

@@ -101,3 +101,24 @@ def test_the_cli_demo_testing_and_bench_import_other_packages_only_through_their
                 if match and match.group(1) != own:
                     offenders.append(f"{path.relative_to(root)}:{n}: {line.strip()}")
     assert offenders == []
+
+
+def test_the_firefox_engines_are_public_engines_with_firefox_versions() -> None:
+    from beacon.client import __all__ as client_names
+
+    engines = {
+        "BookmarksEngine": ("bookmarks", 2),
+        "HistoryEngine": ("history", 1),
+        "PasswordsEngine": ("passwords", 1),
+        "TabsEngine": ("tabs", 1),
+        "FormsEngine": ("forms", 1),
+        "AddressesEngine": ("addresses", 1),
+        "CreditCardsEngine": ("creditcards", 1),
+        "PrefsEngine": ("prefs", 2),
+    }
+    for class_name, (collection, version) in engines.items():
+        cls = getattr(beacon, class_name)
+        assert class_name in client_names
+        engine = cls()
+        assert isinstance(engine, beacon.Engine)
+        assert (engine.name, engine.version) == (collection, version)

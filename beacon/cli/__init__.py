@@ -32,6 +32,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "chart",
     "explore",
     "demo",
+    "data",
 )
 
 _EXAMPLES = """\

@@ -35,7 +35,8 @@ from beacon.cli._common import (
     interrupted_report,
     local_time,
 )
-from beacon.client import SyncClient, SyncResult
+from beacon.client import Engine, SyncClient, SyncResult
+from beacon.client.engines import FIREFOX_ENGINES
 
 __all__ = ["register"]
 
@@ -88,7 +89,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--engines",
         metavar="A,B",
-        help="record engines to sync (comma-separated); the clients engine always runs",
+        help="engines to sync (comma-separated): Firefox's collections (bookmarks, history,"
+        " passwords, tabs, forms, addresses, creditcards, prefs) get their typed engine, any"
+        " other name a generic record engine; the clients engine always runs",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument(
@@ -115,13 +118,14 @@ def _kb(value: str, option: str) -> bytes:
     return kb
 
 
-def _engine_names(value: str | None) -> list[str] | None:
+def _engine_names(value: str | None) -> list[Engine | str] | None:
+    """Firefox's collections get their typed engine; any other name a RecordEngine."""
     if value is None:
         return None
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
         raise UsageError("--engines needs at least one engine name")
-    return names
+    return [FIREFOX_ENGINES[n]() if n in FIREFOX_ENGINES else n for n in names]
 
 
 def _kb_or_none(value: str | None, option: str, variable: str) -> bytes | None:
@@ -176,7 +180,7 @@ def _open(
     token: str,
     kb: bytes,
     previous: bytes | None,
-    names: list[str] | None,
+    names: list[Engine | str] | None,
     progress: Any,
 ) -> SyncClient:
     from beacon.cli._progress import CountingTransport, ProgressEngine
@@ -188,7 +192,9 @@ def _open(
             kb=kb,
             keys_changed_at=args.keys_changed_at,
             state_path=args.state,
-            engines=[ProgressEngine(name, progress) for name in names or ()],
+            # A generic collection reports its records to the progress bar; a typed engine
+            # (Firefox's own collections) shows up through the requests it costs.
+            engines=[ProgressEngine(e, progress) if isinstance(e, str) else e for e in names or ()],
             transport=CountingTransport(progress),
             previous_kb=previous,
         )

@@ -13,7 +13,9 @@ How a run is put together (``SyncClient.sync()``, in ``_client``):
   what must survive in ``_store`` (one SQLite file per account, written in a transaction per
   action) and share one run's working set through ``_run``; ``_setup`` holds the meta/global
   arithmetic (fresh records, fix-ups, the declined merge);
-* engines (``_engines``) give records their local meaning.
+* engines (``_engines``) give records their local meaning; ``engines/`` holds the typed
+  engines of Firefox's own collections (bookmarks as a tree, history, passwords, tabs, forms,
+  addresses, credit cards, prefs).
 """
 
 from beacon.client import _collection_service, _fresh_start, _session_service, _token_service
@@ -30,6 +32,18 @@ from beacon.client._engines import (
     StoreBound,
 )
 from beacon.client._store import Store
+from beacon.client.engines import (
+    AddressesEngine,
+    BookmarksEngine,
+    CreditCardsEngine,
+    FormsEngine,
+    HistoryEngine,
+    PasswordsEngine,
+    PrefsEngine,
+    ProblemCounts,
+    RecordProblem,
+    TabsEngine,
+)
 
 #: The service classes each packaged Sync chart binds, by chart name. ``beacon chart check``
 #: reads their ``@action``/``@guard`` marks to check names and completeness without running them.
@@ -44,15 +58,25 @@ __all__ = [
     "CLIENTS_TTL",
     "PAGE_SIZE",
     "STATE_FILE",
+    "AddressesEngine",
     "ApplyCounts",
+    "BookmarksEngine",
     "ClientsEngine",
+    "CreditCardsEngine",
     "Engine",
+    "FormsEngine",
+    "HistoryEngine",
     "IncomingRecord",
     "OutgoingRecord",
+    "PasswordsEngine",
+    "PrefsEngine",
+    "ProblemCounts",
     "RecordEngine",
+    "RecordProblem",
     "Store",
     "StoreBound",
     "SyncClient",
     "SyncResult",
+    "TabsEngine",
     "state_file",
 ]

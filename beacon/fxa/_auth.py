@@ -1,7 +1,7 @@
 """How FxA's own tokens ride on a request: the 2026 prefixed Bearer form, or legacy Hawk.
 
 Contract (fxa ADR-0050; ecosystem-platform ``authentication-schemes.md``;
-``docs/firefox-accounts.md`` §2.4, §4):
+``docs/accounts.md`` §2.4, §4):
 
 * :class:`FxATokenAuth` is an ``httpx.Auth`` for one token of one kind. ``scheme="bearer"``
   sends ``Authorization: Bearer <prefix>_<token id hex>`` (the HKDF-derived id, never the raw

@@ -1,6 +1,6 @@
 """The FxA HTTP client: one method per auth-server request a sign-in makes.
 
-Contract (``docs/firefox-accounts.md`` §3; fxa ``packages/fxa-auth-server/lib/routes``):
+Contract (``docs/accounts.md`` §3; fxa ``packages/fxa-auth-server/lib/routes``):
 
 1. :class:`FxAClient` sends each request through beacon's client
    :class:`~beacon.client._transport.Transport` (so the httpx transport is injectable, the

@@ -1,6 +1,6 @@
 """FxA's answers as beacon errors: every errno a sign-in meets, under the existing families.
 
-Contract (fxa ``libs/accounts/errors``; ``docs/firefox-accounts.md`` §3.1-§3.2):
+Contract (fxa ``libs/accounts/errors``; ``docs/accounts.md`` §3.1-§3.2):
 
 * :func:`error_for` maps one non-2xx response to exactly one exception. An FxA error body is
   JSON ``{code, errno, error, message, ...}``; the class is chosen by errno first, status

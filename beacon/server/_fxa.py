@@ -1,6 +1,6 @@
 """The Firefox Accounts stand-in's auth server: accounts with passwords, sessions, key fetch.
 
-Contract (``docs/firefox-accounts.md`` §2-§3; the onepw protocol, server side):
+Contract (``docs/accounts.md`` §2-§3; the onepw protocol, server side):
 
 * An FxA account is a row of the service's ``accounts`` table (uid, generation,
   keys_changed_at: what the token server checks) plus its credentials here: the email (kept

@@ -1,7 +1,7 @@
 """The FxA stand-in's OAuth: token grants, authorization codes with PKCE and scoped-key JWE,
 scoped-key data, token destruction, and the sign-in page a browser sees on the code route.
 
-Contract (``docs/firefox-accounts.md`` §3.6, §5; fxa ``routes/oauth/*.js``):
+Contract (``docs/accounts.md`` §3.6, §5; fxa ``routes/oauth/*.js``):
 
 * ``POST /fxa/v1/oauth/token`` (also ``/fxa/v1/token``, the OAuth host's spelling PyFxA
   uses): ``grant_type`` ``fxa-credentials`` (verified session; ``access_type=offline`` adds a

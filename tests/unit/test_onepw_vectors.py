@@ -1,4 +1,4 @@
-"""Every known-answer vector of docs/firefox-accounts.md §10 (onepw, Bearer ids, JWE, kSync)."""
+"""Every known-answer vector of docs/accounts.md §10 (onepw, Bearer ids, JWE, kSync)."""
 
 from __future__ import annotations
 
