@@ -79,7 +79,8 @@ def test_orphans_and_unlisted_children_are_appended() -> None:
 
 
 def test_missing_and_deleted_children_are_dropped() -> None:
-    # dogear https://github.com/mozilla/dogear/blob/main/docs/divergences.md, verbatim scenario; then B as a tombstone.
+    # The scenario of dogear's divergences document, verbatim; then B as a tombstone.
+    # https://github.com/mozilla/dogear/blob/main/docs/divergences.md
     items = _roots(
         menu=T("folder", PLACES, ("bookmarkAAAA",), 5),
         toolbar=T("folder", PLACES, ("bookmarkBBBB", "bookmarkAAAA"), 10),
