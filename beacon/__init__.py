@@ -6,6 +6,7 @@ This module is the one public door: everything a user needs is importable from `
 from beacon._crypto import (
     CollectionKeys,
     KeyBundle,
+    SyncKey,
     client_state,
     decrypt_record,
     encrypt_record,
@@ -126,6 +127,7 @@ __all__ = [
     "SetupRaceError",
     "Step",
     "SyncClient",
+    "SyncKey",
     "SyncResult",
     "TabsEngine",
     "TokenResponse",

@@ -45,6 +45,7 @@ from beacon._errors import KeyMismatchError, ProtocolViolation, RecordIntegrityE
 __all__ = [
     "CollectionKeys",
     "KeyBundle",
+    "SyncKey",
     "b64decode_strict",
     "client_state",
     "decrypt_record",
@@ -210,6 +211,54 @@ def parse_key_id(value: str) -> tuple[int, str]:
         raise UsageError("malformed X-KeyID")
     raw = base64.urlsafe_b64decode(tail + "=" * (-len(tail) % 4))
     return int(stamp), raw.hex()
+
+
+@dataclass(frozen=True)
+class SyncKey:
+    """What a Sync client needs of the account key, from kB or from a scoped key.
+
+    ``root`` is the bundle crypto/keys is sealed under, ``key_id`` the ``X-KeyID`` and
+    ``client_state`` its hex tail (what the store keeps as the key's fingerprint). kB gives
+    all three (§1.3, §4.1); the OAuth scoped-keys flow hands out kSync (the 64-byte root) and
+    its ``kid``, which *is* the X-KeyID. The repr shows no key.
+    """
+
+    root: KeyBundle = field(repr=False)
+    key_id: str
+    client_state: str
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        kb: bytes | None = None,
+        keys_changed_at: int | None = None,
+        ksync: bytes | None = None,
+        kid: str | None = None,
+    ) -> SyncKey:
+        """From kB and keys_changed_at, or from kSync and kid (exactly one of the two pairs).
+
+        Raises:
+            UsageError: neither pair, both, or a value of the wrong shape.
+        """
+        if kb is not None and (ksync is not None or kid is not None):
+            raise UsageError("give kb (with keys_changed_at) or ksync with kid, not both")
+        if kb is not None:
+            if not isinstance(kb, bytes) or len(kb) != KEY_SIZE:
+                raise UsageError("kb must be 32 bytes")
+            if isinstance(keys_changed_at, bool) or not isinstance(keys_changed_at, int):
+                raise UsageError("keys_changed_at must be an int (milliseconds)")
+            if keys_changed_at < 0:
+                raise UsageError("keys_changed_at must not be negative")
+            return cls(KeyBundle.from_kb(kb), key_id(kb, keys_changed_at), client_state(kb))
+        if ksync is None or kid is None:
+            raise UsageError("kb must be 32 bytes (or give ksync and kid instead)")
+        stamp, state = parse_key_id(kid)
+        if len(state) != 32:
+            raise UsageError("kid must end in the 16-byte client state")
+        if keys_changed_at is not None and keys_changed_at != stamp:
+            raise UsageError("keys_changed_at differs from the kid's")
+        return cls(KeyBundle.from_ksync(ksync), kid, state)
 
 
 def client_state(kb: bytes) -> str:

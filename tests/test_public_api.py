@@ -43,6 +43,7 @@ DOORS = [
     "beacon.testing",
     "beacon.demo",
     "beacon.proxy",
+    "beacon.fxa",
 ]
 
 

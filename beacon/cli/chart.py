@@ -14,8 +14,8 @@ stay as they are.
 
 ``check`` also checks action and guard names and completeness (every declared outcome handled)
 when it knows the chart's services: the packaged Sync charts bind ``beacon.client``'s
-``CHART_SERVICES`` by themselves, the account chart ``beacon.fxa``'s; ``--services MODULE:ATTR``
-names the service classes of any other chart (a sequence of classes, or a mapping from chart
+``CHART_SERVICES`` by themselves, the account chart ``beacon.fxa.ACCOUNT_CHART_SERVICES``;
+``--services MODULE:ATTR`` names the service classes of any other chart (a sequence of classes, or a mapping from chart
 name to classes).
 """
 
@@ -197,7 +197,7 @@ def _services_for(path: Path, explicit: ServiceTable | None) -> list[object] | N
     classes: Sequence[type] | None
     if explicit is None:
         from beacon.client import CHART_SERVICES as SYNC_SERVICES
-        from beacon.fxa import CHART_SERVICES as ACCOUNT_SERVICES
+        from beacon.fxa import ACCOUNT_CHART_SERVICES as ACCOUNT_SERVICES
 
         packaged_services = {**SYNC_SERVICES, **ACCOUNT_SERVICES}
         try:

@@ -43,7 +43,7 @@ from typing import Any
 
 import httpx
 
-from beacon._crypto import KeyBundle, key_id
+from beacon._crypto import KeyBundle, SyncKey
 from beacon._errors import BeaconError, UsageError, make_error
 from beacon._models import InfoConfiguration
 from beacon.charts import Chart, RunResult, Step, Trace, bind, load_chart
@@ -107,8 +107,8 @@ class SyncClient:
         access_token: an FxA OAuth access token with the oldsync scope, or a callable returning
             a fresh one (called before every token request; a 401 from the token server calls
             it once more before giving up).
-        kb: the account's 32-byte sync key kB.
-        keys_changed_at: when kB last changed, milliseconds (for X-KeyID).
+        kb: the account's 32-byte sync key kB (or None, with ``ksync`` and ``kid``).
+        keys_changed_at: when kB last changed, milliseconds (for X-KeyID; None with ``kid``).
         state_path: a directory (the file ``beacon-sync.sqlite3`` is created in it, owner-only)
             or a path ending in ``.sqlite3``/``.sqlite``/``.db``.
         engines: engines to sync, or collection names (each becomes a
@@ -118,6 +118,9 @@ class SyncClient:
         clock: POSIX seconds (injected for tests).
         rng: randomness for syncIDs, keys and IVs.
         client_name: our device name in the clients collection.
+        ksync, kid: instead of kB, the scoped key an OAuth code flow hands out (the JWK's
+            ``k``, 64 bytes, and ``kid``, which is the X-KeyID): credentials from
+            application-services or Firefox's own flow work as they are.
         observers: functions called with every step (:class:`beacon.charts.Step`) of every
             chart a run goes through (session, token, collection), e.g. to draw progress,
             inject faults or stop a run at a given transition (an exception they raise ends
@@ -139,8 +142,8 @@ class SyncClient:
         self,
         token_server_url: str,
         access_token: str | Callable[[], str],
-        kb: bytes,
-        keys_changed_at: int,
+        kb: bytes | None,
+        keys_changed_at: int | None,
         state_path: str | os.PathLike[str],
         engines: Sequence[Engine | str] | None = None,
         *,
@@ -150,20 +153,17 @@ class SyncClient:
         client_name: str = "beacon",
         observers: Sequence[Callable[[Step], object]] = (),
         previous_kb: bytes | None = None,
+        ksync: bytes | None = None,
+        kid: str | None = None,
     ) -> None:
-        if not isinstance(kb, bytes) or len(kb) != 32:
-            raise UsageError("kb must be 32 bytes")
-        if isinstance(keys_changed_at, bool) or not isinstance(keys_changed_at, int):
-            raise UsageError("keys_changed_at must be an int (milliseconds)")
-        if keys_changed_at < 0:
-            raise UsageError("keys_changed_at must not be negative")
+        sync_key = SyncKey.of(kb=kb, keys_changed_at=keys_changed_at, ksync=ksync, kid=kid)
         if not callable(access_token) and not (isinstance(access_token, str) and access_token):
             raise UsageError("access_token must be a non-empty string or a callable")
         self._url = normalize_token_server_url(token_server_url)
         self._access_token = access_token
-        self._kb = kb
-        self._key_id = key_id(kb, keys_changed_at)
-        self._root = KeyBundle.from_kb(kb)
+        self._key_id = sync_key.key_id
+        self._client_state = sync_key.client_state
+        self._root = sync_key.root
         self._previous_root = None if previous_kb is None else KeyBundle.from_kb(previous_kb)
         self._path = state_file(Path(state_path))
         self._engines = _engine_list(engines, client_name=client_name, clock=clock)
@@ -234,11 +234,12 @@ class SyncClient:
                 # X-Backoff on a success too: the next token request waits (recall_token).
                 on_backoff=lambda until: store.set_backoff_until(self._url, until),
             ),
-            kb=self._kb,
+            client_state=self._client_state,
             root=self._root,
             key_id=self._key_id,
             access_token=self._access,
             refreshable=callable(self._access_token),
+            refresh=getattr(self._access_token, "refresh", None),
             credentials=credentials_fingerprint(
                 self._key_id, None if callable(self._access_token) else self._access_token
             ),

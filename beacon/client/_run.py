@@ -77,11 +77,14 @@ class Run:
     store: Store
     transport: Transport
     token_client: TokenClient
-    kb: bytes = field(repr=False)
+    client_state: str
+    """The kB (or kSync) fingerprint: X-Client-State, what the store compares."""
     root: KeyBundle = field(repr=False)
     key_id: str
     access_token: Callable[[], str]
     refreshable: bool = False
+    refresh: Callable[[], object] | None = None
+    """The access-token source's ``refresh()``, when it has one (a signed-in account)."""
     credentials: str = ""
     """Which key id and access token this run uses (:func:`credentials_fingerprint`)."""
     clock: Clock = time.time

@@ -41,7 +41,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from beacon._crypto import CollectionKeys, client_state
+from beacon._crypto import CollectionKeys
 from beacon._errors import (
     AuthenticationError,
     BeaconError,
@@ -193,7 +193,7 @@ class SessionService:
             if window is not None and window > now:
                 return outcome("backoff", backoff_error(who, window))
         stored = store.kb_fingerprint()
-        if stored is not None and stored != client_state(run.kb):
+        if stored is not None and stored != run.client_state:
             return outcome("kb_changed")
         return outcome("ok")
 
@@ -206,7 +206,7 @@ class SessionService:
         """
         self.remember_configuration()
         with self.run.store.transaction():
-            self.run.store.adopt_kb_fingerprint(client_state(self.run.kb), keep_token=True)
+            self.run.store.adopt_kb_fingerprint(self.run.client_state, keep_token=True)
             self.run.store.settle_records_key(self.run.root)  # the old kB's wrap goes now
             self.reset_engines()
         return "ok"
@@ -219,7 +219,7 @@ class SessionService:
         """Run the token chart; its final state is this action's outcome."""
         store = self.run.store
         if store.kb_fingerprint() is None:  # a first run: nothing of an older kB to protect
-            store.adopt_kb_fingerprint(client_state(self.run.kb))
+            store.adopt_kb_fingerprint(self.run.client_state)
         result = run_child([TokenService(self.run, token_server_url=self._server)])
         if isinstance(result.error, AuthenticationError):
             self._unauthorized = result.error

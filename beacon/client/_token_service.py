@@ -75,10 +75,20 @@ class TokenService:
 
     @action("ok", "failed")
     def refresh_credentials(self) -> Outcome:
-        """Ask the access-token source once more (docs/anchors.md P15); a fixed string cannot."""
-        # A callable is called again by the next fetch_token; a fixed string has nothing new,
-        # so the run ends with the 401 that led here.
-        return outcome("ok") if self._run.refreshable else outcome("failed", self._refused)
+        """Ask the access-token source once more (docs/anchors.md P15); a fixed string cannot.
+
+        A source with ``refresh()`` (a signed-in account: the account chart runs its refresh)
+        is refreshed first; a plain callable is called again by the next fetch_token; a fixed
+        string has nothing new, so the run ends with the 401 that led here.
+        """
+        run = self._run
+        if run.refresh is not None:
+            try:
+                run.refresh()
+            except BeaconError as exc:  # the account is in the doghouse, or unreachable
+                return outcome("failed", exc)
+            return outcome("ok")
+        return outcome("ok") if run.refreshable else outcome("failed", self._refused)
 
     @action("same_node", "new_node")
     def check_assignment(self) -> str:

@@ -10,7 +10,14 @@ keys_changed_at. The crypto lives below, in ``beacon._onepw`` and ``beacon._scop
 
 from __future__ import annotations
 
-from beacon.fxa._account import AccountResult, FirefoxAccount, SyncCredentials, sync_credentials
+from beacon.fxa._account import (
+    AccountResult,
+    AccountTokenSource,
+    FirefoxAccount,
+    SyncCredentials,
+    sync_client,
+    sync_credentials,
+)
 from beacon.fxa._client import DEFAULT_AUTH_SERVER, DEFAULT_CLIENT_ID, FxAClient
 from beacon.fxa._errors import (
     ChallengeRequired,
@@ -39,15 +46,16 @@ from beacon.fxa._store import (
 )
 
 #: The service classes the account chart binds (``beacon chart check`` reads their marks).
-CHART_SERVICES: dict[str, tuple[type, ...]] = {"account": (AccountService,)}
+ACCOUNT_CHART_SERVICES: dict[str, tuple[type, ...]] = {"account": (AccountService,)}
 
 __all__ = [
-    "CHART_SERVICES",
+    "ACCOUNT_CHART_SERVICES",
     "DEFAULT_AUTH_SERVER",
     "DEFAULT_CLIENT_ID",
     "AccountResult",
     "AccountService",
     "AccountState",
+    "AccountTokenSource",
     "ChallengeRequired",
     "CredentialStore",
     "EncryptedFileStore",
@@ -70,5 +78,6 @@ __all__ = [
     "UnverifiedSession",
     "default_store",
     "keyring_usable",
+    "sync_client",
     "sync_credentials",
 ]

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,13 +36,21 @@ import httpx
 
 from beacon._errors import BeaconError, UsageError
 from beacon.charts import Chart, Trace, bind, chart_path, load_chart
+from beacon.client import Engine, SyncClient
 from beacon.client._transport import Transport
 from beacon.fxa._client import DEFAULT_AUTH_SERVER, DEFAULT_CLIENT_ID, FxAClient, Wire
 from beacon.fxa._errors import SignInRequired
 from beacon.fxa._service import AccountService, CodeSource, Intent, RedirectSource
 from beacon.fxa._store import CredentialStore
 
-__all__ = ["AccountResult", "FirefoxAccount", "SyncCredentials", "sync_credentials"]
+__all__ = [
+    "AccountResult",
+    "AccountTokenSource",
+    "FirefoxAccount",
+    "SyncCredentials",
+    "sync_client",
+    "sync_credentials",
+]
 
 Clock = Callable[[], float]
 
@@ -266,6 +274,61 @@ class FirefoxAccount:
         state.status = "doghouse"
         state.doghouse_reason = reason
         self._store.save(state)
+
+
+class AccountTokenSource:
+    """The access token of a married account, as ``SyncClient(access_token=...)`` takes it.
+
+    Calling it returns the current token (refreshed by the account chart when it is close to
+    its expiry). ``refresh()`` is what the token chart's ``refresh_credentials`` runs when the
+    token server refused the token: the account chart refreshes it once, or ends in the
+    doghouse, whose error ends the sync run (no loop).
+    """
+
+    def __init__(self, account: FirefoxAccount) -> None:
+        self._account = account
+
+    def __repr__(self) -> str:
+        return "AccountTokenSource(<account>)"
+
+    def __call__(self) -> str:
+        return self._account.credentials().access_token
+
+    def refresh(self) -> None:
+        """Refresh the access token now (the token server refused the one it had)."""
+        self._account.credentials(refresh=True)
+
+
+def sync_client(
+    account: FirefoxAccount,
+    token_server_url: str,
+    state_path: str | os.PathLike[str],
+    engines: Sequence[Engine | str] | None = None,
+    **kwargs: Any,
+) -> SyncClient:
+    """A :class:`~beacon.SyncClient` for a married account: its token source, and its kB
+    (password route) or kSync + kid (code route).
+
+    Raises:
+        SignInRequired: the account is not married (``beacon login``).
+    """
+    creds = account.credentials()
+    source = AccountTokenSource(account)
+    if creds.kb is not None:
+        return SyncClient(
+            token_server_url, source, creds.kb, creds.keys_changed_at, state_path, engines, **kwargs
+        )
+    return SyncClient(
+        token_server_url,
+        source,
+        None,
+        None,
+        state_path,
+        engines,
+        ksync=creds.ksync,
+        kid=creds.kid,
+        **kwargs,
+    )
 
 
 def sync_credentials(store: CredentialStore, **kwargs: Any) -> SyncCredentials:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from beacon.charts import chart_path, check_chart
 from beacon.cli import main
-from beacon.fxa import CHART_SERVICES
+from beacon.fxa import ACCOUNT_CHART_SERVICES
 
 
 def test_the_account_chart_is_complete_with_its_service() -> None:
-    services: list[object] = [object.__new__(cls) for cls in CHART_SERVICES["account"]]
+    services: list[object] = [object.__new__(cls) for cls in ACCOUNT_CHART_SERVICES["account"]]
     findings = check_chart(chart_path("account"), services)
     assert [f for f in findings if f.severity == "error"] == []
 
@@ -18,7 +18,7 @@ def test_beacon_chart_check_binds_the_account_service_by_itself() -> None:
 
 
 def test_an_unhandled_outcome_would_be_found() -> None:
-    class Broken(CHART_SERVICES["account"][0]):  # type: ignore[misc]
+    class Broken(ACCOUNT_CHART_SERVICES["account"][0]):  # type: ignore[misc]
         pass
 
     from beacon.charts import action
