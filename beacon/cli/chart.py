@@ -15,8 +15,8 @@ stay as they are.
 ``check`` also checks action and guard names and completeness (every declared outcome handled)
 when it knows the chart's services: the packaged Sync charts bind ``beacon.client``'s
 ``CHART_SERVICES`` by themselves, the account chart ``beacon.fxa.ACCOUNT_CHART_SERVICES``;
-``--services MODULE:ATTR`` names the service classes of any other chart (a sequence of classes, or a mapping from chart
-name to classes).
+``--services MODULE:ATTR`` names the service classes of any other chart (a sequence of
+classes, or a mapping from chart name to classes).
 """
 
 from __future__ import annotations

@@ -45,7 +45,9 @@ _KB_ENV = "BEACON_KB"
 _PREVIOUS_KB_ENV = "BEACON_PREVIOUS_KB"
 
 EXAMPLES = """\
-export BEACON_ACCESS_TOKEN=... BEACON_KB=...      # kept out of ps
+beacon login you@example.com                      # once; then no secret on any command line
+beacon sync --token-server https://token.services.mozilla.com --state ./my-device
+export BEACON_ACCESS_TOKEN=... BEACON_KB=...      # or bring the token and kB yourself
 beacon sync --token-server http://127.0.0.1:8000/1.0/sync/1.5 \\
     --keys-changed-at 1764579000000 --state ./my-device --engines notes
 beacon sync ... --json --trace-out run.json       # then: beacon chart render --trace run.json
@@ -78,11 +80,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--keys-changed-at",
-        required=True,
         type=int,
         metavar="MS",
-        help="when kB last changed, milliseconds since the epoch",
+        help="when kB last changed, milliseconds since the epoch (with --kb)",
     )
+    account = parser.add_argument_group(
+        "a signed-in account (beacon login), used when no access token and kB are given"
+    )
+    account.add_argument("--profile", default="default", metavar="NAME")
+    account.add_argument("--config-dir", type=Path, metavar="DIR")
+    account.add_argument("--auth-server", default=None, metavar="URL")
     parser.add_argument(
         "--state", required=True, type=Path, metavar="DIR", help="directory for local state"
     )
@@ -141,13 +148,20 @@ def run(args: argparse.Namespace) -> int:
     client: SyncClient | None = None
     result: SyncResult | None = None
     error: BeaconError | None = None
+    account: Any = None
     with SyncProgress(enabled=not quiet) as progress:
         try:
-            token = _secret(args.access_token, "--access-token", _TOKEN_ENV)
-            kb = _kb(_secret(args.kb, "--kb", _KB_ENV), "--kb")
             previous = _kb_or_none(args.previous_kb, "--previous-kb", _PREVIOUS_KB_ENV)
             names = _engine_names(args.engines)
-            client = _open(args, token, kb, previous, names, progress)
+            if _given(args.access_token, _TOKEN_ENV) or _given(args.kb, _KB_ENV):
+                token = _secret(args.access_token, "--access-token", _TOKEN_ENV)
+                kb = _kb(_secret(args.kb, "--kb", _KB_ENV), "--kb")
+                if args.keys_changed_at is None:
+                    raise UsageError("--kb needs --keys-changed-at")
+                client = _open(args, token, kb, previous, names, progress)
+            else:  # the account `beacon login` stored: no secret on the command line
+                account = _signed_in(args)
+                client = _open_account(args, account, previous, names, progress)
             result = client.sync()
         except BeaconError as exc:
             error = exc
@@ -162,6 +176,8 @@ def run(args: argparse.Namespace) -> int:
             if client is not None:
                 _save_trace(args, client)
                 client.close()
+            if account is not None:
+                account.close()
     if args.json:
         print(json.dumps(_report(result, error, client)))
         return 0 if error is None else exit_status(error)
@@ -204,6 +220,44 @@ def _open(
                 f"{exc}; to start this device over: beacon reset --state {args.state}"
             ) from None
         raise
+
+
+def _given(value: str | None, variable: str) -> bool:
+    return bool(value if value is not None else os.environ.get(variable))
+
+
+def _signed_in(args: argparse.Namespace) -> Any:
+    """The account ``beacon login`` stored (same ``--profile``/``--config-dir``)."""
+    from beacon.cli.login import _config_dir, _passphrase
+    from beacon.fxa import DEFAULT_AUTH_SERVER, FirefoxAccount, default_store
+
+    store = default_store(_config_dir(args), profile=args.profile, passphrase=_passphrase)
+    if store.load() is None:
+        raise UsageError(
+            "no signed-in account: run `beacon login EMAIL` first, or give --access-token,"
+            " --kb and --keys-changed-at"
+        )
+    return FirefoxAccount(store, auth_server_url=args.auth_server or DEFAULT_AUTH_SERVER)
+
+
+def _open_account(
+    args: argparse.Namespace,
+    account: Any,
+    previous: bytes | None,
+    names: list[Engine | str] | None,
+    progress: Any,
+) -> SyncClient:
+    from beacon.cli._progress import CountingTransport, ProgressEngine
+    from beacon.fxa import sync_client
+
+    return sync_client(
+        account,
+        args.token_server,
+        args.state,
+        [ProgressEngine(e, progress) if isinstance(e, str) else e for e in names or ()],
+        transport=CountingTransport(progress),
+        previous_kb=previous,
+    )
 
 
 def _save_trace(args: argparse.Namespace, client: SyncClient | None) -> None:

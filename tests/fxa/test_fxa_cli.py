@@ -148,3 +148,52 @@ def test_login_oauth_prints_the_url_then_finishes_with_the_pasted_redirect(
     assert json.loads(out)["states"] == ["recalling", "authorizing", "exchanging", "married"]
     status, out, _ = _run(monkeypatch, capsys, ["status", "--json", *common])
     assert (status, json.loads(out)["has_kb"]) == (0, False)
+
+
+def test_beacon_sync_uses_the_signed_in_account_with_no_secret_on_its_command_line(
+    served: tuple[EmbeddedService, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    svc, base = served
+    svc.fxa.create_account(EMAIL, PASSWORD, v2=True)
+    common = ["--auth-server", base + "/fxa", "--config-dir", str(tmp_path / "config")]
+    monkeypatch.delenv("BEACON_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("BEACON_KB", raising=False)
+    status, _, _ = _run(
+        monkeypatch, capsys, ["login", EMAIL, "--password-stdin", *common], PASSWORD + "\n"
+    )
+    assert status == 0
+
+    argv = [
+        "sync",
+        "--token-server",
+        f"{base}/1.0/sync/1.5",
+        "--state",
+        str(tmp_path / "device"),
+        "--engines",
+        "notes",
+        "--config-dir",
+        str(tmp_path / "config"),
+        "--json",
+    ]
+    status, out, _ = _run(monkeypatch, capsys, argv)
+
+    assert status == 0
+    report = json.loads(out)
+    assert report["outcome"] == "ok"
+    assert PASSWORD not in out
+
+
+def test_beacon_sync_without_credentials_or_an_account_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    monkeypatch.setenv("BEACON_CREDENTIALS_PASSPHRASE", "test passphrase")
+    monkeypatch.delenv("BEACON_ACCESS_TOKEN", raising=False)
+    monkeypatch.delenv("BEACON_KB", raising=False)
+    argv = ["sync", "--token-server", "http://127.0.0.1:9/", "--state", str(tmp_path / "d")]
+    status, _, err = _run(monkeypatch, capsys, [*argv, "--config-dir", str(tmp_path / "c")])
+    assert status == 2
+    assert "beacon login" in err
