@@ -234,8 +234,8 @@ def _signed_in(args: argparse.Namespace) -> Any:
     store = default_store(_config_dir(args), profile=args.profile, passphrase=_passphrase)
     if store.load() is None:
         raise UsageError(
-            "no signed-in account: run `beacon login EMAIL` first, or give --access-token,"
-            " --kb and --keys-changed-at"
+            "no signed-in account: run `beacon login EMAIL` first, or give --access-token"
+            f" (or set {_TOKEN_ENV}), --kb (or set {_KB_ENV}) and --keys-changed-at"
         )
     return FirefoxAccount(store, auth_server_url=args.auth_server or DEFAULT_AUTH_SERVER)
 
