@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from beacon._errors import UsageError
+from beacon._parse import json_or_none
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "StateFile"]
 
@@ -254,10 +255,9 @@ class StateFile:
         value = rows[0][0]
         if isinstance(value, bytes):
             return value
-        try:
-            return json.loads(value)
-        except (TypeError, ValueError):
-            return None  # unreadable settings read as absent; the next write replaces them
+        # Unreadable settings (a damaged or edited file) read as absent; the next write
+        # replaces them. The bounded parser: a hostile file cannot recurse or overflow either.
+        return json_or_none(value) if isinstance(value, str) else None
 
     def _put(self, key: str, value: Any) -> None:
         if value is None:
