@@ -130,7 +130,11 @@ class StateFile:
         try:
             for leftover in (temporary, temporary.with_name(temporary.name + "-journal")):
                 leftover.unlink(missing_ok=True)  # from a creation that was killed
-            os.close(os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.fchmod(fd, 0o600)  # owner-only even when the umask takes the owner's bits
+            finally:
+                os.close(fd)
             conn = sqlite3.connect(temporary, isolation_level=None)
             try:
                 conn.execute("PRAGMA synchronous = FULL")
