@@ -13,7 +13,10 @@ Contract:
    * 404 → ``None`` where the method says so (one record, DELETEs), else ServerError;
    * other non-2xx → :class:`~beacon.ServerError` with ``status`` and the start of the body;
    * a response without ``X-Weave-Timestamp``, a 2xx without a needed ``X-Last-Modified``,
-     bad JSON or a body of the wrong shape → :class:`~beacon.ProtocolViolation`.
+     bad JSON or a body of the wrong shape → :class:`~beacon.ProtocolViolation`;
+   * a last-modified time (header or body) later than the response's X-Weave-Timestamp, or
+     an X-Weave-Timestamp far ahead of our clock → ProtocolViolation, before any caller can
+     keep it (:mod:`._responses`).
 
 3. Any response that asks for backoff (X-Weave-Backoff, Backoff, Retry-After), success or
    not, is reported to the ``on_backoff(until)`` sink first, so the caller can persist it per
@@ -27,7 +30,10 @@ Contract:
    only when the previous one is consumed, so memory is bounded by the page size. Follow-up
    pages carry ``X-If-Unmodified-Since`` = the first page's X-Last-Modified: a collection that
    changes mid-download raises ConflictError instead of yielding an inconsistent snapshot
-   (:mod:`._paging`).
+   (:mod:`._paging`). A download that does not advance (an offset seen before, an empty page
+   naming a next one, a record listed again, more records than ``limit``) is a
+   ProtocolViolation at the first repeat (:class:`~beacon.client._paging.Listing`), whoever
+   drives the pages.
 6. Uploads (:meth:`StorageClient.post_records`) use the batch API (§3.6) within every
    info/configuration limit (§3.7); see :mod:`beacon.client._batch`.
 """
