@@ -43,7 +43,6 @@ from beacon._errors import (
     ProtocolViolation,
     SetupRaceError,
 )
-from beacon._parse import json_or_none
 from beacon.charts import action, guard
 from beacon.client._engines import Engine
 from beacon.client._run import Run, backoff_error, failure, node_key
@@ -51,6 +50,7 @@ from beacon.client._setup import (
     STORAGE_VERSION,
     fixup_meta_global,
     merge_declined,
+    read_meta_global,
 )
 from beacon.client._storage import StorageClient
 
@@ -256,7 +256,7 @@ class SessionService:
             return self.fail(exc)
         if bso is None:
             return "not_found"
-        record = json_or_none(bso.payload)  # any device may write it: bounded parse
+        record = read_meta_global(bso.payload)  # any device may write it: one bounded parse
         if not isinstance(record, dict) or not isinstance(record.get("syncID"), str):
             return "outdated"  # desktop: no syncID or storageVersion → fresh start (§4 item 4)
         version = record.get("storageVersion")

@@ -132,6 +132,29 @@ def test_a_meta_global_nested_5000_deep_is_unusable_not_a_crash(
     converges(world, a, b)
 
 
+@pytest.mark.parametrize(
+    "declined", [True, -1, 1e308, "notes", {"notes": 1}, {"notes": {"syncID": 5, "version": 1}}]
+)
+@pytest.mark.parametrize("field", ["declined", "engines"])
+def test_a_meta_global_field_of_the_wrong_type_is_read_as_empty_not_a_crash_or_a_stall(
+    world: World, pair: tuple[Device, Device], field: str, declined: object
+) -> None:
+    a, b = pair
+
+    def retype(
+        status: int, headers: dict[str, str], content: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        bso = json.loads(content)
+        record = json.loads(bso["payload"])
+        record[field] = declined  # any device of the account can write this, in plaintext
+        bso["payload"] = json.dumps(record)
+        return status, headers, json.dumps(bso).encode()
+
+    change_once(world, a, resource("GET", "storage/meta/global"), retype)
+    a.client.sync()  # was: TypeError: 'bool' object is not iterable
+    converges(world, a, b)
+
+
 # -- 2. server timestamps are bounded ----------------------------------------------------------
 
 
