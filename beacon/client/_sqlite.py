@@ -69,8 +69,10 @@ class StateFile:
 
     Args:
         path: the file; created with mode 0600 if missing.
+        lock_timeout: seconds to wait while another client has the file open.
 
     Raises:
+        StateLocked: another client has the file open (a :class:`~beacon.UsageError`).
         UsageError: the file is not SQLite, is corrupt, belongs to another application, or
             has a newer schema; the file is left as it was.
     """
@@ -132,7 +134,8 @@ class StateFile:
                 leftover.unlink(missing_ok=True)  # from a creation that was killed
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
-                os.fchmod(fd, 0o600)  # owner-only even when the umask takes the owner's bits
+                if hasattr(os, "fchmod"):  # POSIX: owner-only even if the umask took those bits
+                    os.fchmod(fd, 0o600)
             finally:
                 os.close(fd)
             conn = sqlite3.connect(temporary, isolation_level=None)
