@@ -41,6 +41,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from beacon._errors import KeyMismatchError, ProtocolViolation, RecordIntegrityError, UsageError
+from beacon._parse import json_or_none
 
 __all__ = [
     "CollectionKeys",
@@ -205,7 +206,8 @@ def parse_key_id(value: str) -> tuple[int, str]:
     if not isinstance(value, str):
         raise UsageError("malformed X-KeyID")
     stamp, sep, tail = value.partition("-")
-    if not sep or not stamp.isascii() or not stamp.isdigit():
+    # At most 19 digits: int() of thousands of digits raises ValueError, and a 64-bit column.
+    if not sep or not stamp.isascii() or not stamp.isdigit() or len(stamp) > 19:
         raise UsageError("malformed X-KeyID")
     if not _B64URL_NOPAD.fullmatch(tail) or len(tail) % 4 == 1:
         raise UsageError("malformed X-KeyID")
@@ -289,11 +291,9 @@ def _dumps_or_none(cleartext: Mapping[str, Any]) -> str | None:
 
 
 def _loads_or_none(text: str | bytes) -> Any:
-    """Parsed JSON, or ``None`` on any failure (JSON ``null`` is never a valid result here)."""
-    try:
-        return json.loads(text)
-    except (TypeError, ValueError, RecursionError):
-        return None
+    """Parsed JSON, or ``None`` on any failure (JSON ``null`` is never a valid result here);
+    :mod:`beacon._parse` bounds the depth and the numbers of what another device wrote."""
+    return json_or_none(text)
 
 
 def encrypt_record(

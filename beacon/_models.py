@@ -38,6 +38,7 @@ from pydantic import (
 
 from beacon._crypto import CollectionKeys, KeyBundle, b64decode_strict
 from beacon._errors import ProtocolViolation, UsageError
+from beacon._parse import parse_json
 
 __all__ = [
     "Bso",
@@ -124,9 +125,10 @@ class TokenResponse(_Wire):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1, repr=False)
+    # The id travels inside a quoted Hawk attribute: printable ASCII without " or \.
+    id: str = Field(min_length=1, pattern=r"^[ !#-\[\]-~]+$", repr=False)
     key: str = Field(min_length=1, pattern=r"^[ -~]+$", repr=False)
-    uid: Annotated[int, Field(ge=0)]
+    uid: Annotated[int, Field(ge=0, le=2**63 - 1)]
     api_endpoint: str = Field(pattern=r"^https?://[^/?#\s]+(/\S*)?$")
     duration: PositiveInt
     hashed_fxa_uid: str
@@ -331,12 +333,25 @@ def parse_model(model: type[ModelT], data: bytes | str | Mapping[str, Any]) -> M
 
 def _validate(model: type[ModelT], data: bytes | str | Mapping[str, Any]) -> ModelT | str:
     """The model, or a description of what is wrong with ``data``."""
+    if isinstance(data, Mapping):
+        data = dict(data)
+    else:
+        # The one JSON door (beacon._parse): depth and number range bounded like every parse.
+        parsed, problem = _parse_text(data)
+        if problem is not None:
+            return problem
+        data = parsed
     try:
         # Wire data is read by the wire names only: "sync_id" is not "syncID" (§4.3).
-        if isinstance(data, Mapping):
-            return model.model_validate(dict(data), by_alias=True, by_name=False)
-        return model.model_validate_json(data, by_alias=True, by_name=False)
+        return model.model_validate(data, by_alias=True, by_name=False)
     except ValidationError as exc:
         return _describe(exc)
-    except RecursionError:
-        return "nested too deeply"
+    except (RecursionError, OverflowError, ValueError):  # validators over hostile values
+        return "a value is nested too deeply or out of range"
+
+
+def _parse_text(data: bytes | str) -> tuple[Any, str | None]:
+    try:
+        return parse_json(data, "(root)"), None
+    except ProtocolViolation as exc:
+        return None, str(exc)

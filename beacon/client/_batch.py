@@ -23,13 +23,13 @@ Contract:
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from beacon._errors import ProtocolViolation
 from beacon._models import Bso, InfoConfiguration, format_timestamp
+from beacon.client._responses import is_number, last_modified, not_after_response
 from beacon.client._transport import Response
 
 __all__ = ["Plan", "Post", "UploadResult", "plan_batches"]
@@ -216,15 +216,12 @@ def _batch_id(response: Response) -> str:
 
 
 def _modified(response: Response) -> float:
-    raw = response.header("X-Last-Modified")
-    value: Any = raw
-    if raw is None:
-        body = response.json()
-        value = body.get("modified") if isinstance(body, dict) else None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if not math.isfinite(seconds) or seconds < 0:
+    """A commit's timestamp: X-Last-Modified, else the body's ``modified``; never later than
+    the response's X-Weave-Timestamp (see :mod:`._responses`)."""
+    if response.header("X-Last-Modified") is not None:
+        return last_modified(response)
+    body = response.json()
+    value: Any = body.get("modified") if isinstance(body, dict) else None
+    if not is_number(value):
         raise ProtocolViolation(f"{response.url}: a committed POST without a timestamp")
-    return seconds
+    return not_after_response(float(value), response, "the POST's modified time")

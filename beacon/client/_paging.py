@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 from beacon._errors import ProtocolViolation, UsageError
 from beacon._models import Bso, parse_model
 
-__all__ = ["Page", "PageSource", "RecordStream", "Sort", "downloaded"]
+__all__ = ["Listing", "Page", "PageSource", "RecordStream", "Sort", "downloaded"]
 
 Sort = Literal["newest", "oldest", "index"]
 
@@ -39,6 +39,49 @@ class Page:
     last_modified: float
     timestamp: float
     next_offset: str | None
+
+
+@dataclass
+class Listing:
+    """What one paged download has seen, so that a server cannot keep it going for ever.
+
+    A download ends because every page moves forward. A ``X-Weave-Next-Offset`` that this
+    download already sent or received (the offset does not advance), a page that names a
+    next page but holds no record, or a record listed again (with ``sort`` oldest or newest:
+    one out of order, or the same id twice at the same modified time, which a listing pinned
+    to one snapshot never does) is a :class:`~beacon.ProtocolViolation` at its first repeat.
+    Memory: the offsets (one per page) and the ids sharing the newest modified time.
+    """
+
+    sort: Sort | None
+    offsets: set[str] = field(default_factory=set)
+    edge: float | None = None
+    edge_ids: set[str] = field(default_factory=set)
+
+    def take(self, collection: str, page: Page) -> None:
+        """Account for the next page of this download."""
+        where = f"storage/{collection}"
+        if page.next_offset is not None:
+            if page.next_offset in self.offsets:
+                raise ProtocolViolation(
+                    f"{where}: X-Weave-Next-Offset repeats an earlier offset: paging would not end"
+                )
+            if not page.ids:
+                raise ProtocolViolation(f"{where}: an empty page names a next page")
+            self.offsets.add(page.next_offset)
+        if self.sort not in ("oldest", "newest"):
+            return
+        for record in page.records:
+            modified = record.modified or 0.0
+            if self.edge is not None:
+                behind = modified < self.edge if self.sort == "oldest" else modified > self.edge
+                if behind or (modified == self.edge and record.id in self.edge_ids):
+                    raise ProtocolViolation(
+                        f"{where}: the listing repeats records or leaves its sort order"
+                    )
+            if modified != self.edge:
+                self.edge, self.edge_ids = modified, set()
+            self.edge_ids.add(record.id)
 
 
 class PageSource(Protocol):

@@ -61,6 +61,7 @@ from beacon.client._setup import (
     fixup_meta_global,
     merge_declined,
     outdated_engines,
+    read_meta_global,
 )
 from beacon.client._storage import StorageClient
 from beacon.client._token_service import TokenService
@@ -294,10 +295,7 @@ class SessionService:
             return self.fail(exc)
         if bso is None:
             return outcome("not_found")
-        try:
-            record = json.loads(bso.payload)
-        except ValueError:
-            record = None
+        record = read_meta_global(bso.payload)  # any device may write it: one bounded parse
         if not isinstance(record, dict) or not isinstance(record.get("syncID"), str):
             # desktop: no syncID or storageVersion → fresh start (docs/anchors.md §4 item 4)
             return outcome("outdated")

@@ -11,6 +11,11 @@ Contract: pure functions over plain JSON values (the meta/global cleartext of do
 * :func:`merge_declined` is application-services' rule (docs/anchors.md §3.3): the remote list wins
   over the local one, user changes win over both, and engines that became declined get a local
   reset.
+* :func:`read_meta_global` is the one parse of a fetched meta/global (any device of the
+  account may write it, in plaintext): bounded JSON (:mod:`beacon._parse`), ``None`` when it
+  is unusable (not an object, nested too deeply...), ill-typed ``declined`` / ``engines``
+  read as empty and engine entries without a syncID as absent, so nothing downstream meets
+  a ``True`` where it iterates a list, and no garbage entry switches an engine off for good.
 * :func:`fixup_meta_global` removes ``engines`` entries of declined engines (docs/anchors.md P2) and
   adds our missing engines (docs/anchors.md §3.2 ``fixup_meta_global``; desktop writes itself in,
   §4 item 11).
@@ -25,6 +30,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from beacon._parse import json_or_none
+
 __all__ = [
     "DEFAULT_ENGINES",
     "STORAGE_VERSION",
@@ -34,6 +41,7 @@ __all__ = [
     "merge_declined",
     "new_sync_id",
     "outdated_engines",
+    "read_meta_global",
 ]
 
 Rng = Callable[[int], bytes]
@@ -165,6 +173,25 @@ def outdated_engines(record: Mapping[str, Any], local_engines: Mapping[str, int]
         if ours is not None and isinstance(version, int) and version < ours:
             out.add(name)
     return out
+
+
+def read_meta_global(payload: str) -> dict[str, Any] | None:
+    """A fetched meta/global payload as a record the session can use, or ``None`` (unusable:
+    the caller treats it like a missing syncID, docs/protocol.md §4.8 item 3)."""
+    record = json_or_none(payload)
+    if not isinstance(record, dict):
+        return None
+    if "declined" in record:
+        record["declined"] = _declined_of(record)
+    if "engines" in record:
+        # An entry without a string syncID is as good as absent: the fix-up writes a new one
+        # (kept, it would switch the engine off on every device for good).
+        record["engines"] = {
+            name: entry
+            for name, entry in _engines_of(record).items()
+            if isinstance(entry, dict) and isinstance(entry.get("syncID"), str)
+        }
+    return record
 
 
 def _engines_of(record: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -2,9 +2,14 @@
 
 Contract (the file half of :mod:`beacon.client._store`):
 
-1. The file is created with mode 0600 (``O_EXCL``) before SQLite writes a byte, its parent
-   directory with 0700 when missing; an existing file's mode is tightened to 0600 once it is
-   recognised. SQLite's journal inherits the file's mode.
+1. The file is created whole: under a temporary name (mode 0600, ``O_EXCL``) with its schema
+   committed, then renamed into place, so a kill at any moment leaves no file or a complete
+   one. Missing directories are created 0700 whatever the umask; an existing file's mode is
+   tightened to 0600 once it is recognised. SQLite's journal inherits the file's mode. A file
+   that an older beacon left half-created (killed before SQLite deleted its journal) is
+   recovered by SQLite's rollback and then created afresh, never refused.
+5. One client at a time: the open file holds an OS lock (:mod:`._lock`); a second client on
+   it waits up to ``lock_timeout`` seconds, then gets :class:`~._lock.StateLocked`.
 2. It carries :data:`APPLICATION_ID` and :data:`SCHEMA_VERSION`. A file that is not SQLite,
    fails ``quick_check``, belongs to another application or has a newer schema raises
    :class:`~beacon.UsageError` and is not modified (not even its mode).
@@ -27,6 +32,8 @@ from types import TracebackType
 from typing import Any, Self
 
 from beacon._errors import UsageError
+from beacon._parse import json_or_none
+from beacon.client._lock import StateLock, acquire, private_directories
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "StateFile"]
 
@@ -54,7 +61,6 @@ CREATE TABLE records (
 CREATE INDEX records_changed ON records (collection, changed);
 """
 
-# Settings dropped on node reassignment: everything that describes the old node's storage.
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -63,34 +69,92 @@ class StateFile:
 
     Args:
         path: the file; created with mode 0600 if missing.
+        lock_timeout: seconds to wait while another client has the file open.
 
     Raises:
+        StateLocked: another client has the file open (a :class:`~beacon.UsageError`).
         UsageError: the file is not SQLite, is corrupt, belongs to another application, or
             has a newer schema; the file is left as it was.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 0.0) -> None:
         self._path = Path(path)
         self._depth = 0
         self._conn: sqlite3.Connection | None = None
-        self._create_file()
-        self._conn = self._connect()
+        self._lock: StateLock | None = None
+        if self._path.is_dir():
+            raise self._unusable("it is a directory")
+        private_directories(self._path.parent)
+        self._lock = acquire(self._path, timeout=lock_timeout)
+        try:
+            self._recover_interrupted()
+            self._create_file()
+            self._conn = self._connect()
+        except BaseException:
+            self._lock.release()
+            raise
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    def _recover_interrupted(self) -> None:
+        """A hot journal beside the file: let SQLite roll the interrupted write back first.
+
+        An older beacon created the file in place; a kill between SQLite writing the schema
+        and deleting its journal left a file whose header read as "not SQLite" or "another
+        application". The rollback returns it to what it was before (empty, for a creation).
+        """
+        if not self._path.with_name(self._path.name + "-journal").exists():
+            return
+        try:
+            conn = sqlite3.connect(self._path, isolation_level=None)
+            try:
+                conn.execute("PRAGMA user_version").fetchone()
+            finally:
+                conn.close()
+        except sqlite3.Error:
+            return  # not recoverable by SQLite: the checks of _connect will say why
+
     def _create_file(self) -> bool:
-        """Create the file 0600 (and its directory 0700) if missing; True if created."""
+        """Create the file, schema included, if it is missing or empty; True if created.
+
+        Built under ``<name>.creating`` and renamed into place (the lock is held, so no
+        other beacon client races for the name): a kill leaves no file or a complete one.
+        """
         path = self._path
         try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return False
+            if path.stat().st_size > 0:
+                return False
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise UsageError(f"cannot read the state file {str(path)!r}: {exc.strerror}") from None
+        temporary = path.with_name(path.name + ".creating")
+        try:
+            for leftover in (temporary, temporary.with_name(temporary.name + "-journal")):
+                leftover.unlink(missing_ok=True)  # from a creation that was killed
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                if hasattr(os, "fchmod"):  # POSIX: owner-only even if the umask took those bits
+                    os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+            conn = sqlite3.connect(temporary, isolation_level=None)
+            try:
+                conn.execute("PRAGMA synchronous = FULL")
+                self._initialise(conn)
+            finally:
+                conn.close()
+            _fsync(temporary)
+            os.replace(temporary, path)
+            _fsync(path.parent)
         except OSError as exc:
             raise UsageError(
                 f"cannot create the state file {str(path)!r}: {exc.strerror}"
             ) from None
-        os.close(fd)
+        except sqlite3.Error as exc:
+            raise UsageError(
+                f"cannot create the state file {str(path)!r}: {type(exc).__name__}"
+            ) from None
         return True
 
     def _unusable(self, why: str) -> UsageError:
@@ -177,10 +241,13 @@ class StateFile:
         return self._conn
 
     def close(self) -> None:
-        """Close the file; the store is unusable afterwards. Idempotent."""
+        """Close the file and release its lock; the store is unusable afterwards. Idempotent."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> Self:
         return self
@@ -254,10 +321,9 @@ class StateFile:
         value = rows[0][0]
         if isinstance(value, bytes):
             return value
-        try:
-            return json.loads(value)
-        except (TypeError, ValueError):
-            return None  # unreadable settings read as absent; the next write replaces them
+        # Unreadable settings (a damaged or edited file) read as absent; the next write
+        # replaces them. The bounded parser: a hostile file cannot recurse or overflow either.
+        return json_or_none(value) if isinstance(value, str) else None
 
     def _put(self, key: str, value: Any) -> None:
         if value is None:
@@ -274,3 +340,18 @@ class StateFile:
         with self.transaction():
             for key in keys:
                 self._put(key, None)
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file or a directory (the rename) to disk; a no-op where directories cannot be
+    opened (Windows)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -13,7 +13,10 @@ Contract:
    * 404 → ``None`` where the method says so (one record, DELETEs), else ServerError;
    * other non-2xx → :class:`~beacon.ServerError` with ``status`` and the start of the body;
    * a response without ``X-Weave-Timestamp``, a 2xx without a needed ``X-Last-Modified``,
-     bad JSON or a body of the wrong shape → :class:`~beacon.ProtocolViolation`.
+     bad JSON or a body of the wrong shape → :class:`~beacon.ProtocolViolation`;
+   * a last-modified time (header or body) later than the response's X-Weave-Timestamp, or
+     an X-Weave-Timestamp far ahead of our clock → ProtocolViolation, before any caller can
+     keep it (:mod:`._responses`).
 
 3. Any response that asks for backoff (X-Weave-Backoff, Backoff, Retry-After), success or
    not, is reported to the ``on_backoff(until)`` sink first, so the caller can persist it per
@@ -27,7 +30,10 @@ Contract:
    only when the previous one is consumed, so memory is bounded by the page size. Follow-up
    pages carry ``X-If-Unmodified-Since`` = the first page's X-Last-Modified: a collection that
    changes mid-download raises ConflictError instead of yielding an inconsistent snapshot
-   (:mod:`._paging`).
+   (:mod:`._paging`). A download that does not advance (an offset seen before, an empty page
+   naming a next one, a record listed again, more records than ``limit``) is a
+   ProtocolViolation at the first repeat (:class:`~beacon.client._paging.Listing`), whoever
+   drives the pages.
 6. Uploads (:meth:`StorageClient.post_records`) use the batch API (§3.6) within every
    info/configuration limit (§3.7); see :mod:`beacon.client._batch`.
 
@@ -46,8 +52,14 @@ from beacon._errors import ProtocolViolation, UsageError
 from beacon._hawk import HawkAuth
 from beacon._models import Bso, InfoCollections, InfoConfiguration, format_timestamp, parse_model
 from beacon.client._batch import UploadResult, plan_batches
-from beacon.client._paging import Page, RecordStream, Sort, downloaded
-from beacon.client._responses import check_response, is_number, last_modified, weave_timestamp
+from beacon.client._paging import Listing, Page, RecordStream, Sort, downloaded
+from beacon.client._responses import (
+    check_response,
+    is_number,
+    last_modified,
+    not_after_response,
+    weave_timestamp,
+)
 from beacon.client._tokenclient import Token
 from beacon.client._transport import Response, Transport
 
@@ -117,6 +129,8 @@ class StorageClient:
         self._on_backoff = on_backoff
         self._limits = limits
         self.last_response: Response | None = None
+        # Paged downloads under way, per collection: what they have seen (see Listing).
+        self._listings: dict[str, Listing] = {}
 
     def __repr__(self) -> str:
         return f"StorageClient({self._base!r})"
@@ -146,7 +160,7 @@ class StorageClient:
         self.last_response = response
         if response.backoff_until is not None and self._on_backoff is not None:
             self._on_backoff(response.backoff_until)
-        return check_response(response, ok)
+        return check_response(response, ok, clock_offset=self.token.server_offset)
 
     # -- info/* (§3.4) -------------------------------------------------------------------------
 
@@ -163,6 +177,8 @@ class StorageClient:
         if response.status == 304:
             return None
         body = parse_model(InfoCollections, response.content)
+        for stamp in body.root.values():
+            not_after_response(stamp, response, "a collection's timestamp")
         return InfoCollectionsResult(dict(body.root), last_modified(response))
 
     def info_configuration(self) -> InfoConfiguration:
@@ -212,6 +228,7 @@ class StorageClient:
         bso = parse_model(Bso, response.content)
         if bso.modified is None or bso.id != bso_id:
             raise ProtocolViolation(f"{response.url}: the record has no modified time or wrong id")
+        not_after_response(bso.modified, response, "the record's modified time")
         return bso
 
     def put_record(
@@ -299,18 +316,43 @@ class StorageClient:
         if full:
             records = tuple(downloaded(item, response.url) for item in body)
             found_ids = tuple(r.id for r in records)
+            for record in records:
+                not_after_response(record.modified or 0.0, response, "a record's modified time")
         else:
             if not all(isinstance(i, str) for i in body):
                 raise ProtocolViolation(f"{response.url}: the id listing holds non-strings")
             records, found_ids = (), tuple(body)
-        next_offset = response.header("X-Weave-Next-Offset")
-        return Page(
+        page = Page(
             records=records,
             ids=found_ids,
             last_modified=last_modified(response),
             timestamp=weave_timestamp(response),
-            next_offset=next_offset or None,
+            next_offset=response.header("X-Weave-Next-Offset") or None,
         )
+        self._check_progress(collection, page, offset=offset, limit=limit, sort=sort)
+        return page
+
+    def _check_progress(
+        self,
+        collection: str,
+        page: Page,
+        *,
+        offset: str | None,
+        limit: int | None,
+        sort: Sort | None,
+    ) -> None:
+        """A paged download must end (§3.5): see :class:`~beacon.client._paging.Listing`."""
+        if limit is not None and len(page.ids) > limit:
+            raise ProtocolViolation(
+                f"storage/{collection}: a page holds more records than the limit asked for"
+            )
+        listing = self._listings.get(collection) if offset is not None else None
+        if listing is None:
+            listing = Listing(sort=sort, offsets={offset} if offset is not None else set())
+        self._listings.pop(collection, None)
+        listing.take(collection, page)  # raises ProtocolViolation when the paging runs in circles
+        if page.next_offset is not None:
+            self._listings[collection] = listing
 
     def stream_collection(
         self,
@@ -402,8 +444,8 @@ class StorageClient:
 
 
 def _written(response: Response) -> float:
-    """A write's new timestamp: X-Last-Modified, else X-Weave-Timestamp (§3.4, §3.9; DELETE
-    bodies differ between servers and are ignored, §7 item 3)."""
+    """A write's new timestamp: X-Last-Modified (not later than X-Weave-Timestamp), else
+    X-Weave-Timestamp (§3.4, §3.9; DELETE bodies differ between servers and are ignored)."""
     if response.header("X-Last-Modified") is not None:
         return last_modified(response)
     return weave_timestamp(response)

@@ -28,7 +28,6 @@ accepts a bare base URL or one already ending in ``1.0/sync/1.5`` (a-s ``fixup_s
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -41,9 +40,11 @@ from beacon._errors import (
     UsageError,
 )
 from beacon._models import TokenResponse, parse_model
-from beacon.client._transport import DEFAULT_RETRY_AFTER, Response, Transport
+from beacon._parse import parse_seconds
+from beacon.client._transport import DEFAULT_RETRY_AFTER, Response, Transport, usable_url
 
 __all__ = [
+    "MAX_CLOCK_SKEW",
     "TOKEN_PATH",
     "TOKEN_SAFETY_MARGIN",
     "Token",
@@ -58,6 +59,9 @@ TOKEN_PATH = "1.0/sync/1.5"
 #: Seconds before the server-side expiry at which a token counts as expired. The storage node
 #: checks ``expires`` against its own clock, so renew early rather than hit a 401 mid-run.
 TOKEN_SAFETY_MARGIN = 60.0
+#: Largest difference between the token server's clock (X-Timestamp) and ours that is taken
+#: for skew (Hawk is corrected by it) rather than for a broken answer: a year.
+MAX_CLOCK_SKEW = 366 * 86_400.0
 
 
 class TokenAuthenticationError(AuthenticationError):
@@ -240,17 +244,14 @@ class TokenClient:
 def _token_from(response: Response) -> Token:
     url = response.url
     # a-s requires X-Timestamp on a success (docs/protocol.md §1.5).
-    raw = response.header("X-Timestamp")
-    try:
-        server_time = float(raw) if raw is not None else math.nan
-    except ValueError:
-        server_time = math.nan
-    if not math.isfinite(server_time) or server_time < 0:
+    server_time = parse_seconds(response.header("X-Timestamp"))
+    if server_time is None:
         raise ProtocolViolation(f"token server response without a valid X-Timestamp: {url}")
+    if abs(server_time - response.received_at) > MAX_CLOCK_SKEW:
+        raise ProtocolViolation(f"token server X-Timestamp is absurd against our clock: {url}")
     body = parse_model(TokenResponse, response.content)
     endpoint = body.api_endpoint.rstrip("/")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not usable_url(endpoint):
         raise ProtocolViolation(f"token server sent an unusable api_endpoint: {url}")
     if body.duration <= 0 or body.uid < 0:
         raise ProtocolViolation(f"token server sent a bad duration or uid: {url}")

@@ -30,9 +30,9 @@ Usage::
 from __future__ import annotations
 
 import email.utils
-import json
 import math
 import time
+import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType, TracebackType
@@ -41,6 +41,7 @@ from typing import Any
 import httpx
 
 from beacon._errors import ProtocolViolation, TransportError, TransportTimeout, UsageError
+from beacon._parse import json_or_none, parse_json, parse_seconds
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
@@ -50,6 +51,7 @@ __all__ = [
     "Response",
     "Transport",
     "backoff_until",
+    "usable_url",
 ]
 
 #: Seconds to wait for connect, read, write and pool, each.
@@ -109,21 +111,14 @@ class Response:
         """The body parsed as JSON.
 
         Raises:
-            ProtocolViolation: the body is not UTF-8 JSON.
+            ProtocolViolation: the body is not UTF-8 JSON within :mod:`beacon._parse`'s limits
+                (depth, number range).
         """
-        try:
-            return json.loads(self.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise ProtocolViolation(
-                f"{self.method} {self.url}: response body is not valid JSON"
-            ) from None
+        return parse_json(self.content, f"{self.method} {self.url}: the response body")
 
     def json_or_none(self) -> Any:
         """The body parsed as JSON, or ``None`` when it is not JSON (for error bodies)."""
-        try:
-            return json.loads(self.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            return None
+        return json_or_none(self.content)
 
     def text(self, limit: int = 200) -> str:
         """The start of the body as text, for error attributes (never holds our secrets)."""
@@ -132,11 +127,8 @@ class Response:
 
 def _seconds(value: str) -> float | None:
     """A non-negative, finite number of seconds from a header value, or None."""
-    try:
-        seconds = float(value.strip())
-    except ValueError:
-        return None
-    if not math.isfinite(seconds) or seconds < 0:
+    seconds = parse_seconds(value)
+    if seconds is None:
         return None
     return float(math.ceil(seconds))  # fractions round up, as a-s does (docs/anchors.md §3.7)
 
@@ -148,11 +140,11 @@ def _retry_after(value: str, now: float) -> float | None:
         return seconds
     try:
         when = email.utils.parsedate_to_datetime(value.strip())
-    except (TypeError, ValueError, IndexError):
+        if when.tzinfo is None:
+            return None
+        return max(0.0, when.timestamp() - now)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
 
 
 def backoff_until(
@@ -184,6 +176,22 @@ def backoff_until(
     if not waits:
         return None
     return now + min(max(waits), max_backoff)
+
+
+def usable_url(url: str) -> bool:
+    """Whether ``url`` is an http(s) URL with a host that httpx can send to.
+
+    For URLs a server hands out (``api_endpoint``): a bad one is the server's fault, so the
+    caller checks it here first instead of meeting :class:`~beacon.UsageError` later.
+    """
+    if not isinstance(url, str) or not url.isascii() or not url.isprintable() or " " in url:
+        return False
+    try:
+        parsed = httpx.URL(url)
+        port = urllib.parse.urlsplit(url).port  # ValueError beyond 65535 (httpx allows it)
+    except (httpx.InvalidURL, ValueError, TypeError):
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.host) and port != 0
 
 
 class Transport:

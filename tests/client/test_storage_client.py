@@ -187,7 +187,7 @@ def test_collection_query_parameters() -> None:
     script = Script(
         reply(
             body=["a", "b"],
-            headers={"X-Last-Modified": "9.00", "X-Weave-Next-Offset": "10:2"},
+            headers={"X-Last-Modified": "9.00", "X-Weave-Next-Offset": "10:4"},
         )
     )
     page = storage(script).get_collection(
@@ -203,7 +203,7 @@ def test_collection_query_parameters() -> None:
     )
     assert page.ids == ("a", "b")
     assert page.records == ()
-    assert page.next_offset == "10:2"
+    assert page.next_offset == "10:4"
     assert page.last_modified == 9.0
     request = script.requests[0]
     assert dict(request.url.params) == {

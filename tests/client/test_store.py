@@ -14,8 +14,10 @@ import pytest
 
 from beacon._crypto import CollectionKeys, KeyBundle, client_state
 from beacon._errors import UsageError
+from beacon.client._lock import StateLocked
 from beacon.client._store import SCHEMA_VERSION, Cached, CollectionState, NodeAssignment, Store
 from beacon.client._tokenclient import Token
+from tests.client.sync_world import World
 
 KB = bytes(range(32))
 ROOT = KeyBundle.from_kb(KB)
@@ -411,3 +413,129 @@ def test_bad_arguments_are_usage_errors(store: Store) -> None:
         store.set_client_name("")
     with pytest.raises(UsageError):
         store.set_snapshot("text")  # type: ignore[arg-type]
+
+
+# -- creation is atomic, directories are private, one client at a time --------------------------
+
+
+def _run_child(code: str, *args: str) -> int:
+    done = subprocess.run([sys.executable, "-c", code, *args], check=False, timeout=60)
+    return done.returncode
+
+
+def test_a_file_whose_creation_was_killed_before_sqlite_deleted_its_journal_opens(
+    path: Path,
+) -> None:
+    # What a kill in the middle of an in-place creation leaves: the schema's pages written
+    # into the file (a one-page cache spills them before COMMIT) and a hot journal beside it.
+    child = (
+        "import os, sqlite3, sys\n"
+        "from beacon.client._sqlite import _SCHEMA, APPLICATION_ID, SCHEMA_VERSION\n"
+        "path = sys.argv[1]\n"
+        "os.makedirs(os.path.dirname(path), mode=0o700)\n"
+        "os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))\n"
+        "conn = sqlite3.connect(path, isolation_level=None)\n"
+        "conn.execute('PRAGMA cache_size = 1')\n"
+        "conn.execute('BEGIN IMMEDIATE')\n"
+        "for statement in _SCHEMA.split(';'):\n"
+        "    if statement.strip():\n"
+        "        conn.execute(statement)\n"
+        "conn.execute(f'PRAGMA application_id = {APPLICATION_ID}')\n"
+        "conn.execute(f'PRAGMA user_version = {SCHEMA_VERSION}')\n"
+        "os._exit(9)\n"
+    )
+    assert _run_child(child, str(path)) == 9
+    assert path.stat().st_size > 0
+    assert path.with_name(path.name + "-journal").exists()
+    with Store(path) as s:  # not "not SQLite", not "another application": recovered, created
+        s.set_client_name("after the crash")
+    with Store(path) as s:
+        assert s.client_name() == "after the crash"
+
+
+def test_a_kill_during_creation_leaves_no_file_or_a_complete_one(path: Path) -> None:
+    # Killed at the last step of a creation (just before the rename into place).
+    child = (
+        "import os, sys\n"
+        "os.replace = lambda *a, **k: os._exit(9)\n"
+        "from beacon.client._store import Store\n"
+        "Store(sys.argv[1])\n"
+    )
+    assert _run_child(child, str(path)) == 9
+    assert not path.exists()
+    with Store(path) as s:
+        s.set_client_name("created on the next run")
+    assert not path.with_name(path.name + ".creating").exists()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o000, 0o277])
+def test_missing_directories_are_created_owner_only_whatever_the_umask(
+    tmp_path: Path, umask: int
+) -> None:
+    target = tmp_path / "home" / "beacon" / "device" / "state.sqlite3"
+    old = os.umask(umask)
+    try:
+        Store(target).close()
+    finally:
+        os.umask(old)
+    for directory in (tmp_path / "home", tmp_path / "home" / "beacon", target.parent):
+        assert mode(directory) == 0o700, directory
+    assert mode(target) == 0o600
+
+
+def test_an_existing_directory_keeps_its_mode(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    os.chmod(shared, 0o755)
+    Store(shared / "state.sqlite3").close()
+    assert mode(shared) == 0o755
+
+
+def test_a_second_client_on_the_same_state_is_refused_while_the_first_is_open(
+    path: Path,
+) -> None:
+    first = Store(path)
+    with pytest.raises(StateLocked, match="another beacon client") as caught:
+        Store(path)
+    assert isinstance(caught.value, UsageError)
+    with pytest.raises(StateLocked):
+        Store(path, lock_timeout=0.2)  # waits a bounded time, then gives up
+    first.close()
+    with Store(path) as again:  # released on close
+        again.set_client_name("mine now")
+
+
+def test_another_process_holding_the_state_refuses_us_and_its_death_releases_it(
+    path: Path,
+) -> None:
+    Store(path).close()
+    code = (
+        "import sys\nfrom beacon.client._store import Store\n"
+        "s = Store(sys.argv[1])\nprint('open', flush=True)\nsys.stdin.readline()\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        try:
+            assert holder.stdout is not None
+            assert holder.stdout.readline().strip() == "open"
+            with pytest.raises(StateLocked):
+                Store(path)
+        finally:
+            holder.kill()  # no close(): the OS drops the lock with the process
+            holder.wait(timeout=60)
+    with Store(path) as s:
+        s.set_client_name("after the holder died")
+
+
+def test_two_clients_on_one_state_directory_cannot_both_sync(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "once"})
+    with pytest.raises(StateLocked, match="a sync is running"):
+        world.device("a")  # a second client (another process, a second cron job) on it
+    a.client.sync()
+    posts = [r for r in world.writes() if r.method == "POST" and r.path.endswith("/notes")]
+    assert len(posts) == 1  # uploaded once, not once per client

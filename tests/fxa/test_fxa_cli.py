@@ -194,6 +194,7 @@ def test_beacon_sync_without_credentials_or_an_account_says_what_to_do(
     monkeypatch.delenv("BEACON_ACCESS_TOKEN", raising=False)
     monkeypatch.delenv("BEACON_KB", raising=False)
     argv = ["sync", "--token-server", "http://127.0.0.1:9/", "--state", str(tmp_path / "d")]
+    argv += ["--profile", "nobody-signed-in-here"]
     status, _, err = _run(monkeypatch, capsys, [*argv, "--config-dir", str(tmp_path / "c")])
     assert status == 2
     assert "beacon login" in err

@@ -290,6 +290,7 @@ def test_a_sync_client_recovers_from_a_proxy_move(deployment: Deployment) -> Non
         keys_changed_at=account.keys_changed_at,
         state_path=Path(home.name, "device"),
         engines=[notes],
+        clock=deployment.clock,  # the service's clock: a token server years off is refused
     )
     try:
         notes.put("n1", {"text": "before the move"})
