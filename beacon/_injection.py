@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from beacon._errors import UsageError
+from beacon._protocol import BACKOFF_HEADERS as _PROTOCOL_BACKOFF_HEADERS
 
 __all__ = [
     "ALERT_CODES",
@@ -59,7 +60,7 @@ __all__ = [
     "error_answer",
 ]
 
-BACKOFF_HEADERS = frozenset({"X-Weave-Backoff", "Backoff", "X-Backoff"})
+BACKOFF_HEADERS = frozenset(_PROTOCOL_BACKOFF_HEADERS)
 ALERT_CODES = frozenset({"soft-eol", "hard-eol"})
 #: The faults :class:`InjectedAnswers` offers over the admin API.
 INJECTED_FAULTS = frozenset({"fail_next", "backoff_next", "alert_next", "clear"})

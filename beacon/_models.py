@@ -17,11 +17,9 @@ Contract:
 
 from __future__ import annotations
 
-import base64
 import json
 import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
@@ -39,6 +37,7 @@ from pydantic import (
 from beacon._crypto import CollectionKeys, KeyBundle, b64decode_strict
 from beacon._errors import ProtocolViolation, UsageError
 from beacon._parse import parse_json
+from beacon._protocol import MAX_TTL, SORTINDEX_LIMIT, new_sync_id, node_of
 
 __all__ = [
     "Bso",
@@ -56,12 +55,8 @@ __all__ = [
     "parse_model",
 ]
 
-#: The storage format this client speaks (docs/protocol.md §4.3).
-STORAGE_VERSION = 5
-#: TTL of a clients record: 180 days (docs/protocol.md §4.6, a-s CLIENTS_TTL).
-CLIENTS_TTL = 15_552_000
-SORTINDEX_LIMIT = 999_999_999
-TTL_LIMIT = 999_999_999
+# One home for the protocol's numbers (beacon._protocol); re-exported here for the models.
+TTL_LIMIT = MAX_TTL
 
 
 def _two_decimals(value: float) -> float:
@@ -100,11 +95,6 @@ def format_timestamp(value: float) -> str:
     return f"{value:.2f}"
 
 
-def new_sync_id(*, rng: Callable[[int], bytes] = os.urandom) -> str:
-    """A record id or syncID: 9 random bytes as URL-safe base64, 12 characters (§4.5)."""
-    return base64.urlsafe_b64encode(rng(9)).decode("ascii")
-
-
 class _Wire(BaseModel):
     model_config = ConfigDict(
         strict=True,
@@ -138,8 +128,7 @@ class TokenResponse(_Wire):
     @property
     def node(self) -> str:
         """The storage node: ``api_endpoint`` without its ``/1.5/<uid>`` tail."""
-        head, sep, _ = self.api_endpoint.rstrip("/").rpartition("/1.5/")
-        return head if sep else self.api_endpoint
+        return node_of(self.api_endpoint)
 
 
 class Bso(_Wire):

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ import httpx
 from beacon._crypto import KeyBundle, SyncKey
 from beacon._errors import BeaconError, UsageError, make_error
 from beacon._models import InfoConfiguration
+from beacon._protocol import valid_collection
 from beacon.charts import Chart, RunResult, Step, Trace, bind, load_chart
 from beacon.client._engines import ClientsEngine, Engine, RecordEngine, StoreBound
 from beacon.client._fresh_start import FreshStartService
@@ -327,7 +327,7 @@ def _error_of(result: RunResult) -> BaseException:
 
 
 def _declinable(name: str) -> str:
-    if not isinstance(name, str) or not re.fullmatch(r"[a-zA-Z0-9._-]{1,32}", name):
+    if not valid_collection(name):
         raise UsageError(f"not an engine name: {name!r}")
     if name in ("clients", "meta", "crypto"):
         raise UsageError(f"{name!r} cannot be declined")

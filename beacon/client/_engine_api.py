@@ -5,10 +5,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from beacon._protocol import CLIENTS_TTL, COLLECTION, RECORD_ID
 
 if TYPE_CHECKING:
     from beacon.client._store import Store
@@ -26,11 +27,8 @@ __all__ = [
 ]
 
 #: Client records expire after 180 days (a-s CLIENTS_TTL, docs/protocol.md §4.6).
-CLIENTS_TTL = 15_552_000
 
 #: A collection name (docs/protocol.md §3.1) and a record id (§3.2; "," is refused separately).
-COLLECTION = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
-RECORD_ID = re.compile(r"^[ -~]{1,64}$")
 # Collections the session machinery owns (docs/protocol.md §3.1, §4.3-§4.6).
 RESERVED = frozenset({"meta", "crypto", "clients"})
 

@@ -27,6 +27,7 @@ from beacon._errors import (
     TransportError,
 )
 from beacon._models import InfoConfiguration
+from beacon._protocol import node_of
 from beacon.charts import Outcome, outcome
 from beacon.client._store import Store
 from beacon.client._tokenclient import Token, TokenClient
@@ -143,11 +144,5 @@ def backoff_error(who: str, until: float) -> BackoffError:
     return BackoffError(f"{who} asked to back off until {until:.0f} (epoch seconds)", until=until)
 
 
-def node_key(api_endpoint: str) -> str:
-    """The storage node of an ``api_endpoint``: everything before ``/1.5/<uid>``.
-
-    Backoff is kept per node (docs/anchors.md P12). A node is not always a host of its own (the
-    embedded service serves its nodes under ``/node/<n>``), so the path counts too.
-    """
-    base, sep, _ = api_endpoint.rstrip("/").rpartition("/1.5/")
-    return base if sep else api_endpoint.rstrip("/")
+#: The storage node of an ``api_endpoint`` (the key of per-node backoff).
+node_key = node_of

@@ -23,7 +23,6 @@ Contract: pure functions over plain JSON values (the meta/global cleartext of do
 
 from __future__ import annotations
 
-import base64
 import copy
 import os
 from collections.abc import Callable, Collection, Mapping
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from beacon._parse import json_or_none
+from beacon._protocol import STORAGE_VERSION, new_sync_id
 
 __all__ = [
     "DEFAULT_ENGINES",
@@ -47,7 +47,6 @@ __all__ = [
 Rng = Callable[[int], bytes]
 
 #: The storage format this client speaks (docs/protocol.md §4.3).
-STORAGE_VERSION = 5
 
 #: application-services' DEFAULT_ENGINES (docs/protocol.md §4.7, docs/anchors.md §3.2): a fresh
 #: meta/global lists them all, implemented here or not, so no device silently loses one.
@@ -63,11 +62,6 @@ DEFAULT_ENGINES: Mapping[str, int] = {
     "prefs": 2,
     "tabs": 1,
 }
-
-
-def new_sync_id(rng: Rng = os.urandom) -> str:
-    """A random syncID: 9 bytes, URL-safe base64, 12 characters (docs/protocol.md §4.5)."""
-    return base64.urlsafe_b64encode(rng(9)).decode("ascii")
 
 
 def fresh_meta_global(

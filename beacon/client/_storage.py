@@ -43,7 +43,6 @@ Contract:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 from urllib.parse import quote
@@ -51,6 +50,7 @@ from urllib.parse import quote
 from beacon._errors import ProtocolViolation, UsageError
 from beacon._hawk import HawkAuth
 from beacon._models import Bso, InfoCollections, InfoConfiguration, format_timestamp, parse_model
+from beacon._protocol import COLLECTION, RECORD_ID
 from beacon.client._batch import UploadResult, plan_batches
 from beacon.client._paging import Listing, Page, RecordStream, Sort, downloaded
 from beacon.client._responses import (
@@ -75,8 +75,7 @@ __all__ = [
 
 #: Most ids one ``ids=`` query may carry (§3.5).
 MAX_IDS = 100
-_COLLECTION = re.compile(r"^[a-zA-Z0-9._-]{1,32}$")
-_BSO_ID = re.compile(r"^[ -~]{1,64}$")
+_COLLECTION, _BSO_ID = COLLECTION, RECORD_ID  # the protocol's rules (beacon._protocol)
 
 BackoffSink = Callable[[float], None]
 

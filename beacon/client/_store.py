@@ -46,7 +46,6 @@ The ``records`` table belongs to :mod:`beacon.client._engines`, which reaches it
 
 from __future__ import annotations
 
-import base64
 import os
 import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -55,6 +54,7 @@ from typing import Any, Generic, TypeVar
 
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
 from beacon._errors import BeaconError, UsageError
+from beacon._protocol import new_sync_id
 from beacon.client._sealed import SETTING as _RECORDS_KEY
 from beacon.client._sealed import Seal, settle, unlock
 from beacon.client._sqlite import APPLICATION_ID, SCHEMA_VERSION, StateFile
@@ -103,9 +103,8 @@ class NodeAssignment:
     uid: int
 
 
-def new_guid(rng: Callable[[int], bytes] = os.urandom) -> str:
-    """A Sync GUID: 9 random bytes, URL-safe base64, 12 characters (docs/protocol.md §4.5)."""
-    return base64.urlsafe_b64encode(rng(9)).decode("ascii")
+#: A Sync GUID for a new record (the protocol's syncID shape, docs/protocol.md §4.5).
+new_guid = new_sync_id
 
 
 class Store(StateFile):

@@ -42,6 +42,7 @@ import httpx
 
 from beacon._errors import ProtocolViolation, TransportError, TransportTimeout, UsageError
 from beacon._parse import json_or_none, parse_json, parse_seconds
+from beacon._protocol import BACKOFF_HEADERS
 
 __all__ = [
     "DEFAULT_RETRY_AFTER",
@@ -67,7 +68,7 @@ DEFAULT_RETRY_AFTER = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 
 # Headers asking the client to slow down on any response (docs/protocol.md §3.9, §1.6).
-_BACKOFF_HEADERS = ("x-weave-backoff", "x-backoff", "backoff")
+_BACKOFF_HEADERS = tuple(h.lower() for h in BACKOFF_HEADERS)
 # Statuses whose Retry-After is honoured (docs/protocol.md §3.9-§3.10: 503, 429, 409).
 _RETRY_AFTER_STATUSES = frozenset({409, 429, 503})
 

@@ -18,12 +18,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
-_COLLECTION = re.compile(r"\A[a-zA-Z0-9._-]{1,32}\Z")
-_ID = re.compile(r"\A[ -~]{1,64}\Z")
+from beacon._protocol import COLLECTION, MAX_TTL, RECORD_ID, SORTINDEX_LIMIT
+
+_COLLECTION, _ID = COLLECTION, RECORD_ID  # the protocol's rules (beacon._protocol)
 _KNOWN_BAD = re.compile(r'IV":\s*"AAAAAAAAAAAAAAAAAAAAAA=="')
 _ALLOWED = frozenset({"id", "sortindex", "payload", "ttl", "modified", "collection"})
-MAX_SORTINDEX = 999_999_999
-MAX_TTL = 999_999_999
+MAX_SORTINDEX = SORTINDEX_LIMIT
 
 
 def valid_collection(name: str) -> bool:

@@ -17,22 +17,18 @@ Contract:
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
 from beacon._errors import BeaconError, RecordIntegrityError, UsageError
+from beacon._protocol import STORAGE_VERSION, new_sync_id
 
 __all__ = ["Elsewhere"]
 
-STORAGE_VERSION = 5
 
-
-def _sync_id(rng: Callable[[int], bytes]) -> str:
-    """A 12-character URL-safe syncID, as Sync clients make them."""
-    return base64.urlsafe_b64encode(rng(9)).decode("ascii")
+_sync_id = new_sync_id
 
 
 class Elsewhere:

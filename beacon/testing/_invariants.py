@@ -33,6 +33,7 @@ from typing import Any
 
 from beacon._crypto import CollectionKeys, decrypt_record
 from beacon._errors import BeaconError, RecordIntegrityError
+from beacon._protocol import STORAGE_VERSION
 from beacon.charts import Structure, Trace, load_chart
 from beacon.testing._recorder import Exchange
 
@@ -45,8 +46,6 @@ __all__ = [
     "configuration_problem",
     "request_bound",
 ]
-
-STORAGE_VERSION = 5
 
 
 class InvariantViolation(AssertionError):
