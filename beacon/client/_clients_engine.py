@@ -164,6 +164,19 @@ class ClientsEngine:
         self._pending = {own["id"]: row.change_counter if row else 0}
         return [OutgoingRecord(own["id"], own, ttl=CLIENTS_TTL)]
 
+    def server_holds(self, ids: frozenset[str]) -> None:
+        """Every id the clients collection holds now (it is read whole when it changed, and
+        is empty when the server no longer lists it): our record comes back when it is gone,
+        whether the collection was deleted or only our record."""
+        own = self.client_id
+        if own in ids:
+            return
+        self._records.sql(
+            "UPDATE records SET changed = 1, server_modified = NULL,"
+            " change_counter = change_counter + 1 WHERE collection = ? AND id = ?",
+            (self.name, own),
+        )
+
     def mark_uploaded(self, ids: Iterable[str], server_modified: float) -> None:
         """Our record was stored at ``server_modified``."""
         self._records.mark_uploaded(ids, server_modified, self._pending)

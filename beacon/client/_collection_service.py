@@ -64,6 +64,10 @@ class CollectionService:
         self._offset: str | None = None
         self._high_water: float | None = None
         self._refetch = False  # after a 412: download even if i/c looked unchanged
+        # An engine of a small collection (clients) may read it whole whenever it changed and
+        # be told every id the server holds (``server_holds``); None for the others.
+        self._whole = getattr(engine, "server_holds", None)
+        self._seen: set[str] | None = None
 
     def __repr__(self) -> str:
         return f"CollectionService({self._engine.name!r})"
@@ -122,11 +126,15 @@ class CollectionService:
         last = run.store.collection_state(self._name).last_fetch or 0.0
         remote = (run.info or {}).get(self._name)
         if self._offset is None and not self._refetch and (remote is None or remote <= last):
+            if remote is None and self._whole is not None:
+                self._seen = set()  # the server lists no such collection: it holds nothing
             return "done"  # i/c says nothing new: no request (request economy)
+        if self._offset is None and self._whole is not None:
+            self._seen = set()  # a small collection read whole, to see what is missing too
         try:
             page = self._storage.get_collection(
                 self._name,
-                newer=last,
+                newer=None if self._whole is not None else last,
                 limit=self._page_size,
                 offset=self._offset,
                 sort="oldest",
@@ -144,6 +152,8 @@ class CollectionService:
         if self._high_water is None:
             self._high_water = page.last_modified
         incoming, failed = self._verify(page.records)
+        if self._seen is not None:
+            self._seen.update(bso.id for bso in page.records)
         with run.store.transaction():
             applied = self._engine.apply_incoming(incoming)
             if failed:  # fetched again by id next time, even once the mark is past them
@@ -210,6 +220,10 @@ class CollectionService:
     @action("ok")
     def advance_last_fetch(self) -> str:
         """Every page is applied: the last-fetch time may move now (and only now)."""
+        if self._seen is not None and self._whole is not None:
+            with self._run.store.transaction():
+                self._whole(frozenset(self._seen))  # e.g. our client record is gone: upload it
+            self._seen = None
         if self._high_water is not None:
             self._run.store.set_last_fetch(self._name, self._high_water)
         self._high_water = None

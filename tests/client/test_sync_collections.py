@@ -208,3 +208,25 @@ def test_a_record_damaged_in_one_download_is_fetched_again_by_id_until_it_verifi
     b.wire.sent.clear()
     b.client.sync()
     assert not any("ids=" in path for _, path in b.wire.sent)  # and then no more
+
+
+@pytest.mark.parametrize("gone", ["the collection", "our record"])
+def test_our_client_record_comes_back_when_it_is_gone_from_the_server(
+    world: World, gone: str
+) -> None:
+    a, b = world.device("a"), world.device("b")
+    a.client.sync()
+    b.client.sync()
+    own = a.client.engines[0]
+    own_id = own.client_id  # type: ignore[attr-defined]
+    assert own_id in world.svc.faults.records(world.fxa_uid, "clients")
+    if gone == "the collection":
+        world.svc.faults.delete_collection(world.fxa_uid, "clients")
+    else:
+        world.svc.faults.delete_record(world.fxa_uid, "clients", own_id)
+
+    result = a.client.sync()  # nothing of ours changed, yet our record is uploaded again
+
+    assert result.engines["clients"]["uploaded"] == 1
+    assert own_id in world.svc.faults.records(world.fxa_uid, "clients")
+    assert a.client.sync().requests == 1  # and then the one-request run again
