@@ -11,7 +11,8 @@
     ├── ServerError                     the server refused in-protocol: .status .url .retry_after
     │   ├── AuthenticationError         401: credentials or token refused
     │   ├── ConflictError               409/412: a concurrent writer won the race
-    │   └── BackoffError                503/429/Backoff: .until (epoch seconds)
+    │   ├── BackoffError                503/429/Backoff: .until (epoch seconds)
+    │   └── ServiceEndOfLife            513: the service retired this client (.alert)
     ├── ProtocolViolation               the server said something out of protocol
     │   ├── ClientUpgradeRequired       storage version newer than this client speaks
     │   └── SetupRaceError              storage was re-initialised under us twice in one run
@@ -36,6 +37,7 @@ __all__ = [
     "ProtocolViolation",
     "RecordIntegrityError",
     "ServerError",
+    "ServiceEndOfLife",
     "SetupRaceError",
     "TransportError",
     "TransportTimeout",
@@ -150,6 +152,27 @@ class BackoffError(ServerError):
     ) -> None:
         super().__init__(message, status=status, url=url, retry_after=retry_after, body=body)
         self.until = until
+
+
+class ServiceEndOfLife(ServerError):
+    """513: the service has retired this client (X-Weave-Alert ``hard-eol``); upgrade it.
+
+    ``alert`` is the server's X-Weave-Alert as a mapping (``code``, ``message``, ``url``), or
+    ``None``; it is the operator's text, never a secret.
+    """
+
+    kind = "end_of_life"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 513,
+        url: str | None = None,
+        alert: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message, status=status, url=url)
+        self.alert = alert
 
 
 class ProtocolViolation(BeaconError):

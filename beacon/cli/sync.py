@@ -186,6 +186,10 @@ def run(args: argparse.Namespace) -> int:
     assert result is not None
     if getattr(args, "verbose", 0):
         print("states: " + " > ".join(result.states), file=sys.stderr)
+    for alert in result.alerts:  # the operator's word: upgrade soon
+        print(
+            f"beacon: the service says: {alert['message']} {alert['url']}".rstrip(), file=sys.stderr
+        )
     counts = ", ".join(f"{name} {_summary(c)}" for name, c in sorted(result.engines.items()))
     print(f"synced in {result.requests} request(s){': ' + counts if counts else ''}")
     return 0
@@ -285,6 +289,7 @@ def _run_fields(result: SyncResult | None, client: SyncClient | None) -> dict[st
         "states": list(last.states) if last is not None else [],
         "requests": last.requests if last is not None else 0,
         "engines": dict(last.engines) if last is not None else {},
+        "alerts": list(last.alerts) if last is not None else [],
     }
 
 

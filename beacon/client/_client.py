@@ -80,6 +80,8 @@ class SyncResult:
         trace: the run's JSON trace tree (names and outcomes only, never secrets).
         requests: HTTP requests sent during the run.
         states: states entered, in order; nested charts' states as ``chart:state``.
+        alerts: the servers' X-Weave-Alert messages seen during the run (``code``, e.g.
+            ``soft-eol``, ``message``, ``url``): the operator asks the user to upgrade.
     """
 
     outcome: str
@@ -87,6 +89,7 @@ class SyncResult:
     trace: dict[str, Any] = field(default_factory=dict, repr=False)
     requests: int = 0
     states: tuple[str, ...] = ()
+    alerts: tuple[dict[str, str], ...] = ()
 
 
 def _states_entered(trace: Trace, prefix: str = "") -> list[str]:
@@ -225,6 +228,7 @@ class SyncClient:
         """
         store = self.store
         before = self._http.request_count
+        self._http.alerts = []  # the alerts of this run
         run = Run(
             store=store,
             transport=self._http,
@@ -269,6 +273,7 @@ class SyncClient:
                 trace=machine.trace.to_json(),
                 requests=self._http.request_count - before,
                 states=tuple(_states_entered(machine.trace)),
+                alerts=tuple(self._http.alerts),
             )
         if outcome.failed:
             raise _error_of(outcome)

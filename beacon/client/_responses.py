@@ -27,6 +27,7 @@ from beacon._errors import (
     ConflictError,
     ProtocolViolation,
     ServerError,
+    ServiceEndOfLife,
 )
 from beacon._parse import parse_seconds
 from beacon.client._transport import DEFAULT_RETRY_AFTER, Response
@@ -85,6 +86,12 @@ def check_response(
         )
     if status in ok:
         return response
+    if status == 513:
+        raise ServiceEndOfLife(
+            f"{method} {shown}: the service has retired this client (513); upgrade beacon",
+            url=shown,
+            alert=response.alert,
+        )
     if status in (409, 412):
         raise ConflictError(
             f"{method} {shown}: another client changed the target ({status})",

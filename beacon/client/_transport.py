@@ -125,6 +125,26 @@ class Response:
         """The start of the body as text, for error attributes (never holds our secrets)."""
         return self.content[:limit].decode("utf-8", errors="replace")
 
+    @property
+    def alert(self) -> dict[str, str] | None:
+        """The X-Weave-Alert header (docs/protocol.md §3.9) as ``code``/``message``/``url``.
+
+        None without the header.
+
+        The header is JSON (``{"code": "soft-eol", "message": ..., "url": ...}``) or plain
+        text; anything else is kept as its message, each value bounded.
+        """
+        raw = self.header("X-Weave-Alert")
+        if raw is None:
+            return None
+        value = json_or_none(raw.encode("utf-8", errors="replace"))
+        if not isinstance(value, dict):
+            return {"code": "", "message": raw[:_ALERT_LIMIT], "url": ""}
+        return {key: str(value.get(key, ""))[:_ALERT_LIMIT] for key in ("code", "message", "url")}
+
+
+_ALERT_LIMIT = 500  # characters kept of each X-Weave-Alert field
+
 
 def _seconds(value: str) -> float | None:
     """A non-negative, finite number of seconds from a header value, or None."""
@@ -230,6 +250,8 @@ class Transport:
         self._max_backoff = max_backoff
         self._max_response_bytes = max_response_bytes
         self._count = 0
+        #: Every X-Weave-Alert seen (code, message, url), oldest first, at most 20 kept.
+        self.alerts: list[dict[str, str]] = []
 
     def __repr__(self) -> str:
         return f"Transport(requests={self._count})"
@@ -287,7 +309,7 @@ class Transport:
             raise TransportError(f"{method} {shown}: {type(exc).__name__}", url=shown) from exc
         now = self._clock()
         lowered = MappingProxyType({k.lower(): v for k, v in response.headers.items()})
-        return Response(
+        answer = Response(
             method=method,
             url=shown,
             status=response.status_code,
@@ -298,6 +320,10 @@ class Transport:
                 response.status_code, lowered, now=now, max_backoff=self._max_backoff
             ),
         )
+        alert = answer.alert
+        if alert is not None and alert not in self.alerts:
+            self.alerts = [*self.alerts, alert][-20:]
+        return answer
 
     def _read(self, response: httpx.Response, method: str, shown: str) -> bytes:
         chunks: list[bytes] = []

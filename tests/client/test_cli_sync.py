@@ -67,7 +67,7 @@ def test_json_output_of_a_first_and_a_second_run(
     argv = _args(svc, base_url, tmp_path / "state", "--engines", "notes,recipes", "--json")
     status, report = _run_json(argv, capsys)
     assert status == 0
-    assert set(report) == {"outcome", "error", "states", "requests", "engines"}
+    assert set(report) == {"outcome", "error", "states", "requests", "engines", "alerts"}
     assert report["outcome"] == "ok"
     assert report["error"] is None
     assert report["states"][0] == "married"

@@ -19,6 +19,7 @@ from beacon._errors import (
     ConflictError,
     ProtocolViolation,
     ServerError,
+    ServiceEndOfLife,
     UsageError,
 )
 from beacon._models import Bso, InfoConfiguration
@@ -107,7 +108,7 @@ def test_backoff_on_a_success_goes_to_the_sink() -> None:
     assert seen == [NOW + 600]
 
 
-@pytest.mark.parametrize("status", [400, 403, 500, 513])
+@pytest.mark.parametrize("status", [400, 403, 500])
 def test_other_statuses_are_server_errors(status: int) -> None:
     with pytest.raises(ServerError) as info:
         storage(Script(reply(status, 8))).info_collections()
@@ -552,3 +553,16 @@ def test_a_stream_is_iterated_once() -> None:
     with pytest.raises(UsageError):
         list(stream)
     assert len(script.requests) == 1
+
+
+def test_a_513_is_the_services_end_of_life_for_this_client_with_its_alert() -> None:
+    alert = '{"code": "hard-eol", "message": "Upgrade now.", "url": "https://example.test/"}'
+    script = Script(reply(513, 0, headers={"X-Weave-Alert": alert}))
+    with pytest.raises(ServiceEndOfLife) as info:
+        storage(script).info_collections()
+    assert info.value.status == 513
+    assert info.value.alert == {
+        "code": "hard-eol",
+        "message": "Upgrade now.",
+        "url": "https://example.test/",
+    }

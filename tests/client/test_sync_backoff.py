@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from beacon import BackoffError
+from beacon import BackoffError, ServiceEndOfLife
 from beacon.client._run import node_key
 from beacon.client._transport import MAX_BACKOFF
 from tests.client.sync_world import World, requests_of, tail
@@ -106,3 +106,34 @@ def test_backoff_is_kept_per_node_and_dropped_with_the_old_node(world: World) ->
     # docs/anchors.md P12: the old node's window is forgotten with the node; the new one has none.
     assert store.backoff_until(node_key(old.api_endpoint)) is None
     assert store.backoff_until(node_key(new.api_endpoint)) is None
+
+
+def test_a_soft_end_of_life_alert_is_in_the_result_and_the_run_carries_on(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    world.svc.faults.alert_next(1, code="soft-eol", path_contains="info/collections")
+
+    result = a.client.sync()
+
+    assert result.outcome == "ok"
+    assert result.alerts == (
+        {
+            "code": "soft-eol",
+            "message": "This service will soon be discontinued.",
+            "url": "https://support.mozilla.org/",
+        },
+    )
+    assert a.client.sync().alerts == ()  # an alert belongs to the run that saw it
+
+
+def test_a_hard_end_of_life_513_is_a_typed_error_with_the_alert(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    world.svc.faults.alert_next(1, code="hard-eol", path_contains="info/collections")
+
+    with pytest.raises(ServiceEndOfLife) as retired:
+        a.client.sync()
+
+    assert retired.value.status == 513
+    assert retired.value.alert is not None
+    assert retired.value.alert["code"] == "hard-eol"
