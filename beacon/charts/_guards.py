@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import ast
 import itertools
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from statemachine.io.evaluators import normalize_cond
+from statemachine.spec_parser import replace_operators
 
 __all__ = ["Formula", "conjunction", "in_states", "normalize_guard", "parse_guard", "satisfiable"]
 
@@ -27,11 +29,6 @@ class _Guarded(Protocol):
 
 # Names the guard dialect provides itself; they never bind to services.
 _BUILTIN_NAMES = frozenset({"True", "False", "None", "true", "false", "null", "In"})
-_JS_REPLACEMENTS = {"===": "==", "!==": "!=", "&&": " and ", "||": " or "}
-_JS_PATTERN = re.compile(r"===|!==|&&|\|\|")
-# python-statemachine's guard DSL: ``!x``, ``a ^ b`` (and), ``a v b`` (or).
-_DSL_PATTERN = re.compile(r"\!(?!=)|\^|\bv\b")
-_DSL_REPLACEMENTS = {"!": "not ", "^": " and ", "v": " or "}
 
 
 @dataclass(frozen=True)
@@ -66,10 +63,12 @@ _CANONICAL = (ast.Lt, ast.LtE, ast.Eq, ast.Is, ast.In)
 
 
 def normalize_guard(expr: str) -> str:
-    """The expression in Python syntax, as python-statemachine's guard dialect reads it."""
-    expr = _JS_PATTERN.sub(lambda m: _JS_REPLACEMENTS[m.group(0)], expr)
-    expr = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", expr))
-    return _DSL_PATTERN.sub(lambda m: _DSL_REPLACEMENTS[m.group(0)], expr).strip()
+    """The expression in Python syntax, as python-statemachine's guard dialect reads it.
+
+    The library's own two steps, in its order: ``normalize_cond`` (JavaScript-style
+    ``===``/``&&``/``true``...) then ``replace_operators`` (its ``!``/``^``/``v`` DSL).
+    """
+    return str(replace_operators(normalize_cond(expr))).strip()
 
 
 def parse_guard(expr: str) -> Formula:
