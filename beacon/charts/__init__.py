@@ -92,7 +92,7 @@ from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
 from beacon.charts._paths import EventPath, PathStep, transition_paths
-from beacon.charts._render import Overlay, render_dot, render_mermaid, render_svg
+from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._roles import ROLES, Role
 from beacon.charts._service import Outcome, action, guard, outcome
@@ -124,6 +124,7 @@ __all__ = [
     "chart_path",
     "check_chart",
     "completeness_matrix",
+    "edge_class",
     "format_matrix",
     "guard",
     "load_chart",

@@ -20,6 +20,7 @@ Drawing rules:
 
 from __future__ import annotations
 
+import re
 import textwrap
 from dataclasses import dataclass, field
 
@@ -31,7 +32,15 @@ from beacon.charts._load import Chart
 from beacon.charts._model import Structure, TransitionInfo
 from beacon.charts._trace import Trace
 
-__all__ = ["ROLE_COLORS", "Overlay", "render_dot", "render_mermaid", "render_svg", "state_role"]
+__all__ = [
+    "ROLE_COLORS",
+    "Overlay",
+    "edge_class",
+    "render_dot",
+    "render_mermaid",
+    "render_svg",
+    "state_role",
+]
 
 _FONT = "Helvetica"
 _LABEL_WIDTH = 26  # characters on one line of an edge label
@@ -206,7 +215,14 @@ def _edge(g: graphviz.Digraph, chart: Chart, t: TransitionInfo, overlay: Overlay
         edge_attrs = dict(attrs, **_cluster_attrs(s, t.source, target))
         if t.source == target and s.states[target].compound:
             edge_attrs.pop("lhead", None)
+        # The SVG element of the edge carries this class, so a page can point at a transition.
+        edge_attrs["class"] = edge_class(chart.name, t.id)
         g.edge(_anchor(s, t.source), _anchor(s, target), label=label, **edge_attrs)
+
+
+def edge_class(chart: str, transition: str) -> str:
+    """The SVG class of a transition's edge: ``t-<chart>-<source>-<n>``, CSS-safe."""
+    return "t-" + re.sub(r"[^A-Za-z0-9_-]", "-", f"{chart}-{transition.replace('#', '-')}")
 
 
 # -- Mermaid ------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from beacon._crypto import KeyBundle
-from beacon.charts import Chart, Overlay, Trace, load_chart, render_dot, render_svg
+from beacon.charts import Chart, Overlay, Trace, edge_class, load_chart, render_dot, render_svg
 from beacon.demo._page import render_page
 from beacon.demo._story import Story
 
@@ -36,12 +36,14 @@ def write_outputs(story: Story, out: Path, traces: Mapping[str, list[dict[str, A
     traces_dir = out / "traces"
     traces_dir.mkdir(exist_ok=True)
     diagrams: dict[str, dict[str, str]] = {}
+    steps: dict[str, list[tuple[str, str]]] = {}
     for name in story.devices:
         runs = traces.get(name, [])
         for chapter, trace in zip(story.for_device(name), runs, strict=False):
             path = traces_dir / f"{chapter.number:02d}-{name}.json"
             path.write_text(json.dumps(trace, indent=2, sort_keys=True) + "\n", "utf-8")
         parsed = [Trace.from_json(t) for t in runs]
+        steps[name] = _steps(charts[0], parsed)
         diagrams[name] = {}
         for chart in charts:
             svg = overlaid_svg(chart, parsed)
@@ -53,7 +55,7 @@ def write_outputs(story: Story, out: Path, traces: Mapping[str, list[dict[str, A
     page = out / "index.html"
     story.files["the page"] = str(page)
     story.files["the story as JSON"] = str(out / "story.json")
-    page.write_text(render_page(story, diagrams=diagrams, traces=traces), "utf-8")
+    page.write_text(render_page(story, diagrams=diagrams, traces=traces, steps=steps), "utf-8")
     write_story(story, out)
 
 
@@ -67,6 +69,19 @@ def overlaid_svg(chart: Chart, traces: Iterable[Trace]) -> str:
     runs = [t for trace in traces for t in trace.walk() if t.chart == chart.name]
     combined = Trace(chart=chart.name, steps=[step for run in runs for step in run.steps])
     return render_svg(render_dot(chart, Overlay.for_chart(chart, combined)))
+
+
+def _steps(chart: Chart, traces: Iterable[Trace]) -> list[tuple[str, str]]:
+    """Every transition the device took in ``chart``, in order: (its edge's class, its label)."""
+    by_id = chart.structure.by_id
+    return [
+        (edge_class(chart.name, tid), by_id[tid].label)
+        for trace in traces
+        for run in trace.walk()
+        if run.chart == chart.name
+        for tid in run.transitions
+        if tid in by_id
+    ]
 
 
 def secrets_of(kb: bytes, access_token: str) -> set[str]:

@@ -1,9 +1,11 @@
 """The demo's one self-contained HTML page: the devices side by side.
 
 Each device gets a column: the session diagram with its path overlaid (the SVG inlined, so
-the page needs no other file), then its runs in order with their paths and requests. Below,
-the story's checks and every trace as JSON. No script, no external resource; everything that
-came from a run is HTML-escaped.
+the page needs no other file), shown whole at the column's width (a click on it zooms to full
+size, CSS only), with a stepper that walks the device's run transition by transition (the
+one small inline script: it only moves a highlight); then its runs in order with their paths
+and requests. Below, the story's checks and every trace as JSON. No external resource;
+everything that came from a run is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -28,7 +30,14 @@ h1 { margin-bottom: .2rem; } .lede { color: #555; margin-top: 0; }
 .device { border: 1px solid #d8dde6; border-radius: 8px; padding: 1rem; background: #fbfcfe; }
 .device h2 { margin-top: 0; }
 .diagram { overflow: auto; background: white; border: 1px solid #e4e8ee; border-radius: 6px; }
-.diagram svg { height: 380px; width: auto; max-width: none; display: block; }
+.zoom { display: none; } .zoom + label { cursor: zoom-in; display: block; }
+.diagram svg { width: 100%; height: auto; display: block; }
+.zoom:checked + label { cursor: zoom-out; }
+.zoom:checked + label .diagram svg { width: auto; max-width: none; }
+.stepper { margin: .4rem 0; font-size: 13px; } .stepper button { font: inherit; }
+.stepper output { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+svg .current path { stroke: #e8710a !important; stroke-width: 5px !important; }
+svg .current text { fill: #e8710a !important; font-weight: bold; }
 ol.runs { padding-left: 1.2rem; } ol.runs li { margin-bottom: .8rem; }
 .path { font: 13px/1.6 ui-monospace, SFMono-Regular, Menlo, monospace; }
 .s-ok { color: #137333; font-weight: 600; } .s-fail { color: #b3261e; font-weight: 600; }
@@ -43,6 +52,11 @@ details pre { max-height: 400px; overflow: auto; background: #f4f6f9; padding: .
 """
 
 _XML_PROLOG = re.compile(r"^\s*(<\?xml[^>]*\?>\s*)?(<!DOCTYPE[^>]*>\s*)?(<!--.*?-->\s*)*", re.S)
+
+
+def _ident(text: str) -> str:
+    """``text`` as an HTML id part."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", text)
 
 
 def _inline_svg(svg: str) -> str:
@@ -83,29 +97,67 @@ def _chapter_html(chapter: Chapter) -> str:
     )
 
 
+# Moves the highlight along a device's transitions: each stepper names its diagram and holds
+# the steps (edge class, label) as JSON; nothing else on the page is scripted.
+_SCRIPT = """
+document.querySelectorAll('.stepper').forEach(function (box) {
+  var steps = JSON.parse(box.dataset.steps), at = -1;
+  var svg = document.getElementById(box.dataset.diagram);
+  var out = box.querySelector('output');
+  function show(k) {
+    at = Math.max(0, Math.min(steps.length - 1, k));
+    svg.querySelectorAll('.current').forEach(function (e) { e.classList.remove('current'); });
+    svg.querySelectorAll('.' + steps[at][0]).forEach(function (e) { e.classList.add('current'); });
+    out.textContent = (at + 1) + ' / ' + steps.length + ': ' + steps[at][1];
+  }
+  box.querySelector('.prev').onclick = function () { show(at - 1); };
+  box.querySelector('.next').onclick = function () { show(at + 1); };
+});
+"""
+
+
+def _stepper(device: str, diagram_id: str, steps: Sequence[tuple[str, str]]) -> str:
+    data = escape(json.dumps([list(s) for s in steps]), quote=True)
+    return (
+        f'<div class="stepper" data-diagram="{diagram_id}" data-steps="{data}">'
+        f"Step through device {escape(device)}'s run: "
+        '<button class="prev" type="button">◀</button> '
+        '<button class="next" type="button">▶</button> '
+        f"<output>{len(steps)} transitions</output></div>"
+    )
+
+
 def render_page(
     story: Story,
     *,
     diagrams: Mapping[str, Mapping[str, str]],
     traces: Mapping[str, Any],
+    steps: Mapping[str, Sequence[tuple[str, str]]] | None = None,
 ) -> str:
     """The whole page. ``diagrams`` maps a device to its overlaid SVGs by chart name (the
-    first is shown open, the others folded); ``traces`` maps a device to its traces."""
+    first is shown open, the others folded); ``traces`` maps a device to its traces;
+    ``steps`` to the transitions of the first chart it took, in order (edge class, label)."""
     columns = []
     for device in story.devices:
         charts = diagrams.get(device, {})
         figures = []
         for n, (chart, svg) in enumerate(charts.items()):
             link = f"{escape(chart)}-{escape(device)}.svg"
-            drawing = f'<div class="diagram">{_inline_svg(svg)}</div>'
+            ident = f"diagram-{_ident(device)}-{_ident(chart)}"
+            drawing = (
+                f'<input type="checkbox" class="zoom" id="zoom-{ident}">'
+                f'<label for="zoom-{ident}"><div class="diagram" id="{ident}">'
+                f"{_inline_svg(svg)}</div></label>"
+            )
             caption = (
                 f'<p class="meta">The {escape(chart)} chart with the path device '
                 f"{escape(device)} took over all its runs: transitions taken are blue and "
-                "numbered in order, states entered are filled (scroll sideways; "
+                "numbered in order, states entered are filled (click the picture to zoom; "
                 f'<a href="{link}">the SVG alone</a>).</p>'
             )
             if n == 0:
-                figures.append(caption + drawing)
+                walk = _stepper(device, ident, (steps or {}).get(device, ()))
+                figures.append(caption + walk + drawing)
             else:
                 figures.append(
                     f"<details><summary>The {escape(chart)} chart</summary>"
@@ -143,5 +195,6 @@ def render_page(
         f'<div class="devices">{"".join(columns)}</div>'
         f'<h2>Checks</h2><ul class="checks">{checks}</ul>'
         f"<h2>Traces</h2>{trace_blocks}"
+        f"<script>{_SCRIPT}</script>"
         "</body></html>\n"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
 import re
 from pathlib import Path
@@ -96,7 +97,8 @@ def test_outputs_are_written(demo: tuple[Story, Path]) -> None:
 def test_the_page_is_self_contained(demo: tuple[Story, Path]) -> None:
     _, out = demo
     page = (out / "index.html").read_text()
-    assert "<script" not in page
+    assert page.count("<script") == 1  # the stepper's, inline
+    assert "<script>" in page
     external = re.findall(r'(?:src|href)="(https?:)?//', page)
     assert external == []
     assert "<link" not in page
@@ -133,3 +135,21 @@ def test_the_command_prints_the_timeline(
     assert "✗" not in printed
     assert printed.count("✓") >= 10
     assert "the story happened as told" in printed
+
+
+def test_the_page_steps_through_each_devices_run_on_its_own_diagram(
+    demo: tuple[Story, Path],
+) -> None:
+    _, out = demo
+    page = (out / "index.html").read_text()
+    steppers = re.findall(r'<div class="stepper" data-diagram="([^"]+)" data-steps="([^"]+)"', page)
+    assert len(steppers) == 2  # one per device
+    for diagram, data in steppers:
+        steps = json.loads(html.unescape(data))
+        assert steps  # every run took transitions
+        drawing = page[page.index(f'id="{diagram}"') :]
+        drawing = drawing[: drawing.index("</svg>")]
+        classes = set(re.findall(r'class="edge ([^"]+)"', drawing))
+        classes = {html.unescape(c) for c in classes}
+        assert {cls for cls, _ in steps} <= classes  # each step lights an edge of its diagram
+        assert all("-->" in label for _, label in steps)
