@@ -171,11 +171,7 @@ class ClientsEngine:
         own = self.client_id
         if own in ids:
             return
-        self._records.sql(
-            "UPDATE records SET changed = 1, server_modified = NULL,"
-            " change_counter = change_counter + 1 WHERE collection = ? AND id = ?",
-            (self.name, own),
-        )
+        self._records.mark_outgoing(own)
 
     def mark_uploaded(self, ids: Iterable[str], server_modified: float) -> None:
         """Our record was stored at ``server_modified``."""
@@ -185,9 +181,5 @@ class ClientsEngine:
         """The server state is unknown: forget the other clients and re-upload ours."""
         own = self.client_id
         self._records.delete_all(where="AND id != ?", params=(own,))
-        self._records.sql(
-            "UPDATE records SET changed = 1, server_modified = NULL,"
-            " change_counter = change_counter + 1 WHERE collection = ? AND id = ?",
-            (self.name, own),
-        )
+        self._records.mark_outgoing(own)
         self._pending = {}

@@ -234,11 +234,7 @@ class RecordEngine:
 
     def reset(self) -> None:
         """Forget what the server holds: every local record and tombstone becomes outgoing."""
-        self._records.sql(
-            "UPDATE records SET changed = 1, server_modified = NULL,"
-            " change_counter = change_counter + 1 WHERE collection = ?",
-            (self.name,),
-        )
+        self._records.mark_outgoing()
         self._pending = {}
 
     def wipe_local(self) -> None:

@@ -204,5 +204,15 @@ class Records:
                     (server_modified, self.collection, record_id, counter),
                 )
 
+    def mark_outgoing(self, record_id: str | None = None) -> None:
+        """Forget what the server holds of one record, or of all of them: each becomes
+        outgoing again (a reset, or a record the server lost)."""
+        where, params = ("", ()) if record_id is None else (" AND id = ?", (record_id,))
+        self.sql(
+            "UPDATE records SET changed = 1, server_modified = NULL,"
+            f" change_counter = change_counter + 1 WHERE collection = ?{where}",
+            (self.collection, *params),
+        )
+
     def delete_all(self, *, where: str = "", params: Sequence[Any] = ()) -> None:
         self.sql(f"DELETE FROM records WHERE collection = ? {where}", (self.collection, *params))

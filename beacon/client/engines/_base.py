@@ -449,11 +449,7 @@ class TypedEngine(Generic[M]):
 
     def reset(self) -> None:
         """Forget what the server holds: every local record and tombstone becomes outgoing."""
-        self._records.sql(
-            "UPDATE records SET changed = 1, server_modified = NULL,"
-            " change_counter = change_counter + 1 WHERE collection = ?",
-            (self.name,),
-        )
+        self._records.mark_outgoing()
         self._pending = {}
 
     def wipe_local(self) -> None:

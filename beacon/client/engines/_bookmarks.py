@@ -367,11 +367,7 @@ class BookmarksEngine(LocalTree):
         """Forget the server: the mirror is emptied and every local item becomes outgoing."""
         with self.store.transaction():
             self._mirror.delete_all()
-            self._local.sql(
-                "UPDATE records SET changed = 1, server_modified = NULL,"
-                " change_counter = change_counter + 1 WHERE collection = ?",
-                (self.name,),
-            )
+            self._local.mark_outgoing()
         self._pending, self._sent = {}, {}
 
     def wipe_local(self) -> None:
