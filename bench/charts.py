@@ -42,7 +42,7 @@ states:
     enter: step
     transitions:
       - {event: ok, target: a}
-  end: {final: true}
+  end: {final: true, donedata: {content: "{'role': 'success'}"}}
 """
 
 

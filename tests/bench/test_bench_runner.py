@@ -114,3 +114,11 @@ def test_download_tiny_run_goes_through_a_server_process() -> None:
     assert result["downloads"]["60"]["finished"] is True
     assert result["downloads"]["60"]["records"] == 60
     assert result["downloads"]["60"]["requests"] >= result["downloads"]["20"]["requests"]
+
+
+@pytest.mark.usefixtures("bench_package")
+def test_charts_tiny_run_compares_beacon_with_bare_python_statemachine() -> None:
+    # Its generated chart must pass beacon's load checks (a final without a role once failed).
+    [figure] = _check_figures(_module("charts").run(quick=True))
+    assert figure["baseline"] > 0
+    assert figure["ratio"] > 0
