@@ -29,9 +29,16 @@ def write_story(story: Story, out: Path) -> None:
     (out / "story.json").write_text(json.dumps(story.to_json(), indent=2) + "\n", "utf-8")
 
 
-def write_outputs(story: Story, out: Path, traces: Mapping[str, list[dict[str, Any]]]) -> None:
+def write_outputs(
+    story: Story,
+    out: Path,
+    traces: Mapping[str, list[dict[str, Any]]],
+    *,
+    signins: Mapping[str, Trace] | None = None,
+) -> None:
     """Every file of ``out/`` but the devices' state: ``traces`` maps a device to its runs'
-    trace trees, in the order of its chapters."""
+    trace trees, in the order of its chapters; ``signins`` to its sign-in's account chart
+    trace (drawn as the account diagram)."""
     charts = [load_chart(name) for name in DIAGRAMS]
     traces_dir = out / "traces"
     traces_dir.mkdir(exist_ok=True)
@@ -51,6 +58,14 @@ def write_outputs(story: Story, out: Path, traces: Mapping[str, list[dict[str, A
             target.write_text(svg, "utf-8")
             diagrams[name][chart.name] = svg
             story.files[f"{chart.name} diagram, device {name}'s path"] = str(target)
+        signin = (signins or {}).get(name)
+        if signin is not None:
+            account_chart = load_chart("account")
+            svg = overlaid_svg(account_chart, [signin])
+            target = out / f"account-{name}.svg"
+            target.write_text(svg, "utf-8")
+            diagrams[name]["account"] = svg
+            story.files[f"account diagram, device {name}'s sign-in"] = str(target)
     story.files["traces (one JSON tree per run)"] = str(traces_dir)
     page = out / "index.html"
     story.files["the page"] = str(page)

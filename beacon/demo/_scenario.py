@@ -27,6 +27,7 @@ access token or the keys.
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import time
@@ -39,16 +40,19 @@ from typing import Any
 from rich.console import Console
 
 from beacon._errors import BeaconError
-from beacon.charts import Step
+from beacon.charts import Step, Trace
 from beacon.client import RecordEngine, SyncClient, SyncResult
 from beacon.demo._outputs import find_leaks, secrets_of, write_outputs, write_story
 from beacon.demo._story import Chapter, Request, Story
+from beacon.fxa import FirefoxAccount, MemoryStore, sync_client
 from beacon.server import EmbeddedService
 
 __all__ = ["COLLECTION", "run_demo"]
 
 COLLECTION = "notes"
 DEVICES = ("A", "B")
+#: The demo account's address on the stand-in (the password is random per run).
+DEMO_EMAIL = "demo@beacon.test"
 
 
 @dataclass
@@ -136,20 +140,33 @@ def _service() -> Iterator[tuple[EmbeddedService, str]]:
         yield svc, base
 
 
-def _device(
-    name: str, out: Path, token_url: str, access_token: str, kb: bytes, kca: int
-) -> _Device:
+def _device(name: str, out: Path, token_url: str, account: FirefoxAccount) -> _Device:
+    """A device of the signed-in account: its token comes from the account (refreshed
+    through the account chart), its kB from the sign-in's key fetch."""
     notes = RecordEngine(COLLECTION)
-    client = SyncClient(
+    client = sync_client(
+        account,
         token_url,
-        access_token,
-        kb=kb,
-        keys_changed_at=kca,
-        state_path=out / "devices" / name,
-        engines=[notes],
+        out / "devices" / name,
+        [notes],
         client_name=f"demo device {name}",
     )
     return _Device(name, client, notes)
+
+
+def _sign_in(
+    story: Story, name: str, auth_url: str, email: str, password: str
+) -> tuple[FirefoxAccount, Trace]:
+    """A password sign-in against the stand-in: separated → ... → married."""
+    account = FirefoxAccount(MemoryStore(), auth_server_url=auth_url)
+    result = account.sign_in(email, password)
+    path = " → ".join(s for s in result.states)
+    story.check(
+        f"device {name} signs in with a password: the account chart goes from separated to married",
+        result.outcome == "married" and result.states[-1] == "married",
+        f"{path}; {result.requests} requests",
+    )
+    return account, result.trace
 
 
 def _note(n: int, text: str) -> dict[str, Any]:
@@ -170,24 +187,33 @@ def run_demo(out: Path, *, progress: Console | None = None, kb: bytes | None = N
         shutil.rmtree(out / stale, ignore_errors=True)
     story = Story(devices=DEVICES)
     kb = kb if kb is not None else os.urandom(32)  # never printed, never written
+    password = base64.urlsafe_b64encode(os.urandom(12)).decode("ascii")  # likewise
     with ExitStack() as stack:
         svc, base = stack.enter_context(_service())
         story.base_url = base
-        account = svc.create_account()
+        # A Firefox account on the stand-in; both devices sign in to it with the password.
+        created = svc.fxa.create_account(DEMO_EMAIL, password, kb=kb)
         token_url = f"{base}/1.0/sync/1.5"
-        progress.print(f"embedded Sync 1.5 service on {base} (2 storage nodes)")
-        a = _device("A", out, token_url, account.access_token, kb, account.keys_changed_at)
-        b = _device("B", out, token_url, account.access_token, kb, account.keys_changed_at)
+        progress.print(f"embedded Sync 1.5 service and FxA stand-in on {base} (2 storage nodes)")
+        accounts, signins = {}, {}
+        for name in DEVICES:
+            account, trace = _sign_in(story, name, f"{base}/fxa", DEMO_EMAIL, password)
+            stack.callback(account.close)
+            accounts[name], signins[name] = account, trace
+        a = _device("A", out, token_url, accounts["A"])
+        b = _device("B", out, token_url, accounts["B"])
         for device in (a, b):
             stack.callback(device.client.close)
-        runner = _Runner(svc, account.fxa_uid, story, progress)
-        _tell(story, runner, svc, account.fxa_uid, a, b)
-        secrets = secrets_of(kb, account.access_token)
+        runner = _Runner(svc, created.uid, story, progress)
+        _tell(story, runner, svc, created.uid, a, b)
+        secrets = secrets_of(kb, password)
+        for account in accounts.values():
+            secrets.add(account.credentials().access_token)
     story.seconds = time.perf_counter() - started
-    write_outputs(story, out, {d.name: d.traces for d in (a, b)})
+    write_outputs(story, out, {d.name: d.traces for d in (a, b)}, signins=signins)
     leaks = find_leaks(out, secrets)
     story.check(
-        "no output file holds the kB, the access token or the keys",
+        "no output file holds the kB, the password, an access token or the keys",
         not leaks,
         ", ".join(sorted(leaks)),
     )

@@ -80,15 +80,20 @@ def test_outputs_are_written(demo: tuple[Story, Path]) -> None:
         assert tree["chart"] == "session"
         assert tree["final_state"] == "synced"
     for device in ("A", "B"):
-        for chart in ("session", "token"):
+        for chart in ("session", "token", "account"):
             svg = (out / f"{chart}-{device}.svg").read_text()
             assert "<svg" in svg[:1000]
             assert "#1f5fbf" in svg  # the trace overlay's colour: a path was drawn
     # A's token chart shows the node move it met (new_node), numbered as a taken transition.
     token_a = (out / "token-A.svg").read_text()
     assert re.search(r"new_node #\d+", token_a)
+    # The account chart shows each device's password sign-in, separated to married.
+    story_checks = [c.claim for c in demo[0].checks if "signs in with a password" in c.claim]
+    assert len(story_checks) == 2
+    account_a = (out / "account-A.svg").read_text()
+    assert re.search(r"#1\b", account_a)  # its transitions are numbered: the path is drawn
     page = (out / "index.html").read_text()
-    assert page.count("<svg") == 4
+    assert page.count("<svg") == 6  # per device: session, token, account
     assert "Device A" in page
     assert "Device B" in page
     assert "the story happened as told" in page
