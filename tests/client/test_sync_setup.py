@@ -77,3 +77,42 @@ def test_fixup_removes_declined_entries_and_adds_our_missing_engines() -> None:
     )
     assert not changed_again
     assert again == fixed
+
+
+def test_fixup_reports_a_change_of_the_declined_list_alone() -> None:
+    # Only the declined list differs (no engine to add or remove): meta/global must still be
+    # written back, or other devices never learn the user's choice (a mutant that dropped
+    # this flag survived make mutate).
+    record = {
+        "syncID": "global-id-00",
+        "storageVersion": 5,
+        "engines": {"notes": {"version": 1, "syncID": "notes-id-000"}},
+        "declined": [],
+    }
+    fixed, changed = fixup_meta_global(record, declined={"tabs"}, local_engines={"notes": 1})
+    assert changed is True
+    assert fixed["declined"] == ["tabs"]
+    same, unchanged = fixup_meta_global(fixed, declined={"tabs"}, local_engines={"notes": 1})
+    assert unchanged is False
+    assert same == fixed
+
+
+def test_fixup_upgrades_an_engine_written_by_an_older_version() -> None:
+    record = {
+        "syncID": "global-id-00",
+        "storageVersion": 5,
+        "engines": {"notes": {"version": 1, "syncID": "notes-id-000"}},
+        "declined": [],
+    }
+    fixed, changed = fixup_meta_global(
+        record, declined=set(), local_engines={"notes": 2}, rng=rng().randbytes
+    )
+    assert changed
+    assert fixed["engines"]["notes"]["version"] == 2
+    assert fixed["engines"]["notes"]["syncID"] != "notes-id-000"
+    newer, _ = fixup_meta_global(
+        {**record, "engines": {"notes": {"version": 3, "syncID": "notes-id-000"}}},
+        declined=set(),
+        local_engines={"notes": 2},
+    )
+    assert newer["engines"]["notes"] == {"version": 3, "syncID": "notes-id-000"}  # never down
