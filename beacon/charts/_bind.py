@@ -245,6 +245,7 @@ class Machine:
         self._model._beacon_machine = self
         self._sm: StateChart[Any] | None = None
         self._final_configuration: tuple[str, ...] | None = None
+        self._final_datamodel: dict[str, Any] | None = None
         # True while the library resolves callbacks: it reads every name off the model then,
         # and a guard must not call its service for that.
         self._registering = False
@@ -427,6 +428,10 @@ class Machine:
         if sm is None or sm.history_values:  # history memory would leak into the next run
             return
         self._final_configuration = tuple(s.id for s in sm.configuration)
+        # The model goes with the instance: keep this run's datamodel for snapshot().
+        self._final_datamodel = {
+            k: getattr(self._model, k, None) for k in self.chart.structure.datamodel
+        }
         self._sm = None
         _give_back(self.chart, sm, self._model)
 
@@ -532,7 +537,9 @@ class Machine:
         Raises:
             ChartError: a datamodel value is not JSON-able.
         """
-        datamodel = {k: getattr(self._model, k, None) for k in self.chart.structure.datamodel}
+        datamodel = self._final_datamodel or {
+            k: getattr(self._model, k, None) for k in self.chart.structure.datamodel
+        }
         try:
             json.dumps(datamodel)
         except TypeError as exc:

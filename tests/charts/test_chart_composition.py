@@ -220,3 +220,16 @@ def test_every_failure_final_of_the_sync_charts_names_a_specific_error() -> None
     assert specific["session:in_backoff"] is BackoffError
     assert specific["session:setup_race"] is SetupRaceError
     assert all(isinstance(e, type) and issubclass(e, BeaconError) for e in specific.values())
+
+
+def test_a_finished_machine_keeps_its_own_snapshot_after_its_instance_serves_another_run() -> None:
+    chart = load_chart(GOOD / "fetcher.yaml")
+    first = bind(chart, [Fetcher("busy", "ok")], clock=FakeClock())
+    first.run()
+    before = first.snapshot()
+    second = bind(chart, [Fetcher("busy", "busy", "busy")], clock=FakeClock())
+    assert second.run().final_state == "gave_up"  # the reused instance, another datamodel
+
+    assert first.snapshot() == before
+    assert before["datamodel"] == {"tries": 1}
+    assert first.configuration == ("done",)
