@@ -163,7 +163,7 @@ def test_the_whole_vocabulary_finds_and_shrinks_each_planted_bug(
 ) -> None:
     _hunt(
         name,
-        CampaignConfig(engines=("bookmarks",), crash_max=10),
+        CampaignConfig(engines=("bookmarks",), crash_max=15),  # reaches the 2nd download
         examples=2000,
         steps=12,
         shrink_runs=400,
