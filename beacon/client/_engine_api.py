@@ -72,6 +72,12 @@ class ApplyCounts:
     reconciled: int = 0
     failed: int = 0
 
+    @classmethod
+    def of(cls, outcomes: Iterable[str]) -> ApplyCounts:
+        """The counts of per-record outcomes (``"applied"``, ``"reconciled"``, ``"failed"``)."""
+        seen = list(outcomes)
+        return cls(seen.count("applied"), seen.count("reconciled"), seen.count("failed"))
+
     def __add__(self, other: ApplyCounts) -> ApplyCounts:
         return ApplyCounts(
             self.applied + other.applied,

@@ -162,14 +162,8 @@ class RecordEngine:
 
     def apply_incoming(self, records: Sequence[IncomingRecord]) -> ApplyCounts:
         """Apply remote records, last writer wins (see the class docstring); idempotent."""
-        applied = reconciled = failed = 0
         with self._records.store.transaction():
-            for record in records:
-                outcome = self._apply_one(record)
-                applied += outcome == "applied"
-                reconciled += outcome == "reconciled"
-                failed += outcome == "failed"
-        return ApplyCounts(applied, reconciled, failed)
+            return ApplyCounts.of([self._apply_one(record) for record in records])
 
     def _apply_one(self, record: IncomingRecord) -> str:
         try:

@@ -275,14 +275,8 @@ class TypedEngine(Generic[M]):
 
     def apply_incoming(self, records: Sequence[IncomingRecord]) -> ApplyCounts:
         """Validate and merge remote records (see the module docstring); idempotent."""
-        applied = reconciled = failed = 0
         with self.store.transaction():
-            for record in records:
-                outcome = self._apply_one(record)
-                applied += outcome == "applied"
-                reconciled += outcome == "reconciled"
-                failed += outcome == "failed"
-        return ApplyCounts(applied, reconciled, failed)
+            return ApplyCounts.of([self._apply_one(record) for record in records])
 
     def problem_report(self) -> dict[str, Any]:
         """The records refused or repaired so far, as JSON (ids and field names only)."""

@@ -145,14 +145,8 @@ class BookmarksEngine(LocalTree):
 
     def apply_incoming(self, records: Sequence[IncomingRecord]) -> ApplyCounts:
         """Write remote records into the mirror (the merge runs before the upload)."""
-        applied = reconciled = failed = 0
         with self.store.transaction():
-            for record in records:
-                outcome = self._stage(record)
-                applied += outcome == "applied"
-                reconciled += outcome == "reconciled"
-                failed += outcome == "failed"
-        return ApplyCounts(applied, reconciled, failed)
+            return ApplyCounts.of([self._stage(record) for record in records])
 
     def _stage(self, record: IncomingRecord) -> str:
         rid = record.id
