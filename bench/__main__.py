@@ -36,6 +36,11 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("server", "bench.server", "embedded service throughput"),
     ("charts", "bench.charts", "chart dispatch overhead vs bare python-statemachine"),
     ("explore", "bench.explore", "model-based exploration speed"),
+    (
+        "campaign_speed",
+        "bench.campaign_speed",
+        "campaign transitions/s with the chart engine's reuse vs without, side by side",
+    ),
     ("signin", "bench.signin", "requests per FxA sign-in and refresh; onepw v2 stretch cost"),
 )
 

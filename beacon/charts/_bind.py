@@ -34,6 +34,7 @@ from statemachine import StateChart
 from statemachine.exceptions import TransitionNotAllowed
 
 from beacon._errors import ChartError, UnhandledEvent
+from beacon.charts import _dispatch
 from beacon.charts._check_binding import binding_findings
 from beacon.charts._finding import Finding
 from beacon.charts._load import Chart, child_chart_of
@@ -119,10 +120,14 @@ _IDLE_MAX = 8  # per chart: enough for nested runs, bounded memory
 
 
 def _poolable(chart: Chart) -> bool:
-    return not any(i.parallel or i.kind == "history" for i in chart.structure.states.values())
+    return _dispatch.REUSE and not any(
+        i.parallel or i.kind == "history" for i in chart.structure.states.values()
+    )
 
 
 def _take_idle(chart: Chart) -> tuple[StateChart[Any], Any] | None:
+    if not _dispatch.REUSE:
+        return None
     with _IDLE_LOCK:
         idle = _IDLE.get(chart.machine_class)
         return idle.pop() if idle else None
@@ -141,6 +146,29 @@ def _give_back(chart: Chart, sm: StateChart[Any], model: Any) -> None:
 # result is a function of the chart and those classes: a client binding the same charts for
 # every run and engine checks each combination once.
 _BINDING_ERRORS: dict[tuple[str, str, tuple[type, ...]], tuple[Finding, ...]] = {}
+
+
+# Per chart class: whether its documents may read the interpreter's system variables.
+_SYSTEM_VARIABLES: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+
+
+def _new_instance(chart: Chart, model: Any) -> StateChart[Any]:
+    """A library instance of the chart on ``model``, its beacon callbacks called directly."""
+    listener = _Listener(model)
+    sm = chart.machine_class(model=model, state_field=STATE_FIELD, listeners=[listener])
+    if _dispatch.REUSE:
+        keep = _SYSTEM_VARIABLES.get(chart.machine_class)
+        if keep is None:
+            keep = _dispatch.needs_system_variables(chart.doc)
+            _SYSTEM_VARIABLES[chart.machine_class] = keep
+        _dispatch.direct_calls(
+            sm,
+            listener=listener,
+            model=model,
+            actions=chart.structure.actions(),
+            keep_prepare=keep,
+        )
+    return sm
 
 
 def _binding_errors(chart: Chart, services: list[object]) -> tuple[Finding, ...]:
@@ -305,9 +333,7 @@ class Machine:
             self._pending.extend((event, None) for event in pending)
             self.trace.restored_at = self._first_step
             self._registering = True
-            self._sm = self.chart.machine_class(
-                model=self._model, state_field=STATE_FIELD, listeners=[_Listener(self._model)]
-            )
+            self._sm = _new_instance(self.chart, self._model)
             self._registering = False
             history = restore.get("history", {})
             self._sm.history_values = {
@@ -392,11 +418,7 @@ class Machine:
                     _restart(self._sm)
                 else:
                     self._registering = True
-                    self._sm = self.chart.machine_class(
-                        model=self._model,
-                        state_field=STATE_FIELD,
-                        listeners=[_Listener(self._model)],
-                    )
+                    self._sm = _new_instance(self.chart, self._model)
                     self._registering = False
             else:
                 assert self._sm is not None

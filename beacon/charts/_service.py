@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from beacon._errors import ChartError
+from beacon.charts import _dispatch
 
 __all__ = ["Binding", "Outcome", "action", "collect", "guard", "outcome"]
 
@@ -113,7 +114,7 @@ _MARKS: dict[type, tuple[list[_Mark], list[tuple[str, object]]]] = {}
 
 
 def _marks(cls: type) -> list[_Mark]:
-    cached = _MARKS.get(cls)
+    cached = _MARKS.get(cls) if _dispatch.REUSE else None
     if cached is not None and all(getattr(cls, n, None) is m for n, m in cached[1]):
         return cached[0]
     found: list[_Mark] = []

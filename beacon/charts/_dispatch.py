@@ -1,0 +1,99 @@
+"""Cheaper calls into beacon's own callbacks from a python-statemachine instance.
+
+Contract: :func:`direct_calls` rewrites, in place, the callback registry of one library
+instance built for a beacon model and listener, without changing what any callback receives
+or returns:
+
+* The library wraps every callback in a *signature adapter* that matches the event's keyword
+  arguments to the callable's parameters on every call (``inspect.BoundArguments``), which
+  costs more than the callbacks themselves. beacon's own callbacks (the listener's
+  ``on_transition``/``on_enter_state``/``on_exit_state`` and the model's action methods) take
+  exactly one argument, ``transition`` or ``state``, so each wrapper is given a direct call
+  that passes that keyword argument, as the adapter would.
+* The library's interpreter prepares SCXML system variables (``_event``, ``_sessionid``,
+  ``_name``, ``_ioprocessors``) for every state entered and every transition taken; only
+  chart expressions can read them (beacon's callbacks take ``state``/``transition`` only), so
+  a chart whose document never names them, and invokes nothing, goes without.
+
+Both rely on the registry's layout in python-statemachine 3.2 (``_callbacks._registry``,
+``CallbackWrapper._callback``, keys ``name@id(owner)``); when it is not what they expect they
+leave the instance as it is, so a library change costs speed, never behaviour.
+``BEACON_CHART_REUSE=0`` in the environment turns this off together with instance reuse
+(``_bind.py``) and the mark cache (``_service.py``): the benchmark measures the engine
+without them side by side (``bench/campaign_speed.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Any
+
+__all__ = ["REUSE", "direct_calls", "needs_system_variables"]
+
+#: Whether the engine reuses library instances and its other per-chart caches (read at each
+#: use, so a test may switch it).
+REUSE = os.environ.get("BEACON_CHART_REUSE", "1") != "0"
+
+_LISTENER_ARGUMENT = {
+    "on_transition": "transition",
+    "on_enter_state": "state",
+    "on_exit_state": "state",
+}
+
+# A system variable named anywhere in a document (keys, expressions, content).
+_SYSTEM_VARIABLE = re.compile(r"(?<![\w])_(?:event|sessionid|name|ioprocessors)(?![\w])")
+
+
+def needs_system_variables(doc: object) -> bool:
+    """Whether a chart document may read the interpreter's system variables (or invokes)."""
+    text = json.dumps(doc, default=str)
+    return bool(_SYSTEM_VARIABLE.search(text)) or '"invoke"' in text
+
+
+def direct_calls(
+    sm: Any, *, listener: object, model: object, actions: Iterable[str], keep_prepare: bool
+) -> int:
+    """Give beacon's callbacks in ``sm``'s registry direct calls (see the module docstring).
+
+    Returns how many callbacks now go without the library's adapter or preparation.
+    """
+    registry = getattr(getattr(sm, "_callbacks", None), "_registry", None)
+    if not isinstance(registry, dict):
+        return 0
+    changed = 0
+    ours: dict[str, tuple[Callable[..., Any], str]] = {}
+    for name, argument in _LISTENER_ARGUMENT.items():
+        method = getattr(listener, name, None)
+        if callable(method):
+            ours[f"{name}@{id(listener)}"] = (method, argument)
+    for name in actions:
+        method = getattr(model, name, None)
+        if callable(method):
+            ours[f"{name}@{id(model)}"] = (method, "state")
+    for executor in registry.values():
+        for wrapper in getattr(executor, "items", ()):
+            found = ours.get(getattr(wrapper, "unique_key", ""))
+            if found is not None and hasattr(wrapper, "_callback"):
+                wrapper._callback = _direct(*found)
+                changed += 1
+    if not keep_prepare:
+        prepare = getattr(getattr(sm, "prepare", None), "key", None)
+        executor = registry.get(prepare) if prepare is not None else None
+        keys = [getattr(w, "unique_key", "") for w in getattr(executor, "items", ())]
+        if executor is not None and keys == [f"prepare_event@{id(sm)}"]:
+            del registry[prepare]
+            changed += 1
+    return changed
+
+
+def _direct(method: Callable[[Any], Any], argument: str) -> Callable[..., Any]:
+    # As the adapter binds it: the keyword argument, else the first positional one.
+    def call(*args: Any, **kwargs: Any) -> Any:
+        if argument in kwargs or not args:
+            return method(kwargs.get(argument))
+        return method(args[0])
+
+    return call
