@@ -148,8 +148,17 @@ def _give_back(chart: Chart, sm: StateChart[Any], model: Any) -> None:
 _BINDING_ERRORS: dict[tuple[str, str, tuple[type, ...]], tuple[Finding, ...]] = {}
 
 
-# Per chart class: whether its documents may read the interpreter's system variables.
-_SYSTEM_VARIABLES: weakref.WeakKeyDictionary[type, bool] = weakref.WeakKeyDictionary()
+# Per chart class: whether its document may read the interpreter's system variables, and
+# its states with eventless transitions (see _dispatch.py).
+_TUNING: weakref.WeakKeyDictionary[type, tuple[bool, frozenset[Any]]] = weakref.WeakKeyDictionary()
+
+
+def _tuning(chart: Chart, sm: StateChart[Any]) -> tuple[bool, frozenset[Any]]:
+    tuning = _TUNING.get(chart.machine_class)
+    if tuning is None:
+        tuning = (_dispatch.needs_system_variables(chart.doc), _dispatch.eventless_states(sm))
+        _TUNING[chart.machine_class] = tuning
+    return tuning
 
 
 def _new_instance(chart: Chart, model: Any) -> StateChart[Any]:
@@ -157,17 +166,15 @@ def _new_instance(chart: Chart, model: Any) -> StateChart[Any]:
     listener = _Listener(model)
     sm = chart.machine_class(model=model, state_field=STATE_FIELD, listeners=[listener])
     if _dispatch.REUSE:
-        keep = _SYSTEM_VARIABLES.get(chart.machine_class)
-        if keep is None:
-            keep = _dispatch.needs_system_variables(chart.doc)
-            _SYSTEM_VARIABLES[chart.machine_class] = keep
+        keep_prepare, watched = _tuning(chart, sm)
         _dispatch.direct_calls(
             sm,
             listener=listener,
             model=model,
             actions=chart.structure.actions(),
-            keep_prepare=keep,
+            keep_prepare=keep_prepare,
         )
+        _dispatch.skip_idle_eventless(sm._engine, watched)
     return sm
 
 
@@ -415,7 +422,7 @@ class Machine:
                 self._init_datamodel()
                 if self._pooled_sm is not None:
                     self._sm, self._pooled_sm = self._pooled_sm, None
-                    _restart(self._sm)
+                    _restart(self._sm, _tuning(self.chart, self._sm)[1])
                 else:
                     self._registering = True
                     self._sm = _new_instance(self.chart, self._model)
@@ -580,7 +587,7 @@ class Machine:
         }
 
 
-def _restart(sm: StateChart[Any]) -> None:
+def _restart(sm: StateChart[Any], watched: frozenset[Any]) -> None:
     """Put a finished library instance back in its initial configuration, as a new one is.
 
     Its callback registry (bound to the same model object) stays; the engine, queues and
@@ -590,4 +597,5 @@ def _restart(sm: StateChart[Any]) -> None:
     sm.history_values = {}
     engine = sm._get_engine()  # type: ignore[no-untyped-call]
     sm._engine = engine
+    _dispatch.skip_idle_eventless(engine, watched)
     engine.start()

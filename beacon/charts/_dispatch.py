@@ -1,8 +1,8 @@
 """Cheaper calls into beacon's own callbacks from a python-statemachine instance.
 
 Contract: :func:`direct_calls` rewrites, in place, the callback registry of one library
-instance built for a beacon model and listener, without changing what any callback receives
-or returns:
+instance built for a beacon model and listener, and :func:`skip_idle_eventless` one engine of
+it, without changing what any callback receives or returns, or which transitions are taken:
 
 * The library wraps every callback in a *signature adapter* that matches the event's keyword
   arguments to the callable's parameters on every call (``inspect.BoundArguments``), which
@@ -14,8 +14,10 @@ or returns:
   ``_name``, ``_ioprocessors``) for every state entered and every transition taken; only
   chart expressions can read them (beacon's callbacks take ``state``/``transition`` only), so
   a chart whose document never names them, and invokes nothing, goes without.
+* Before and after every event the library searches every active state for an eventless
+  transition; :func:`skip_idle_eventless` answers "none" at once when no active state has one.
 
-Both rely on the registry's layout in python-statemachine 3.2 (``_callbacks._registry``,
+They rely on the registry's layout in python-statemachine 3.2 (``_callbacks._registry``,
 ``CallbackWrapper._callback``, keys ``name@id(owner)``); when it is not what they expect they
 leave the instance as it is, so a library change costs speed, never behaviour.
 ``BEACON_CHART_REUSE=0`` in the environment turns this off together with instance reuse
@@ -31,7 +33,15 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["REUSE", "direct_calls", "needs_system_variables"]
+from statemachine.orderedset import OrderedSet
+
+__all__ = [
+    "REUSE",
+    "direct_calls",
+    "eventless_states",
+    "needs_system_variables",
+    "skip_idle_eventless",
+]
 
 #: Whether the engine reuses library instances and its other per-chart caches (read at each
 #: use, so a test may switch it).
@@ -97,3 +107,34 @@ def _direct(method: Callable[[Any], Any], argument: str) -> Callable[..., Any]:
         return method(args[0])
 
     return call
+
+
+def eventless_states(sm: Any) -> frozenset[Any]:
+    """The states of ``sm``'s class with an eventless transition of the document (not the
+    library's own ``initial`` ones)."""
+    return frozenset(
+        state
+        for state in sm.states_map.values()
+        for t in state.transitions
+        if t.is_eventless and not t.initial
+    )
+
+
+def skip_idle_eventless(engine: Any, watched: frozenset[Any]) -> None:
+    """Let ``engine`` skip its search for eventless transitions when no active state has one.
+
+    The library looks for them, over every active atomic state and its ancestors, before and
+    after every event; it finds one only in a state that has one, so when none of the active
+    states (ancestors included) is in ``watched`` the answer is the empty set it would find.
+    """
+    search = getattr(engine, "select_eventless_transitions", None)
+    sm = getattr(engine, "sm", None)
+    if search is None or sm is None:
+        return
+
+    def select_eventless_transitions(trigger_data: Any) -> Any:
+        if watched and not watched.isdisjoint(sm.configuration):
+            return search(trigger_data)
+        return OrderedSet()
+
+    engine.select_eventless_transitions = select_eventless_transitions

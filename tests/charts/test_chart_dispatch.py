@@ -26,8 +26,11 @@ class _Children:
         return "ok"
 
 
-def _fetcher(*script: str) -> Callable[[], tuple[Trace, dict[str, Any]]]:
-    def run() -> tuple[Trace, dict[str, Any]]:
+Run = Callable[[Path], tuple[Trace, dict[str, Any]]]
+
+
+def _fetcher(*script: str) -> Run:
+    def run(tmp: Path) -> tuple[Trace, dict[str, Any]]:
         machine = bind(load_chart(GOOD / "fetcher.yaml"), [Fetcher(*script)], clock=FakeClock())
         machine.run()
         return machine.trace, machine.snapshot()
@@ -35,41 +38,95 @@ def _fetcher(*script: str) -> Callable[[], tuple[Trace, dict[str, Any]]]:
     return run
 
 
-def _door() -> tuple[Trace, dict[str, Any]]:
+def _door(tmp: Path) -> tuple[Trace, dict[str, Any]]:
     machine = bind(load_chart(DOOR), [DoorService(jams=1, keys=("bad", "good"))], clock=FakeClock())
     for event in ("lock", "unlock", "open", "close", "remove"):
         machine.send(event)
     return machine.trace, machine.snapshot()
 
 
-def _parent() -> tuple[Trace, dict[str, Any]]:
+def _parent(tmp: Path) -> tuple[Trace, dict[str, Any]]:
     clock = FakeClock()
     machine = bind(load_chart(GOOD / "parent.yaml"), [_Children(clock)], clock=clock)
     machine.run()
     return machine.trace, machine.snapshot()
 
 
-SCENARIOS: dict[str, Callable[[], tuple[Trace, dict[str, Any]]]] = {
+# Eventless transitions, in a state and in its parent, taken only once a counter allows.
+GATE = """\
+name: gate
+datamodel:
+  passes: "0"
+states:
+  inside:
+    initial: true
+    transitions:
+      - {cond: passes >= 2, target: open}
+    states:
+      knocking:
+        initial: true
+        enter: knock
+        transitions:
+          - {event: ok, target: counting}
+      counting:
+        transitions:
+          - cond: passes < 2
+            target: knocking
+            "on":
+              - {assign: {location: passes, expr: passes + 1}}
+  open: {final: true, donedata: {content: "{'role': 'success'}"}}
+"""
+
+
+class _Knock:
+    @action("ok")
+    def knock(self) -> str:
+        return "ok"
+
+
+def _gate(tmp: Path) -> tuple[Trace, dict[str, Any]]:
+    path = tmp / "gate.yaml"
+    path.write_text(GATE, encoding="utf-8")
+    machine = bind(load_chart(path), [_Knock()], clock=FakeClock())
+    machine.run()
+    return machine.trace, machine.snapshot()
+
+
+SCENARIOS: dict[str, Run] = {
     "retries then gives up": _fetcher("busy", "busy", "busy"),
     "retries then succeeds": _fetcher("busy", "ok"),
     "driven by events, guarded": _door,
     "nested charts": _parent,
+    "eventless transitions": _gate,
 }
 
 
 @pytest.mark.parametrize("scenario", sorted(SCENARIOS))
 def test_reuse_and_direct_calls_trace_exactly_what_the_plain_engine_does(
-    scenario: str, monkeypatch: pytest.MonkeyPatch
+    scenario: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     run = SCENARIOS[scenario]
     monkeypatch.setattr(_dispatch, "REUSE", False)
-    plain_trace, plain_snapshot = run()
+    plain_trace, plain_snapshot = run(tmp_path)
     monkeypatch.setattr(_dispatch, "REUSE", True)
     # The first run builds the instance, the next ones reuse it (and its direct calls).
     for _ in range(3):
-        trace, snapshot = run()
+        trace, snapshot = run(tmp_path)
         assert trace.to_json() == plain_trace.to_json()
         assert snapshot == plain_snapshot
+
+
+def test_the_gate_takes_its_eventless_transitions(tmp_path: Path) -> None:
+    for _ in range(2):  # a new instance, then the reused one
+        trace, snapshot = _gate(tmp_path)
+        assert trace.transitions == [
+            "knocking#0",
+            "counting#0",
+            "knocking#0",
+            "counting#0",
+            "inside#0",
+        ]
+        assert snapshot["datamodel"] == {"passes": 2}
 
 
 SYSTEM_VARIABLES = """\
