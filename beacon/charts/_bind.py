@@ -422,7 +422,7 @@ class Machine:
                 self._init_datamodel()
                 if self._pooled_sm is not None:
                     self._sm, self._pooled_sm = self._pooled_sm, None
-                    _restart(self._sm, _tuning(self.chart, self._sm)[1])
+                    _restart(self._sm, self._model, _tuning(self.chart, self._sm)[1])
                 else:
                     self._registering = True
                     self._sm = _new_instance(self.chart, self._model)
@@ -587,7 +587,7 @@ class Machine:
         }
 
 
-def _restart(sm: StateChart[Any], watched: frozenset[Any]) -> None:
+def _restart(sm: StateChart[Any], model: Any, watched: frozenset[Any]) -> None:
     """Put a finished library instance back in its initial configuration, as a new one is.
 
     Its callback registry (bound to the same model object) stays; the engine, queues and
@@ -598,4 +598,5 @@ def _restart(sm: StateChart[Any], watched: frozenset[Any]) -> None:
     engine = sm._get_engine()  # type: ignore[no-untyped-call]
     sm._engine = engine
     _dispatch.skip_idle_eventless(engine, watched)
+    _dispatch.keep_initial_transitions(engine, model._beacon_initial)
     engine.start()

@@ -1,8 +1,8 @@
 """Cheaper calls into beacon's own callbacks from a python-statemachine instance.
 
 Contract: :func:`direct_calls` rewrites, in place, the callback registry of one library
-instance built for a beacon model and listener, and :func:`skip_idle_eventless` one engine of
-it, without changing what any callback receives or returns, or which transitions are taken:
+instance built for a beacon model and listener, and the other functions one engine of it,
+without changing what any callback receives or returns, or which transitions are taken:
 
 * The library wraps every callback in a *signature adapter* that matches the event's keyword
   arguments to the callable's parameters on every call (``inspect.BoundArguments``), which
@@ -16,6 +16,8 @@ it, without changing what any callback receives or returns, or which transitions
   a chart whose document never names them, and invokes nothing, goes without.
 * Before and after every event the library searches every active state for an eventless
   transition; :func:`skip_idle_eventless` answers "none" at once when no active state has one.
+* A reused instance starts from the same initial transitions every run
+  (:func:`keep_initial_transitions`) instead of building new ones.
 
 They rely on the registry's layout in python-statemachine 3.2 (``_callbacks._registry``,
 ``CallbackWrapper._callback``, keys ``name@id(owner)``); when it is not what they expect they
@@ -39,6 +41,7 @@ __all__ = [
     "REUSE",
     "direct_calls",
     "eventless_states",
+    "keep_initial_transitions",
     "needs_system_variables",
     "skip_idle_eventless",
 ]
@@ -138,3 +141,22 @@ def skip_idle_eventless(engine: Any, watched: frozenset[Any]) -> None:
         return OrderedSet()
 
     engine.select_eventless_transitions = select_eventless_transitions
+
+
+def keep_initial_transitions(engine: Any, kept: list[Any]) -> None:
+    """Let ``engine`` start from the initial transitions ``kept`` for its instance.
+
+    The library builds them (a placeholder source state and one transition to each initial
+    state, with no callbacks) every time an instance starts; they depend on the instance's
+    class only, so a reused instance builds them once, on its first restart, into ``kept``.
+    """
+    build = getattr(engine, "_initial_transitions", None)
+    if build is None:
+        return
+
+    def initial_transitions(trigger_data: Any) -> list[Any]:
+        if not kept:
+            kept.extend(build(trigger_data))
+        return list(kept)
+
+    engine._initial_transitions = initial_transitions

@@ -5,7 +5,7 @@ listeners), so beacon generates one model class per chart. Each guard is a read-
 that asks the machine bound to the model right now to call the service method bound to that
 name (and record the result); each action is a method that asks it to run the bound action.
 Dispatch by name to the *current* machine is what lets a library instance, whose callback
-registry is costly to build, serve one run after another (``_pool.py``). The datamodel's
+registry is costly to build, serve one run after another (``_bind.py``). The datamodel's
 variables live on the same object (``assign`` writes there), so their names may not be
 callbacks too. The private attribute ``_beacon_machine`` is out of reach of chart
 expressions: the library never resolves names starting with ``_``.
@@ -32,6 +32,11 @@ class _Model:
     """Base of the per-chart model class."""
 
     _beacon_machine: _Host
+    #: The library's initial transitions for the instance this model serves (``_dispatch.py``).
+    _beacon_initial: list[Any]
+
+    def __init__(self) -> None:
+        self._beacon_initial = []
 
 
 _CLASSES: dict[tuple[str, str], type[_Model]] = {}
