@@ -148,17 +148,33 @@ def _give_back(chart: Chart, sm: StateChart[Any], model: Any) -> None:
 _BINDING_ERRORS: dict[tuple[str, str, tuple[type, ...]], tuple[Finding, ...]] = {}
 
 
-# Per chart class: whether its document may read the interpreter's system variables, and
-# its states with eventless transitions (see _dispatch.py).
-_TUNING: weakref.WeakKeyDictionary[type, tuple[bool, frozenset[Any]]] = weakref.WeakKeyDictionary()
+# Per chart class: whether its document may read the interpreter's system variables, its
+# states with eventless transitions and its transitions' domains (see _dispatch.py).
+@dataclass(frozen=True)
+class _Tuning:
+    keep_prepare: bool
+    watched: frozenset[Any]
+    domains: dict[int, Any] | None
 
 
-def _tuning(chart: Chart, sm: StateChart[Any]) -> tuple[bool, frozenset[Any]]:
+_TUNING: weakref.WeakKeyDictionary[type, _Tuning] = weakref.WeakKeyDictionary()
+
+
+def _tuning(chart: Chart, sm: StateChart[Any]) -> _Tuning:
     tuning = _TUNING.get(chart.machine_class)
     if tuning is None:
-        tuning = (_dispatch.needs_system_variables(chart.doc), _dispatch.eventless_states(sm))
+        tuning = _Tuning(
+            keep_prepare=_dispatch.needs_system_variables(chart.doc),
+            watched=_dispatch.eventless_states(sm),
+            domains=_dispatch.transition_domains(sm),
+        )
         _TUNING[chart.machine_class] = tuning
     return tuning
+
+
+def _tune_engine(engine: Any, tuning: _Tuning) -> None:
+    _dispatch.skip_idle_eventless(engine, tuning.watched)
+    _dispatch.keep_transition_domains(engine, tuning.domains)
 
 
 def _new_instance(chart: Chart, model: Any) -> StateChart[Any]:
@@ -166,15 +182,15 @@ def _new_instance(chart: Chart, model: Any) -> StateChart[Any]:
     listener = _Listener(model)
     sm = chart.machine_class(model=model, state_field=STATE_FIELD, listeners=[listener])
     if _dispatch.REUSE:
-        keep_prepare, watched = _tuning(chart, sm)
+        tuning = _tuning(chart, sm)
         _dispatch.direct_calls(
             sm,
             listener=listener,
             model=model,
             actions=chart.structure.actions(),
-            keep_prepare=keep_prepare,
+            keep_prepare=tuning.keep_prepare,
         )
-        _dispatch.skip_idle_eventless(sm._engine, watched)
+        _tune_engine(sm._engine, tuning)
     return sm
 
 
@@ -422,7 +438,7 @@ class Machine:
                 self._init_datamodel()
                 if self._pooled_sm is not None:
                     self._sm, self._pooled_sm = self._pooled_sm, None
-                    _restart(self._sm, self._model, _tuning(self.chart, self._sm)[1])
+                    _restart(self._sm, self._model, _tuning(self.chart, self._sm))
                 else:
                     self._registering = True
                     self._sm = _new_instance(self.chart, self._model)
@@ -587,7 +603,7 @@ class Machine:
         }
 
 
-def _restart(sm: StateChart[Any], model: Any, watched: frozenset[Any]) -> None:
+def _restart(sm: StateChart[Any], model: Any, tuning: _Tuning) -> None:
     """Put a finished library instance back in its initial configuration, as a new one is.
 
     Its callback registry (bound to the same model object) stays; the engine, queues and
@@ -597,6 +613,6 @@ def _restart(sm: StateChart[Any], model: Any, watched: frozenset[Any]) -> None:
     sm.history_values = {}
     engine = sm._get_engine()  # type: ignore[no-untyped-call]
     sm._engine = engine
-    _dispatch.skip_idle_eventless(engine, watched)
+    _tune_engine(engine, tuning)
     _dispatch.keep_initial_transitions(engine, model._beacon_initial)
     engine.start()

@@ -17,7 +17,8 @@ without changing what any callback receives or returns, or which transitions are
 * Before and after every event the library searches every active state for an eventless
   transition; :func:`skip_idle_eventless` answers "none" at once when no active state has one.
 * A reused instance starts from the same initial transitions every run
-  (:func:`keep_initial_transitions`) instead of building new ones.
+  (:func:`keep_initial_transitions`) instead of building new ones, and the domains of the
+  chart's transitions are worked out once per chart (:func:`keep_transition_domains`).
 
 They rely on the registry's layout in python-statemachine 3.2 (``_callbacks._registry``,
 ``CallbackWrapper._callback``, keys ``name@id(owner)``); when it is not what they expect they
@@ -42,8 +43,10 @@ __all__ = [
     "direct_calls",
     "eventless_states",
     "keep_initial_transitions",
+    "keep_transition_domains",
     "needs_system_variables",
     "skip_idle_eventless",
+    "transition_domains",
 ]
 
 #: Whether the engine reuses library instances and its other per-chart caches (read at each
@@ -165,3 +168,34 @@ def keep_initial_transitions(engine: Any, kept: list[Any]) -> None:
         return list(kept)
 
     engine._initial_transitions = initial_transitions
+
+
+def transition_domains(sm: Any) -> dict[int, Any] | None:
+    """Each transition's domain (by ``id``) for the transitions of ``sm``'s class, or ``None``
+    when one of them targets a history state (its domain then depends on the history)."""
+    engine = getattr(sm, "_engine", None)
+    domain_of = getattr(engine, "get_transition_domain", None)
+    if domain_of is None:
+        return None
+    transitions = [t for state in sm.states_map.values() for t in state.transitions]
+    if any(target.is_history for t in transitions for target in t.targets):
+        return None
+    return {id(t): domain_of(t) for t in transitions}
+
+
+def keep_transition_domains(engine: Any, domains: dict[int, Any] | None) -> None:
+    """Let ``engine`` look up the domains of its class's transitions in ``domains``.
+
+    The library works a transition's domain (the innermost compound state around its source
+    and targets) out again each time it computes an exit or an entry set; without history
+    targets it depends on the transition alone. Others (the initial ones) are worked out.
+    """
+    work_out = getattr(engine, "get_transition_domain", None)
+    if work_out is None or domains is None:
+        return
+
+    def get_transition_domain(transition: Any) -> Any:
+        key = id(transition)
+        return domains[key] if key in domains else work_out(transition)
+
+    engine.get_transition_domain = get_transition_domain

@@ -92,12 +92,37 @@ def _gate(tmp: Path) -> tuple[Trace, dict[str, Any]]:
     return machine.trace, machine.snapshot()
 
 
+def _history(tmp: Path) -> tuple[Trace, dict[str, Any]]:
+    machine = bind(load_chart(GOOD / "history.yaml"), [], clock=FakeClock())
+    for event in ("next", "pause", "resume", "finish"):
+        machine.send(event)
+    return machine.trace, machine.snapshot()
+
+
+class _Worker:
+    @action("fetched", "fetch_failed")
+    def fetch(self) -> str:
+        return "fetched"
+
+    @action("sent")
+    def send(self) -> str:
+        return "sent"
+
+
+def _parallel(tmp: Path) -> tuple[Trace, dict[str, Any]]:
+    machine = bind(load_chart(GOOD / "parallel.yaml"), [_Worker()], clock=FakeClock())
+    machine.run()
+    return machine.trace, machine.snapshot()
+
+
 SCENARIOS: dict[str, Run] = {
     "retries then gives up": _fetcher("busy", "busy", "busy"),
     "retries then succeeds": _fetcher("busy", "ok"),
     "driven by events, guarded": _door,
     "nested charts": _parent,
     "eventless transitions": _gate,
+    "history (not reused; direct calls)": _history,
+    "parallel regions (not reused; direct calls)": _parallel,
 }
 
 
