@@ -307,6 +307,22 @@ def configuration_problem(structure: Structure, configuration: Sequence[str]) ->
     return None
 
 
+# (chart, configuration) -> configuration_problem(): the answer depends on those alone, and a
+# campaign meets the same few configurations at almost every step. Bounded all the same.
+_PROBLEMS: dict[tuple[str, tuple[str, ...]], str | None] = {}
+_PROBLEMS_MAX = 10_000
+
+
+def _problem(chart: str, structure: Structure, configuration: Sequence[str]) -> str | None:
+    key = (chart, tuple(configuration))
+    if key in _PROBLEMS:
+        return _PROBLEMS[key]
+    problem = configuration_problem(structure, configuration)
+    if len(_PROBLEMS) < _PROBLEMS_MAX:
+        _PROBLEMS[key] = problem
+    return problem
+
+
 def check_trace(trace: Trace, *, complete: bool) -> None:
     """``chart_configuration``: every configuration in the trace tree is legal, every fired
     transition is declared, and a run that returned ended in a final state of its chart."""
@@ -320,7 +336,7 @@ def check_trace(trace: Trace, *, complete: bool) -> None:
                     raise InvariantViolation(
                         "chart_configuration", f"{run.chart}: undeclared transition {tid!r} fired"
                     )
-            problem = configuration_problem(structure, step.configuration)
+            problem = _problem(run.chart, structure, step.configuration)
             if problem is not None:
                 raise InvariantViolation(
                     "chart_configuration", f"{run.chart} after step {step.n}: {problem}"
