@@ -39,6 +39,16 @@ from beacon.testing._campaign import (
     replay_campaign,
     run_campaign,
 )
+from beacon.testing._chart_campaign import (
+    ChartCampaignResult,
+    ChartReplay,
+    ChartReplayResult,
+    load_chart_replay,
+    replay_chart_campaign,
+    run_chart_campaign,
+)
+from beacon.testing._chart_harness import ChartSetup, ChartView, Invariant
+from beacon.testing._choices import ReplayDiverged
 from beacon.testing._coverage_report import (
     SYNC_CHARTS,
     CoverageReport,
@@ -57,10 +67,17 @@ __all__ = [
     "CampaignConfig",
     "CampaignResult",
     "CampaignStep",
+    "ChartCampaignResult",
+    "ChartReplay",
+    "ChartReplayResult",
+    "ChartSetup",
+    "ChartView",
     "CoverageReport",
     "Failure",
     "FakeClock",
+    "Invariant",
     "InvariantViolation",
+    "ReplayDiverged",
     "ReplayFile",
     "ReplayResult",
     "RuleSpec",
@@ -69,10 +86,13 @@ __all__ = [
     "campaign_machine",
     "fault_steps",
     "format_table",
+    "load_chart_replay",
     "load_replay",
     "parse_replay",
     "replay_campaign",
+    "replay_chart_campaign",
     "run_campaign",
+    "run_chart_campaign",
     "save_replay",
     "sync_chart_report",
     "walk_chart",
