@@ -73,6 +73,10 @@ top-level finals (the ``composition`` check, naming both charts). The child shar
 parent's clock and observers, and attaches its :class:`Trace` to the action's record, so one
 run yields one JSON trace tree (``trace.children``, ``trace.walk()``).
 
+**Goals.** A chart may declare "sometimes" goals, sequences a campaign must see at least
+once, as the datamodel constant ``sometimes`` (``_goals.py``; :func:`read_goals`,
+:func:`goals_met`); the ``goals`` check proves them well formed.
+
 **Traces** hold names, never values (see ``_trace.py``). :func:`replay` re-runs a chart
 against a trace's recorded outcomes and guard results and reports the first divergence.
 :class:`Coverage` accumulates traces into hit counts per transition.
@@ -88,32 +92,47 @@ from __future__ import annotations
 from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
-from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
+from beacon.charts._goals import (
+    GOALS_VARIABLE,
+    Goal,
+    GoalStep,
+    goal_findings,
+    goals_met,
+    read_goals,
+)
+from beacon.charts._load import Chart, chart_path, child_chart_of, load_chart, packaged_charts
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
 from beacon.charts._paths import EventPath, PathStep, transition_paths
 from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._roles import ROLES, Role
-from beacon.charts._service import Outcome, action, guard, outcome
+from beacon.charts._service import Binding, Outcome, action, collect, guard, outcome
+from beacon.charts._space import Node, Space
 from beacon.charts._trace import ActionRecord, Step, Trace
 
 __all__ = [
+    "GOALS_VARIABLE",
     "ROLES",
     "ActionRecord",
+    "Binding",
     "Chart",
     "Coverage",
     "Divergence",
     "EventPath",
     "Finding",
+    "Goal",
+    "GoalStep",
     "Machine",
     "MatrixCell",
+    "Node",
     "Outcome",
     "Overlay",
     "PathStep",
     "ReplayReport",
     "Role",
     "RunResult",
+    "Space",
     "StateInfo",
     "Step",
     "Structure",
@@ -123,14 +142,19 @@ __all__ = [
     "bind",
     "chart_path",
     "check_chart",
+    "child_chart_of",
+    "collect",
     "completeness_matrix",
     "edge_class",
     "format_matrix",
+    "goal_findings",
+    "goals_met",
     "guard",
     "load_chart",
     "normalize_guard",
     "outcome",
     "packaged_charts",
+    "read_goals",
     "render_dot",
     "render_mermaid",
     "render_svg",

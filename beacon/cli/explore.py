@@ -5,6 +5,8 @@
     beacon explore [--examples N] [--steps K] [--seed S] [--json] [--paths]
                    [--coverage-out FILE] [--failure-out FILE]
     beacon explore --replay FILE [--trace-out FILE] [--json]
+    beacon explore --chart FILE [--services MODULE:ATTR] [--invariants MODULE:ATTR]
+                   [--blind] [--force-outcomes] [--examples N] [--steps K] [--seed S]
 
 A campaign runs two devices on one account against the in-process embedded service, with
 random local edits, syncs, crashes, clock moves and faults, checking the invariants after
@@ -16,6 +18,12 @@ it (``<file>.trace.json``, for ``beacon chart render statecharts/session.yaml --
 the exit status is 1. ``--paths`` adds the deterministic walks generated from ``beacon chart
 paths`` to the coverage, so the table shows what neither takes and names any transition no
 path reaches. ``--replay FILE`` runs a replay file again, step for step.
+
+``--chart FILE`` explores any chart instead: its actions run on the services
+``--services`` makes (or are drawn from the outcomes the chart handles), the invariants
+``--invariants`` names are checked after every step, the coverage guide steers examples
+toward transitions and crash points not yet reached (``--blind`` turns it off), and the
+chart's declared "sometimes" goals must each be met (see ``docs/charts.md``).
 """
 
 from __future__ import annotations
@@ -52,6 +60,8 @@ def _seed(text: str) -> int:
 
 
 EXAMPLES = """\
+beacon explore --chart statecharts/door.yaml --services examples/door_service.py:Door \\
+    --invariants examples/door_service.py:INVARIANTS --examples 200
 beacon explore --examples 200 --steps 25 --seed 1 --coverage-out coverage.json
 beacon chart render statecharts/*.yaml --coverage coverage.json -o coverage-diagrams/
 beacon explore --replay beacon-explore-failure.json --trace-out failure.trace.json
@@ -90,6 +100,27 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--replay", type=Path, metavar="FILE", help="re-run a replay file")
     parser.add_argument(
+        "--chart", metavar="FILE", help="explore this chart instead of Sync (a YAML chart file)"
+    )
+    parser.add_argument(
+        "--services",
+        metavar="MODULE:ATTR",
+        help="with --chart: a class or function making the chart's services (else drawn)",
+    )
+    parser.add_argument(
+        "--invariants",
+        metavar="MODULE:ATTR",
+        help="with --chart: a check (or list of checks) run after every step",
+    )
+    parser.add_argument(
+        "--blind", action="store_true", help="with --chart: no coverage guide (for comparison)"
+    )
+    parser.add_argument(
+        "--force-outcomes",
+        action="store_true",
+        help="with --chart: faults may force a bound action's outcome",
+    )
+    parser.add_argument(
         "--trace-out", type=Path, metavar="FILE", help="with --replay: save the last run's trace"
     )
     parser.set_defaults(func=_run)
@@ -100,9 +131,25 @@ def _trace_path(replay_path: Path) -> Path:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from beacon.cli._explore_chart import run_chart_explore, run_chart_replay
+
     if args.replay is not None:
+        if _is_chart_replay(args.replay):
+            return run_chart_replay(args)
         return _replay(args)
+    if args.chart is not None:
+        return run_chart_explore(args)
     return _campaign(args)
+
+
+def _is_chart_replay(path: Path) -> bool:
+    from beacon.testing import CHART_REPLAY_FORMAT
+
+    try:
+        head = path.read_text()[:4096]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f'"format": "{CHART_REPLAY_FORMAT}"' in head
 
 
 def _campaign(args: argparse.Namespace) -> int:

@@ -40,6 +40,7 @@ from beacon.testing._campaign import (
     run_campaign,
 )
 from beacon.testing._chart_campaign import (
+    CHART_REPLAY_FORMAT,
     ChartCampaignResult,
     ChartReplay,
     ChartReplayResult,
@@ -58,10 +59,12 @@ from beacon.testing._coverage_report import (
 from beacon.testing._faults import RULES, CampaignStep, RuleSpec
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile, load_replay, parse_replay, save_replay
+from beacon.testing._specs import load_spec
 from beacon.testing._walk import WalkResult, walk_chart
 from beacon.testing._world import CampaignConfig, FakeClock, World
 
 __all__ = [
+    "CHART_REPLAY_FORMAT",
     "RULES",
     "SYNC_CHARTS",
     "CampaignConfig",
@@ -88,6 +91,7 @@ __all__ = [
     "format_table",
     "load_chart_replay",
     "load_replay",
+    "load_spec",
     "parse_replay",
     "replay_campaign",
     "replay_chart_campaign",

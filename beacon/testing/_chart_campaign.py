@@ -41,10 +41,7 @@ from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
 
 from beacon._errors import UsageError
-from beacon.charts import Chart, Trace
-from beacon.charts._goals import Goal, goals_met, read_goals
-from beacon.charts._load import child_chart_of
-from beacon.charts._service import collect
+from beacon.charts import Chart, Goal, Trace, child_chart_of, collect, goals_met, read_goals
 from beacon.testing._chart_guide import Guide
 from beacon.testing._chart_harness import (
     ChartSetup,
@@ -389,11 +386,16 @@ def run_chart_campaign(
     shrink_runs: int | None = 200,
     on_example: Callable[[int], None] | None = None,
     round_size: int = 10,
+    until_covered: bool = False,
     services_spec: str | None = None,
     invariants_spec: str | None = None,
     parent: settings | None = None,
 ) -> ChartCampaignResult:
-    """Run a campaign over ``setup.chart`` (see the module docstring)."""
+    """Run a campaign over ``setup.chart`` (see the module docstring).
+
+    ``until_covered`` ends the campaign after the round in which every transition the guide
+    can reach was taken (to measure how many examples that takes).
+    """
     chart = setup.chart
     outcomes = _probe_outcomes(setup)
     guide = Guide(chart.structure, outcomes) if guided else None
@@ -429,7 +431,7 @@ def run_chart_campaign(
     failed = False
     done = 0
     for index in itertools.count():
-        if done >= examples:
+        if done >= examples or (until_covered and recorder.first_full is not None):
             break
         size = min(round_size, examples - done)
         before = recorder.examples

@@ -17,8 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping, Sequence
 
-from beacon.charts import Structure, TransitionInfo
-from beacon.charts._space import Node, Space
+from beacon.charts import Node, Space, Structure, TransitionInfo
 
 __all__ = ["Guide"]
 

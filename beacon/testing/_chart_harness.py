@@ -26,7 +26,7 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from beacon._errors import BeaconError, UsageError
 from beacon.charts import (
@@ -38,9 +38,9 @@ from beacon.charts import (
     TransitionInfo,
     action,
     bind,
+    collect,
     guard,
 )
-from beacon.charts._service import collect
 from beacon.testing._choices import Chooser
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._walk import _satisfying
@@ -74,9 +74,11 @@ class ChartView:
     step: Step
 
 
-#: An invariant passes by returning ``None`` or ``True``; ``False`` or a message, or raising,
-#: is a failure.
-Invariant = Callable[[ChartView], object]
+class Invariant(Protocol):
+    """A check run after every step: it passes by returning ``None`` or ``True``; returning
+    ``False`` or a message, or raising ``AssertionError``, is a failure named after it."""
+
+    def __call__(self, view: ChartView, /) -> object: ...
 
 
 @dataclass
