@@ -81,6 +81,10 @@ against a trace's recorded outcomes and guard results and reports the first dive
 ``beacon chart render``) and **paths** (:func:`transition_paths`; ``beacon chart paths``)
 are drawn from the document alone. ``statecharts/`` ships inside the wheel: :func:`chart_path`
 finds a packaged chart.
+
+**Exports** (:func:`export_scxml`, :func:`export_xstate`; ``beacon chart export``) are drawn
+from the document alone too: SCXML that python-statemachine's own loader reads back into the
+same chart (:func:`read_scxml` adds the callback names), and XState v5 machine configs.
 """
 
 from __future__ import annotations
@@ -88,6 +92,7 @@ from __future__ import annotations
 from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
+from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, export_xstate, read_scxml
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
@@ -99,7 +104,9 @@ from beacon.charts._service import Outcome, action, guard, outcome
 from beacon.charts._trace import ActionRecord, Step, Trace
 
 __all__ = [
+    "BEACON_NS",
     "ROLES",
+    "SCXML_NS",
     "ActionRecord",
     "Chart",
     "Coverage",
@@ -125,12 +132,15 @@ __all__ = [
     "check_chart",
     "completeness_matrix",
     "edge_class",
+    "export_scxml",
+    "export_xstate",
     "format_matrix",
     "guard",
     "load_chart",
     "normalize_guard",
     "outcome",
     "packaged_charts",
+    "read_scxml",
     "render_dot",
     "render_mermaid",
     "render_svg",
