@@ -92,7 +92,7 @@ from __future__ import annotations
 from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
-from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, export_xstate, read_scxml
+from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, read_scxml
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
@@ -102,6 +102,7 @@ from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._roles import ROLES, Role
 from beacon.charts._service import Outcome, action, guard, outcome
 from beacon.charts._trace import ActionRecord, Step, Trace
+from beacon.charts._xstate import export_xstate
 
 __all__ = [
     "BEACON_NS",

@@ -1,12 +1,12 @@
-"""A chart in other tools' formats: W3C SCXML and XState v5 machine configs.
+"""A chart as a W3C SCXML document that python-statemachine reads back as the same chart.
 
 Contract: pure, drawn from the chart document as python-statemachine reads it (its IR,
 ``native_dict_to_definition``, the reading :class:`Structure` is built from), so nothing the
-library would run is left out or invented. A construct a format cannot hold raises
+library would run is left out or invented. A construct SCXML cannot hold raises
 :class:`~beacon.ChartError` naming the state; nothing is dropped silently. The mapping, and
-what each format loses, is in ``docs/charts.md`` (Export).
+what is lost, is in ``docs/charts.md`` (Export); the XState export is ``_xstate.py``.
 
-**SCXML** (https://www.w3.org/TR/scxml/) is what python-statemachine's own loader
+SCXML (https://www.w3.org/TR/scxml/) is what python-statemachine's own loader
 (``statemachine.io.load(text, format="scxml")``) reads back into a chart with the same states,
 initial children, transitions, guards, datamodel, ``assign`` actions and ``donedata``. Its
 reader keeps no callback names (it fills only the native format's ``*_refs``), so beacon
@@ -14,19 +14,10 @@ writes them as attributes in its own namespace, which SCXML allows on its elemen
 library ignores: ``beacon:enter``/``beacon:exit`` on a state, ``beacon:on``/``beacon:before``/
 ``beacon:after`` on a transition, space-separated. :func:`read_scxml` is the library's reader
 plus those names: ``Structure(read_scxml(export_scxml(chart)))`` reads as the chart does.
-
-**XState v5** is a JSON machine config (``createMachine(config)``, Stately's editor): every
-state carries ``id`` = its chart id and every target is absolute (``#id``), so targets
-resolve wherever the node sits. Guards and ``assign`` are named implementations there:
-a guard is ``{"type": <expression>}``, an executable action ``{"type": "assign",
-"params": {...}}``; a JavaScript ``setup({guards, actions})`` supplies them.
 """
 
 from __future__ import annotations
 
-import ast
-import dataclasses
-import math
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
@@ -39,7 +30,7 @@ from beacon._errors import ChartError
 from beacon.charts._guards import normalize_guard
 from beacon.charts._load import Chart
 
-__all__ = ["BEACON_NS", "SCXML_NS", "export_scxml", "export_xstate", "read_scxml"]
+__all__ = ["BEACON_NS", "SCXML_NS", "export_scxml", "read_scxml"]
 
 #: The W3C SCXML namespace.
 SCXML_NS = "http://www.w3.org/2005/07/scxml"
@@ -88,7 +79,8 @@ def export_scxml(chart: Chart) -> str:
     if definition.datamodel is not None and definition.datamodel.data:
         data = ET.SubElement(root, "datamodel")
         for item in definition.datamodel.data:
-            el = ET.SubElement(data, "data", _attrs(id=item.id, expr=item.expr, src=item.src))
+            expr = None if item.expr is None else str(item.expr)
+            el = ET.SubElement(data, "data", _attrs(id=item.id, expr=expr, src=item.src))
             el.text = item.content
     for state in definition.states.values():
         root.append(_scxml_state(state))
@@ -145,7 +137,7 @@ def _scxml_state(state: ir.State) -> ET.Element:
         for p in state.donedata.params:
             ET.SubElement(done, "param", _attrs(name=p.name, expr=p.expr, location=p.location))
         if state.donedata.content_expr is not None:
-            ET.SubElement(done, "content", {"expr": state.donedata.content_expr})
+            ET.SubElement(done, "content", {"expr": str(state.donedata.content_expr)})
     return el
 
 
@@ -265,11 +257,16 @@ def read_scxml(text: str) -> ir.StateMachineDefinition:
         el = elements.get(state.id)
         for attr, field in _STATE_SLOTS:
             setattr(state, field, _beacon_names(el, attr))
-        state.transitions = [t for t in state.transitions if not t.initial]
+        state.transitions = [t for t in state.transitions if not _from_initial_attribute(t)]
         _transition_names(state.transitions, el)
         for hist in state.history.values():
             _transition_names(hist.transitions, elements.get(hist.id))
     return definition
+
+
+def _from_initial_attribute(t: ir.Transition) -> bool:
+    """The reader's transition for an ``initial`` attribute: no event, guard or content."""
+    return t.initial and not (t.event or t.cond or (t.on is not None and not t.on.is_empty))
 
 
 def _walk(states: Iterable[ir.State]) -> Iterator[ir.State]:
@@ -288,156 +285,3 @@ def _transition_names(transitions: list[ir.Transition], el: ET.Element | None) -
     for t, tel in zip(transitions, declared, strict=False):
         for attr, field in _TRANSITION_SLOTS:
             setattr(t, field, _beacon_names(tel, attr))
-
-
-# -- XState v5 -----------------------------------------------------------------------------------
-
-
-def export_xstate(chart: Chart) -> dict[str, Any]:
-    """The chart as an XState v5 machine config (JSON-able; see the module docstring).
-
-    Raises:
-        ChartError: the chart uses what an XState config cannot hold (``invoke``, several
-            initial states at one level, transitions on a final, actions on a history).
-    """
-    definition = _definition(chart)
-    structure = chart.structure
-    if len(definition.initial_states) != 1:
-        raise ChartError(f"{chart.name}: XState starts in one top-level state")
-    config: dict[str, Any] = {
-        "id": chart.name if chart.name not in structure.states else f"{chart.name}.machine"
-    }
-    if description := _description(chart):
-        config["description"] = description
-    config["initial"] = definition.initial_states[0]
-    if definition.datamodel is not None and definition.datamodel.data:
-        config["context"] = {
-            item.id: _json_value(item.expr if item.expr is not None else item.content)
-            for item in definition.datamodel.data
-        }
-    config["states"] = {
-        sid: _xstate_state(state, chart) for sid, state in definition.states.items()
-    }
-    return config
-
-
-def _xstate_state(state: ir.State, chart: Chart) -> dict[str, Any]:
-    where = f"state {state.id!r}"
-    if state.invocations:
-        raise ChartError(f"{where}: invoke is not exported")
-    node: dict[str, Any] = {"id": state.id}
-    if state.final:
-        if state.states or state.transitions:
-            raise ChartError(f"{where}: an XState final state has no children or transitions")
-        node["type"] = "final"
-    elif state.parallel:
-        node["type"] = "parallel"
-    elif state.states:
-        first = _initial_children(state)
-        if len(first) != 1:
-            raise ChartError(f"{where}: XState starts a compound state in one child")
-        node["initial"] = first[0]
-    for key, blocks, refs in (
-        ("entry", state.onentry, state.enter_refs),
-        ("exit", state.onexit, state.exit_refs),
-    ):
-        if actions := _xstate_actions(blocks, refs):
-            node[key] = actions
-    for t in state.transitions:
-        _xstate_transition(node, state.id, t, chart)
-    if state.final and state.donedata is not None:
-        done = state.donedata
-        if done.content_expr is not None:
-            node["output"] = _json_value(done.content_expr)
-        else:
-            node["output"] = {p.name: _json_value(p.expr) for p in done.params}
-    children = {cid: _xstate_state(c, chart) for cid, c in state.states.items()}
-    for hid, hist in state.history.items():
-        children[hid] = _xstate_history(hist)
-    if children:
-        node["states"] = children
-    return node
-
-
-def _xstate_history(hist: ir.HistoryState) -> dict[str, Any]:
-    node: dict[str, Any] = {"id": hist.id, "type": "history", "history": hist.type}
-    targets = [x for t in hist.transitions for x in str(t.target or "").split()]
-    for t in hist.transitions:
-        if _xstate_actions([t.on] if t.on else [], t.on_refs) or t.cond or t.event:
-            raise ChartError(f"history {hist.id!r}: only a default target is exported")
-    if targets:
-        node["target"] = [f"#{x}" for x in targets] if len(targets) > 1 else f"#{targets[0]}"
-    return node
-
-
-def _xstate_transition(node: dict[str, Any], source: str, t: ir.Transition, chart: Chart) -> None:
-    if t.initial:
-        raise ChartError(f"state {source!r}: a transition marked initial is not exported")
-    out: dict[str, Any] = {}
-    targets = str(t.target or "").split()
-    if targets:
-        out["target"] = [f"#{x}" for x in targets] if len(targets) > 1 else f"#{targets[0]}"
-    if guard := _guard(t.cond, t.unless):
-        out["guard"] = {"type": guard}
-    blocks = [b for b in (t.before, t.on, t.after) if b is not None]
-    if actions := _xstate_actions(blocks, [*t.before_refs, *t.on_refs, *t.after_refs]):
-        out["actions"] = actions
-    # SCXML's external transition to itself or a descendant exits and re-enters the source;
-    # XState does that only with reenter.
-    if not t.internal and any(chart.structure.is_descendant(x, source) for x in targets):
-        out["reenter"] = True
-    events = str(t.event or "").split()
-    if not events:
-        node.setdefault("always", []).append(out)
-    for event in events:
-        if event == f"done.state.{source}":
-            node.setdefault("onDone", []).append(out)
-            continue
-        key = _xstate_event(event)
-        node.setdefault("on", {}).setdefault(key, []).append(out)
-
-
-def _xstate_event(event: str) -> str:
-    """The library's internal event names in XState's spelling; every other name as written."""
-    for ours, theirs in (
-        ("done.state.", "xstate.done.state."),
-        ("done.invoke.", "xstate.done.actor."),
-    ):
-        if event.startswith(ours):
-            return theirs + event.removeprefix(ours)
-    return event
-
-
-def _xstate_actions(blocks: Sequence[ir.ExecutableContent], refs: Sequence[Any]) -> list[Any]:
-    """Executable content first, then callback names: the order the library runs them."""
-    out: list[Any] = []
-    for block in blocks:
-        for action in block.actions:
-            params = {k: v for k, v in dataclasses.asdict(action).items() if v not in (None, [])}
-            kind = type(action).__name__.removesuffix("Action").lower()
-            out.append({"type": kind, "params": params} if params else {"type": kind})
-    out.extend(str(r) for r in refs)
-    return out
-
-
-def _json_value(expr: str | None) -> Any:
-    """A literal expression as its JSON value; anything else stays its expression text."""
-    if expr is None:
-        return None
-    try:
-        value = ast.literal_eval(expr)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
-        return expr
-    return value if _is_json(value) else expr
-
-
-def _is_json(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if value is None or isinstance(value, (bool, int, str)):
-        return True
-    if isinstance(value, list):
-        return all(_is_json(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _is_json(v) for k, v in value.items())
-    return False

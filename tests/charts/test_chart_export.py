@@ -356,6 +356,8 @@ states:
     initial: false
     transitions:
       - {event: done.state.b, target: c}
+      - {event: reset, target: x, internal: true}
+      - {event: restart, target: x}
   c: {final: true, donedata: {content: "{'role': 'success'}"}}
 """
 
@@ -374,6 +376,39 @@ def test_executable_content_and_slots_round_trip(tmp_path: Path) -> None:
     poke = a.transitions[0]
     assert (poke.before_refs, poke.after_refs) == (["note"], ["noted"])
     assert _library_view(load(text, format="scxml")) == _library_view(chart.machine_class)
+    b = ET.fromstring(text).find(f".//{{{SCXML_NS}}}state[@id='b']")
+    assert b is not None
+    assert [t.get("type") for t in b.findall(f"{{{SCXML_NS}}}transition")] == [
+        None,
+        "internal",
+        None,
+    ]
+
+
+def test_executable_content_and_internal_transitions_in_xstate_terms(tmp_path: Path) -> None:
+    config = export_xstate(_chart_from(tmp_path, _RICH))
+    assert xstate_problems(config) == []
+    a = _find(config, "a")
+    assert [x["type"] for x in a["entry"]] == ["raise", "log", "if"]
+    branches = a["entry"][2]["params"]["branches"]
+    assert branches[0] == {
+        "type": "ifbranch",
+        "params": {
+            "cond": "n > 1",
+            "actions": [{"type": "assign", "params": {"location": "n", "expr": "0"}}],
+        },
+    }
+    assert branches[2] == {
+        "type": "ifbranch",
+        "params": {"actions": [{"type": "raise", "params": {"event": "other"}}]},
+    }
+    assert a["on"]["poke"] == [{"target": "#b", "actions": ["note", "noted"]}]
+    assert "error.*" in a["on"]
+    b = _find(config, "b")
+    assert b["onDone"] == [{"target": "#c"}]
+    # reset is internal: no re-entry of b; restart is external, so b is left and re-entered.
+    assert b["on"]["reset"] == [{"target": "#x"}]
+    assert b["on"]["restart"] == [{"target": "#x", "reenter": True}]
 
 
 # -- XState v5 -------------------------------------------------------------------------------------
