@@ -450,14 +450,8 @@ def xstate_problems(config: dict[str, Any]) -> list[str]:
             if not isinstance(t, dict) or not set(t) <= _TRANSITION_KEYS:
                 problems.append(f"{where}: bad transition {t!r}")
                 continue
-            for x in (
-                t.get("target", [])
-                if isinstance(t.get("target"), list)
-                else [t["target"]]
-                if "target" in t
-                else []
-            ):
-                targets.append((where, x))
+            target = t.get("target", [])
+            targets.extend((where, x) for x in (target if isinstance(target, list) else [target]))
             guard = t.get("guard")
             if guard is not None and not (
                 isinstance(guard, str)
