@@ -85,6 +85,10 @@ against a trace's recorded outcomes and guard results and reports the first dive
 ``beacon chart render``) and **paths** (:func:`transition_paths`; ``beacon chart paths``)
 are drawn from the document alone. ``statecharts/`` ships inside the wheel: :func:`chart_path`
 finds a packaged chart.
+
+**Exports** (:func:`export_scxml`, :func:`export_xstate`; ``beacon chart export``) are drawn
+from the document alone too: SCXML that python-statemachine's own loader reads back into the
+same chart (:func:`read_scxml` adds the callback names), and XState v5 machine configs.
 """
 
 from __future__ import annotations
@@ -92,6 +96,7 @@ from __future__ import annotations
 from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
+from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, read_scxml
 from beacon.charts._goals import (
     GOALS_VARIABLE,
     Goal,
@@ -110,10 +115,13 @@ from beacon.charts._roles import ROLES, Role
 from beacon.charts._service import Binding, Outcome, action, collect, guard, outcome
 from beacon.charts._space import Node, Space
 from beacon.charts._trace import ActionRecord, Step, Trace
+from beacon.charts._xstate import export_xstate
 
 __all__ = [
+    "BEACON_NS",
     "GOALS_VARIABLE",
     "ROLES",
+    "SCXML_NS",
     "ActionRecord",
     "Binding",
     "Chart",
@@ -146,6 +154,8 @@ __all__ = [
     "collect",
     "completeness_matrix",
     "edge_class",
+    "export_scxml",
+    "export_xstate",
     "format_matrix",
     "goal_findings",
     "goals_met",
@@ -155,6 +165,7 @@ __all__ = [
     "outcome",
     "packaged_charts",
     "read_goals",
+    "read_scxml",
     "render_dot",
     "render_mermaid",
     "render_svg",
