@@ -173,7 +173,8 @@ def _plot(name: str, total: int, timeline: Sequence[TimelinePoint]) -> str:
         f'<line x1="{_LEFT}" y1="{_TOP + height}" x2="{_LEFT + width}" y2="{_TOP + height}" '
         'stroke="#444"/>',
         f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{_TOP + height}" stroke="#444"/>',
-        f'<line x1="{_LEFT}" y1="{y(total):.1f}" x2="{_LEFT + width}" y2="{y(total):.1f}" '
+        f'<line class="goal" x1="{_LEFT}" y1="{y(total):.1f}" x2="{_LEFT + width}" '
+        f'y2="{y(total):.1f}" '
         'stroke="#1e7b34" stroke-dasharray="4 3"/>',
     ]
     for t in x_ticks:
@@ -260,6 +261,7 @@ def _failure_html(
     ]
     if trace is not None:
         ran = list(trace.walk())
+        drawings = []
         for name, chart in charts.items():
             runs = [run for run in ran if run.chart == name]
             if not runs:
@@ -267,12 +269,14 @@ def _failure_html(
             # Every run of the chart in the tree joined in order, so the transitions are
             # numbered as the failing run took them.
             combined = Trace(chart=name, steps=[s for run in runs for s in run.steps])
-            parts.append(
-                f"<h3>The failing run on the {escape(name)} chart</h3>"
+            drawings.append(
+                f'<div class="chart"><h3>The failing run on the {escape(name)} chart</h3>'
                 '<p class="meta">Transitions taken are blue and numbered in order, states '
                 "entered are filled (click the picture to zoom).</p>"
-                + _diagram(chart, Overlay.for_chart(chart, combined), f"failure-{_ident(name)}")
+                f"{_diagram(chart, Overlay.for_chart(chart, combined), f'failure-{_ident(name)}')}"
+                "</div>"
             )
+        parts.append(f'<div class="charts">{"".join(drawings)}</div>')
         others = sorted({run.chart for run in ran} - set(charts))
         if others:
             parts.append(f'<p class="meta">It also ran: {escape(", ".join(others))}.</p>')
