@@ -153,11 +153,14 @@ def _plot(name: str, total: int, timeline: Sequence[TimelinePoint]) -> str:
 
     points: list[str] = []
     previous: int | None = None
-    for p in timeline:
+    for n, p in enumerate(timeline):
         covered = p.covered.get(name, 0)
-        if previous is not None and covered != previous:
-            points.append(f"{x(p.examples):.1f},{y(previous):.1f}")
-        points.append(f"{x(p.examples):.1f},{y(covered):.1f}")
+        if previous is None or covered != previous or n == len(timeline) - 1:
+            # Only the corners: a flat stretch of a long campaign costs no points.
+            if previous is not None:
+                points.append(f"{x(p.examples):.1f},{y(previous):.1f}")
+            if covered != previous:
+                points.append(f"{x(p.examples):.1f},{y(covered):.1f}")
         previous = covered
     final = timeline[-1].covered.get(name, 0) if timeline else 0
     examples = timeline[-1].examples if timeline else 0
