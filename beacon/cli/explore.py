@@ -151,6 +151,15 @@ def _progressed(progress: Progress, point: TimelinePoint) -> None:
     )
 
 
+def _writable_report(path: Path) -> None:
+    from beacon._errors import UsageError
+    from beacon.cli._common import writable_dir
+
+    if path.is_dir():
+        raise UsageError(f"--report {str(path)!r}: is a folder, not a file")
+    writable_dir(path.parent, "--report")
+
+
 def _campaign(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -160,6 +169,8 @@ def _campaign(args: argparse.Namespace) -> int:
 
     if args.live and args.report is None:
         raise UsageError("--live needs --report FILE")
+    if args.report is not None:  # refused now, not after a long campaign
+        _writable_report(args.report)
     err = Console(stderr=True)
     show = not args.json and not getattr(args, "quiet", False)
     with _progress_bar(err, args.examples, show=show) as progress:

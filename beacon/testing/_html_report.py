@@ -22,6 +22,7 @@ Contract:
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import tempfile
@@ -406,7 +407,8 @@ class ReportRecorder:
     coverage is read from ``coverage``); ``on_point`` sees every point (a progress bar). With a
     ``path`` and ``live``, the page is written when the recorder starts and then at most every
     ``interval`` seconds of ``clock``; a live write that fails stops the live writes (the
-    campaign goes on) and :meth:`finish` raises the error.
+    campaign goes on) and :meth:`finish` raises the error. A ``path`` that cannot be written
+    raises ``OSError`` at once.
     """
 
     def __init__(
@@ -434,6 +436,12 @@ class ReportRecorder:
         self._error: OSError | None = None
         self.timeline: list[TimelinePoint] = []
         self.writes = 0
+        if path is not None:  # a page that cannot be written fails now, not after the campaign
+            if path.is_dir():
+                raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(path))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=path.parent):
+                pass
         self.sample(examples=0, transitions=0)
 
     def sample(self, *, examples: int, transitions: int) -> TimelinePoint:

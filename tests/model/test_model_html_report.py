@@ -447,3 +447,21 @@ def test_no_progress_bar_off_a_terminal_or_when_not_shown(terminal: bool, show: 
         _progressed(progress, point)
         progress.refresh()
     assert out.getvalue() == ""
+
+
+def test_an_unwritable_report_is_refused_before_the_campaign_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[object] = []
+    monkeypatch.setattr("beacon.testing.run_campaign", lambda **kw: ran.append(kw))
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["explore", "--report", str(blocker / "r.html")]) == 2
+    assert "--report" in capsys.readouterr().err
+    assert main(["explore", "--report", str(tmp_path)]) == 2
+    assert "is a folder, not a file" in capsys.readouterr().err
+    assert ran == []
+    with pytest.raises(IsADirectoryError):
+        ReportRecorder(sync_chart_report(), path=tmp_path)
+    with pytest.raises(FileExistsError):
+        ReportRecorder(sync_chart_report(), path=blocker / "r.html")
