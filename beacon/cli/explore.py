@@ -3,7 +3,7 @@
 ::
 
     beacon explore [--examples N] [--steps K] [--seed S] [--json] [--paths]
-                   [--coverage-out FILE] [--failure-out FILE]
+                   [--coverage-out FILE] [--failure-out FILE] [--report FILE [--live]]
     beacon explore --replay FILE [--trace-out FILE] [--json]
     beacon explore --chart FILE [--services MODULE:ATTR] [--invariants MODULE:ATTR]
                    [--blind] [--force-outcomes] [--examples N] [--steps K] [--seed S]
@@ -17,7 +17,12 @@ every step (see ``beacon.testing``). It prints a coverage table of the Sync char
 it (``<file>.trace.json``, for ``beacon chart render statecharts/session.yaml --trace``);
 the exit status is 1. ``--paths`` adds the deterministic walks generated from ``beacon chart
 paths`` to the coverage, so the table shows what neither takes and names any transition no
-path reaches. ``--replay FILE`` runs a replay file again, step for step.
+path reaches. ``--report FILE`` writes one self-contained HTML page: coverage over time per
+chart, each chart with its coverage drawn on it, the goals met and missed, and the shrunk
+failure with its trace on the charts (``--live``: rewritten while the campaign runs, the page
+reloading itself). On a terminal a progress bar shows the examples, transitions/s and the
+share of the charts' transitions covered. ``--replay FILE`` runs a replay file again, step
+for step.
 
 ``--chart FILE`` explores any chart instead: its actions run on the services
 ``--services`` makes (or are drawn from the outcomes the chart handles), the invariants
@@ -32,7 +37,13 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from beacon.testing import TimelinePoint
 
 __all__ = ["register"]
 
@@ -65,6 +76,7 @@ beacon explore --chart statecharts/door.yaml --services examples/door_service.py
 beacon explore --examples 200 --steps 25 --seed 1 --coverage-out coverage.json
 beacon chart render statecharts/*.yaml --coverage coverage.json -o coverage-diagrams/
 beacon explore --replay beacon-explore-failure.json --trace-out failure.trace.json
+beacon explore --examples 500 --report campaign.html --live
 """
 
 
@@ -121,6 +133,12 @@ def register(subparsers: Any) -> None:
         help="with --chart: faults may force a bound action's outcome",
     )
     parser.add_argument(
+        "--report", type=Path, metavar="FILE", help="write a self-contained HTML campaign report"
+    )
+    parser.add_argument(
+        "--live", action="store_true", help="with --report: rewrite it while the campaign runs"
+    )
+    parser.add_argument(
         "--trace-out", type=Path, metavar="FILE", help="with --replay: save the last run's trace"
     )
     parser.set_defaults(func=_run)
@@ -152,29 +170,64 @@ def _is_chart_replay(path: Path) -> bool:
     return f'"format": "{CHART_REPLAY_FORMAT}"' in head
 
 
-def _campaign(args: argparse.Namespace) -> int:
-    from rich.console import Console
+def _progress_bar(console: Console, total: int, *, show: bool) -> Progress:
+    """The campaign's progress bar on ``console``: examples, transitions/s, coverage (shown
+    only when ``show`` and the console is a terminal); feed it with :func:`_progressed`."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from beacon.charts import Trace
-    from beacon.testing import format_table, run_campaign, save_replay
-
-    err = Console(stderr=True)
-    show = not args.json and not getattr(args, "quiet", False) and err.is_terminal
-    with Progress(
+    progress = Progress(
         TextColumn("exploring"),
         BarColumn(),
         MofNCompleteColumn(),
-        console=err,
-        disable=not show,
+        TextColumn("examples · {task.fields[rate]:,.0f} transitions/s"),
+        TextColumn("· {task.fields[coverage]:.0f}% of transitions covered"),
+        console=console,
+        disable=not (show and console.is_terminal),
         transient=True,
-    ) as progress:
-        task = progress.add_task("examples", total=args.examples)
+    )
+    progress.add_task("examples", total=total, rate=0.0, coverage=0.0)
+    return progress
+
+
+def _progressed(progress: Progress, point: TimelinePoint) -> None:
+    """Move the bar to ``point`` (shrinking runs more examples than the bar counts)."""
+    task = progress.task_ids[0]
+    total = progress.tasks[0].total or point.examples
+    progress.update(
+        task, completed=min(point.examples, total), rate=point.rate, coverage=point.percent
+    )
+
+
+def _writable_report(path: Path) -> None:
+    from beacon._errors import UsageError
+    from beacon.cli._common import writable_dir
+
+    if path.is_dir():
+        raise UsageError(f"--report {str(path)!r}: is a folder, not a file")
+    writable_dir(path.parent, "--report")
+
+
+def _campaign(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from beacon._errors import UsageError
+    from beacon.charts import Trace
+    from beacon.testing import format_table, run_campaign, save_replay
+
+    if args.live and args.report is None:
+        raise UsageError("--live needs --report FILE")
+    if args.report is not None:  # refused now, not after a long campaign
+        _writable_report(args.report)
+    err = Console(stderr=True)
+    show = not args.json and not getattr(args, "quiet", False)
+    with _progress_bar(err, args.examples, show=show) as progress:
         result = run_campaign(
             examples=args.examples,
             steps=args.steps,
             seed=args.seed,
-            on_example=lambda n: progress.update(task, completed=min(n, args.examples)),
+            report=args.report,
+            live=args.live,
+            on_progress=lambda point: _progressed(progress, point),
         )
     if args.paths:
         from beacon.charts import load_chart
@@ -195,6 +248,8 @@ def _campaign(args: argparse.Namespace) -> int:
     if args.coverage_out is not None:
         result.coverage.to_coverage().save(args.coverage_out)
         out["coverage_file"] = str(args.coverage_out)
+    if args.report is not None:
+        out["report_file"] = str(args.report)
     if result.failure is not None:
         saved = save_replay(result.failure, args.failure_out)
         out["replay_file"] = str(saved)
@@ -216,6 +271,8 @@ def _campaign(args: argparse.Namespace) -> int:
     )
     if "coverage_file" in out:
         print(f"coverage written to {out['coverage_file']}")
+    if "report_file" in out:
+        print(f"report written to {out['report_file']}")
     if result.failure is None:
         print("every invariant held")
         return 0

@@ -57,6 +57,12 @@ from beacon.testing._coverage_report import (
     sync_chart_report,
 )
 from beacon.testing._faults import RULES, CampaignStep, RuleSpec
+from beacon.testing._html_report import (
+    ReportRecorder,
+    TimelinePoint,
+    coverage_goals,
+    write_html_report,
+)
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile, load_replay, parse_replay, save_replay
 from beacon.testing._specs import load_spec
@@ -83,10 +89,13 @@ __all__ = [
     "ReplayDiverged",
     "ReplayFile",
     "ReplayResult",
+    "ReportRecorder",
     "RuleSpec",
+    "TimelinePoint",
     "WalkResult",
     "World",
     "campaign_machine",
+    "coverage_goals",
     "fault_steps",
     "format_table",
     "load_chart_replay",
@@ -100,4 +109,5 @@ __all__ = [
     "save_replay",
     "sync_chart_report",
     "walk_chart",
+    "write_html_report",
 ]

@@ -23,8 +23,9 @@ import dataclasses
 import shutil
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -43,6 +44,7 @@ from beacon._errors import BeaconError
 from beacon.charts import Trace
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
 from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, CampaignStep
+from beacon.testing._html_report import ReportRecorder, TimelinePoint, coverage_goals
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile
 from beacon.testing._world import CampaignConfig, World, scratch_dir
@@ -160,6 +162,8 @@ class _Recorder:
     failure: ReplayFile | None = None
     on_example: Callable[[int], None] | None = None
     shrink_runs: int | None = None
+    #: How often each rule was drawn, over every example (for the report's goals).
+    rules: Counter[str] = field(default_factory=Counter)
 
     @property
     def exhausted(self) -> bool:
@@ -174,6 +178,7 @@ class _Recorder:
         self.steps += len(world.steps)
         self.runs += world.runs
         self.transitions += world.transitions
+        self.rules.update(step.rule for step in world.steps)
         if self.on_example is not None:
             self.on_example(self.examples)
 
@@ -328,6 +333,8 @@ class CampaignResult:
     seconds: float
     coverage: CoverageReport
     failure: ReplayFile | None = None
+    #: Where the campaign stood after each example (the report's plots).
+    timeline: tuple[TimelinePoint, ...] = ()
 
     @property
     def transitions_per_second(self) -> float:
@@ -359,11 +366,18 @@ def run_campaign(
     shrink: bool = True,
     shrink_runs: int | None = 200,
     on_example: Callable[[int], None] | None = None,
+    report: Path | None = None,
+    live: bool = False,
+    on_progress: Callable[[TimelinePoint], None] | None = None,
 ) -> CampaignResult:
     """Run a campaign; see the module docstring. ``parent`` supplies Hypothesis settings
-    (a test profile, say) that this function's own choices override."""
+    (a test profile, say) that this function's own choices override. ``report`` is an HTML
+    page written when the campaign ends (``live``: also while it runs, see
+    :mod:`beacon.testing._html_report`); ``on_progress`` sees the timeline point of every
+    finished example."""
     cfg = dataclasses.replace(config or CampaignConfig(), seed=seed)
     recorder = _Recorder(cfg, sync_chart_report(), on_example=on_example, shrink_runs=shrink_runs)
+    timeline = _timeline(recorder, report, live, on_progress, examples=examples, steps=steps)
     machine = hypothesis_seed(seed)(campaign_machine(cfg, recorder))
     phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
     chosen = settings(
@@ -384,7 +398,7 @@ def run_campaign(
         run_state_machine_as_test(machine, settings=chosen)
     except Exception:
         passed = False
-    return CampaignResult(
+    result = CampaignResult(
         passed=passed,
         examples=recorder.examples,
         steps=recorder.steps,
@@ -393,6 +407,63 @@ def run_campaign(
         seconds=time.perf_counter() - started,
         coverage=recorder.coverage,
         failure=None if passed else recorder.failure,
+        timeline=tuple(timeline.timeline),
+    )
+    _finish_report(timeline, result, recorder)
+    return result
+
+
+def _timeline(
+    recorder: _Recorder,
+    report: Path | None,
+    live: bool,
+    on_progress: Callable[[TimelinePoint], None] | None,
+    *,
+    examples: int,
+    steps: int,
+) -> ReportRecorder:
+    """A report recorder sampling ``recorder`` after each example (before its own hook)."""
+    from beacon.charts import load_chart
+
+    charts = {name: load_chart(name) for name in recorder.coverage.charts} if report else {}
+    seed = recorder.config.seed
+    title = f"beacon explore: seed {seed}, {examples} examples of up to {steps} steps"
+    timeline = ReportRecorder(
+        recorder.coverage, path=report, title=title, charts=charts, live=live, on_point=on_progress
+    )
+    then = recorder.on_example
+
+    def sample(n: int) -> None:
+        timeline.sample(examples=n, transitions=recorder.transitions)
+        if then is not None:
+            then(n)
+
+    recorder.on_example = sample
+    return timeline
+
+
+def _finish_report(timeline: ReportRecorder, result: CampaignResult, recorder: _Recorder) -> None:
+    """The final page: goals (every invariant held, every chart's transitions, every enabled
+    rule drawn), and the shrunk failure with its last run's trace."""
+    if timeline.path is None:
+        return
+    enabled = [name for name in RULES if recorder.config.enabled(name)]
+    undrawn = [name for name in enabled if not recorder.rules[name]]
+    goals = {"every invariant held": result.passed, **coverage_goals(result.coverage)}
+    drawn = "every enabled rule drawn at least once"
+    goals[drawn + (f" (never: {', '.join(undrawn)})" if undrawn else "")] = not undrawn
+    found = result.failure
+    if found is None or found.failure is None:
+        message = None if result.passed else "the campaign failed outside any step"
+        timeline.finish(goals=goals, failure_message=message)
+        return
+    timeline.finish(
+        goals=goals,
+        failure_message=f"[{found.failure.invariant}] at step {found.failure.step + 1} of "
+        f"{len(found.steps)}: {found.failure.message}",
+        failure_steps=[str(step) for step in found.steps],
+        failure_step=found.failure.step,
+        failure_trace=None if found.trace is None else Trace.from_json(found.trace),
     )
 
 
