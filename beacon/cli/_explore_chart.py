@@ -48,9 +48,17 @@ def _services(spec: str | None) -> Callable[[], object] | None:
 
 def run_chart_explore(args: argparse.Namespace) -> int:
     """Run the campaign the arguments describe; print the table (or JSON); 0 when it passed."""
+    from rich.console import Console
+
+    from beacon._errors import UsageError
     from beacon.charts import Trace, load_chart
+    from beacon.cli.explore import _progress_bar, _progressed, _writable_report
     from beacon.testing import ChartSetup, format_table, run_chart_campaign
 
+    if args.live and args.report is None:
+        raise UsageError("--live needs --report FILE")
+    if args.report is not None:  # refused now, not after a long campaign
+        _writable_report(args.report)
     chart = load_chart(args.chart)
     setup = ChartSetup(
         chart,
@@ -59,15 +67,23 @@ def run_chart_explore(args: argparse.Namespace) -> int:
         steps=args.steps,
         force=args.force_outcomes,
     )
-    result = run_chart_campaign(
-        setup,
-        examples=args.examples,
-        seed=args.seed,
-        guided=not args.blind,
-        services_spec=args.services,
-        invariants_spec=args.invariants,
-    )
+    err = Console(stderr=True)
+    show = not args.json and not getattr(args, "quiet", False)
+    with _progress_bar(err, args.examples, show=show) as progress:
+        result = run_chart_campaign(
+            setup,
+            examples=args.examples,
+            seed=args.seed,
+            guided=not args.blind,
+            report=args.report,
+            live=args.live,
+            on_progress=lambda point: _progressed(progress, point),
+            services_spec=args.services,
+            invariants_spec=args.invariants,
+        )
     out = result.to_json()
+    if args.report is not None:
+        out["report_file"] = str(args.report)
     if args.coverage_out is not None:
         result.coverage.to_coverage().save(args.coverage_out)
         out["coverage_file"] = str(args.coverage_out)

@@ -51,6 +51,7 @@ from beacon.testing._chart_harness import (
 )
 from beacon.testing._choices import Chooser, DataChooser, ReplayChooser, ReplayDiverged
 from beacon.testing._coverage_report import CoverageReport
+from beacon.testing._html_report import ReportRecorder, TimelinePoint
 from beacon.testing._replay import Failure
 
 __all__ = [
@@ -387,6 +388,9 @@ def run_chart_campaign(
     on_example: Callable[[int], None] | None = None,
     round_size: int = 10,
     until_covered: bool = False,
+    report: Path | None = None,
+    live: bool = False,
+    on_progress: Callable[[TimelinePoint], None] | None = None,
     services_spec: str | None = None,
     invariants_spec: str | None = None,
     parent: settings | None = None,
@@ -394,7 +398,9 @@ def run_chart_campaign(
     """Run a campaign over ``setup.chart`` (see the module docstring).
 
     ``until_covered`` ends the campaign after the round in which every transition the guide
-    can reach was taken (to measure how many examples that takes).
+    can reach was taken (to measure how many examples that takes). ``report`` writes the
+    HTML campaign report there (``live``: rewritten while the campaign runs); ``on_progress``
+    gets a timeline point after every example.
     """
     chart = setup.chart
     outcomes = _probe_outcomes(setup)
@@ -415,6 +421,24 @@ def run_chart_campaign(
         on_example=on_example,
     )
 
+    charts_by_name = {chart.name: chart, **_child_charts(setup)}
+    title = f"beacon explore --chart {chart.path.name}: seed {seed}, {examples} examples"
+    timeline = ReportRecorder(
+        recorder.coverage,
+        path=report,
+        title=title,
+        charts=charts_by_name if report is not None else {},
+        live=live,
+        on_point=on_progress,
+    )
+    then = recorder.on_example
+
+    def sample(n: int) -> None:
+        timeline.sample(examples=n, transitions=recorder.transitions)
+        if then is not None:
+            then(n)
+
+    recorder.on_example = sample
     wanted = [Phase.reuse, Phase.generate, Phase.shrink] if shrink else [Phase.generate]
     phases = tuple(p for p in wanted if database is not None or p is not Phase.reuse)
     chosen = settings(
@@ -449,7 +473,7 @@ def run_chart_campaign(
         # Hypothesis stops early when a round's space is exhausted; count what it ran.
         done += max(size, recorder.examples - before) if recorder.examples > before else size
     sometimes = {g.name: g.name in recorder.met for g in recorder.sometimes}
-    return ChartCampaignResult(
+    result = ChartCampaignResult(
         chart=chart.name,
         passed=not failed and all(sometimes.values()),
         guided=guided,
@@ -462,6 +486,33 @@ def run_chart_campaign(
         first_full=recorder.first_full,
         timeline=recorder.timeline,
         failure=recorder.failure if failed else None,
+    )
+    _finish_report(timeline, result)
+    return result
+
+
+def _finish_report(timeline: ReportRecorder, result: ChartCampaignResult) -> None:
+    """The final page: every coverage goal kind and sometimes goal, and the shrunk failure."""
+    if timeline.path is None:
+        return
+    goals: dict[str, bool] = {"every invariant held": result.failure is None}
+    for kind in ("transition", "guard", "crash", "forced"):
+        names = [g for g in result.goals if g.startswith(kind + ":")]
+        if names:
+            missed = [g.partition(":")[2] for g in names if not result.goals[g]]
+            label = f"every {kind} goal reached ({len(names) - len(missed)}/{len(names)})"
+            goals[label + (f"; never: {', '.join(missed)}" if missed else "")] = not missed
+    goals.update({f"sometimes: {name}": met for name, met in result.sometimes.items()})
+    found = result.failure
+    if found is None or found.failure is None:
+        timeline.finish(goals=goals)
+        return
+    timeline.finish(
+        goals=goals,
+        failure_message=f"[{found.failure.invariant}] {found.failure.message}",
+        failure_steps=found.description,
+        failure_step=found.failure.step,
+        failure_trace=None if found.trace is None else Trace.from_json(found.trace),
     )
 
 

@@ -251,3 +251,15 @@ def test_explore_chart_with_a_bad_services_spec_is_a_usage_error() -> None:
     assert code == 2
     assert "no module 'no_such_module'" in err
     assert "Traceback" not in err
+
+
+def test_a_chart_campaign_writes_its_report_with_goals_and_the_failure(tmp_path: Path) -> None:
+    page = tmp_path / "door.html"
+    result = run_chart_campaign(door_setup("PlantedDoor"), examples=150, seed=0, report=page)
+    assert result.failure is not None
+    html = page.read_text()
+    assert "every crash goal reached (5/5)" in html
+    assert "never: opening#2" in html  # the one-jam controller never breaks the door
+    assert "unlocked after trying None" in html  # the failure, with its steps
+    assert html.count("<svg") >= 2  # a plot and the diagram at least
+    assert "http://" not in html.replace("http://www.w3.org/", "")
