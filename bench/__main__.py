@@ -36,6 +36,7 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("server", "bench.server", "embedded service throughput"),
     ("charts", "bench.charts", "chart dispatch overhead vs bare python-statemachine"),
     ("explore", "bench.explore", "model-based exploration speed"),
+    ("guide", "bench.guide", "coverage-guided vs blind: examples until every transition"),
     ("signin", "bench.signin", "requests per FxA sign-in and refresh; onepw v2 stretch cost"),
 )
 

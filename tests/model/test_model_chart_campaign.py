@@ -263,3 +263,16 @@ def test_a_chart_campaign_writes_its_report_with_goals_and_the_failure(tmp_path:
     assert "unlocked after trying None" in html  # the failure, with its steps
     assert html.count("<svg") >= 2  # a plot and the diagram at least
     assert "http://" not in html.replace("http://www.w3.org/", "")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["session", "account"])
+def test_the_guide_covers_the_big_charts_where_the_blind_search_does_not(name: str) -> None:
+    chart = load_chart(name)
+    guided = run_chart_campaign(ChartSetup(chart), examples=300, seed=0, until_covered=True)
+    blind = run_chart_campaign(
+        ChartSetup(chart), examples=300, seed=0, guided=False, until_covered=True
+    )
+    assert guided.first_full is not None
+    assert guided.coverage.untaken() == {}
+    assert blind.first_full is None or guided.first_full < blind.first_full
