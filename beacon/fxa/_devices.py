@@ -2,7 +2,7 @@
 
 Contract (fxa ``packages/fxa-auth-server/lib/routes/devices-and-sessions.js``;
 application-services ``fxa-client/src/internal/{http_client,commands/*}.rs``; the key scheme
-in :mod:`._send_tab_crypto`; ``docs/accounts.md`` §8):
+in :mod:`._send_tab_crypto`; ``docs/accounts.md`` §12):
 
 * :class:`FxADevices` works on a married account in a :class:`~._store.CredentialStore`.
   Requests carry the OAuth refresh token as ``Authorization: Bearer <token>`` (what

@@ -1,7 +1,7 @@
 """The FxA stand-in's devices and device commands (what send tab runs on).
 
 Contract (fxa ``packages/fxa-auth-server/lib/routes/devices-and-sessions.js`` and
-``auth-schemes/refresh-token.js``; ``docs/accounts.md`` §8):
+``auth-schemes/refresh-token.js``; ``docs/accounts.md`` §12):
 
 * Routes under ``/fxa/v1``: ``POST /account/device`` (register, or update with ``id``),
   ``GET /account/devices``, ``POST /account/device/destroy``,
