@@ -148,5 +148,5 @@ def test_a_device_goes_with_the_session_that_registered_it(
     names = {d["name"] for d in http.get("/v1/account/devices", headers=_bearer(refresh)).json()}
     assert names == {"by session", "by refresh"}
     assert http.post("/v1/session/destroy", json={}, auth=auth).status_code == 200
-    names = [d["name"] for d in http.get("/v1/account/devices", headers=_bearer(refresh)).json()]
-    assert names == ["by refresh"]
+    after = [d["name"] for d in http.get("/v1/account/devices", headers=_bearer(refresh)).json()]
+    assert after == ["by refresh"]
