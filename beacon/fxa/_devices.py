@@ -34,7 +34,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -45,6 +45,7 @@ from beacon.client._transport import Response, Transport
 from beacon.fxa._auth import FxATokenAuth, Scheme, check_secure
 from beacon.fxa._client import normalize_auth_server_url
 from beacon.fxa._device_state import KEEP_RECEIVED, DeviceState, ReceivedTab
+from beacon.fxa._device_wire import Device, parse_device, parse_page, parse_tabs
 from beacon.fxa._errors import FxAError, SignInRequired, error_for
 from beacon.fxa._send_tab_crypto import (
     OPEN_URI,
@@ -84,32 +85,6 @@ class DeviceCommandUnavailable(FxAError):
     """errno 157: the target device does not offer that command."""
 
     kind = "device_command_unavailable"
-
-
-@dataclass(frozen=True)
-class Device:
-    """One device of the account, as ``GET /v1/account/devices`` lists it."""
-
-    id: str
-    name: str
-    type: str
-    is_current: bool
-    last_access_time: int | None = None
-    available_commands: Mapping[str, str] = field(default_factory=dict, repr=False)
-
-    @property
-    def can_receive_tabs(self) -> bool:
-        return OPEN_URI in self.available_commands
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "type": self.type,
-            "current": self.is_current,
-            "last_access_time": self.last_access_time,
-            "can_receive_tabs": self.can_receive_tabs,
-        }
 
 
 @dataclass(frozen=True)
@@ -296,7 +271,7 @@ class FxADevices:
         raw = self._request(state, "GET", "account/devices").json()
         if not isinstance(raw, list):
             raise ProtocolViolation("GET /v1/account/devices: not a JSON list")
-        return [_device(item) for item in raw]
+        return [parse_device(item) for item in raw]
 
     def find(self, target: str, devices: list[Device] | None = None) -> Device:
         """The device whose id is ``target``, else the one named so (``UsageError`` if none
@@ -351,14 +326,14 @@ class FxADevices:
         for _ in range(_MAX_PAGES):
             query = {"index": str(device.command_index + 1), "limit": str(_PAGE)}
             page = self._request(state, "GET", "account/device/commands", query=query).json()
-            messages, last = _page(page)
+            messages, last = parse_page(page)
             new = sorted((m for m in messages if m[0] > device.command_index), key=lambda m: m[0])
             for index, command, payload, sender in new:
                 if command != OPEN_URI:
                     continue  # another command (close tabs...): not ours to run, skipped
                 try:
                     tabs.extend(
-                        _tabs(
+                        parse_tabs(
                             index,
                             decrypt_payload(keys, payload.get("encrypted")),
                             sender,
@@ -397,82 +372,3 @@ def _sync_key(state: AccountState) -> tuple[bytes, str]:
     if state.ksync is None or state.kid is None:  # pragma: no cover - _account checked
         raise SignInRequired("the account holds no Sync key: run `beacon login`", reason="keys")
     return bytes.fromhex(state.ksync), state.kid
-
-
-# -- parsing the server's answers ---------------------------------------------------------------
-
-
-def _device(item: object) -> Device:
-    if not isinstance(item, dict):
-        raise ProtocolViolation("GET /v1/account/devices: a device is not an object")
-    ident, name, kind = item.get("id"), item.get("name"), item.get("type")
-    if not isinstance(ident, str) or not ident or not isinstance(name, str):
-        raise ProtocolViolation("GET /v1/account/devices: a device without an id or a name")
-    commands = item.get("availableCommands") or {}
-    if not isinstance(commands, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in commands.items()
-    ):
-        raise ProtocolViolation("GET /v1/account/devices: availableCommands is not a string map")
-    access = item.get("lastAccessTime")
-    return Device(
-        id=ident,
-        name=name,
-        type=kind if isinstance(kind, str) else "unknown",
-        is_current=item.get("isCurrentDevice") is True,
-        last_access_time=access if isinstance(access, int) and access >= 0 else None,
-        available_commands=dict(commands),
-    )
-
-
-Message = tuple[int, str, dict[str, Any], str | None]
-
-
-def _page(page: object) -> tuple[list[Message], bool]:
-    what = "GET /v1/account/device/commands"
-    if not isinstance(page, dict) or not isinstance(page.get("index"), int):
-        raise ProtocolViolation(f"{what}: not an object with an index")
-    raw = page.get("messages", [])
-    if not isinstance(raw, list):
-        raise ProtocolViolation(f"{what}: messages is not a list")
-    out: list[Message] = []
-    for message in raw:
-        data = message.get("data") if isinstance(message, dict) else None
-        index = message.get("index") if isinstance(message, dict) else None
-        if (
-            not isinstance(index, int)
-            or isinstance(index, bool)
-            or not isinstance(data, dict)
-            or not isinstance(data.get("command"), str)
-            or not isinstance(data.get("payload"), dict)
-        ):
-            raise ProtocolViolation(f"{what}: a message without index, command or payload")
-        sender = data.get("sender")
-        out.append(
-            (index, data["command"], data["payload"], sender if isinstance(sender, str) else None)
-        )
-    return out, page.get("last") is not False
-
-
-def _tabs(index: int, payload: dict[str, Any], sender: str | None, now: float) -> list[ReceivedTab]:
-    entries = payload.get("entries")
-    if not isinstance(entries, list) or not entries:
-        raise ProtocolViolation("a received tab has no entries")
-    flow = payload.get("flowID")
-    out = []
-    for entry in entries:
-        url = entry.get("url") if isinstance(entry, dict) else None
-        if not isinstance(url, str) or not url:
-            raise ProtocolViolation("a received tab entry has no URL")
-        title = entry.get("title")
-        out.append(
-            ReceivedTab(
-                index=index,
-                url=url,
-                title=title if isinstance(title, str) else "",
-                sender_id=sender,
-                received_at=now,
-                flow_id=flow if isinstance(flow, str) else "",
-            )
-        )
-    # A send-tab payload is one tab with its history; the last entry is the page to open.
-    return out[-1:]
