@@ -33,6 +33,7 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "explore",
     "demo",
     "data",
+    "devices",  # after data: it adds `tabs received`
 )
 
 _EXAMPLES = """\
