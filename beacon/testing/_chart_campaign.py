@@ -217,6 +217,8 @@ class _Recorder:
     hits: Counter[str] = field(default_factory=Counter)
     met: set[str] = field(default_factory=set)
     examples: int = 0
+    steps: int = 0
+    runs: int = 0
     transitions: int = 0
     first_full: int | None = None
     failure: ChartReplay | None = None
@@ -243,6 +245,8 @@ class _Recorder:
 
     def finish(self, example: Example) -> None:
         self.examples += 1
+        self.steps += example.turns
+        self.runs += len(example.traces)
         self.transitions += example.transitions
         hit = example.goals_hit
         for goal in sorted(hit):
@@ -294,6 +298,8 @@ class ChartCampaignResult:
     passed: bool
     guided: bool
     examples: int
+    steps: int
+    runs: int
     transitions: int
     seconds: float
     coverage: CoverageReport
@@ -320,6 +326,8 @@ class ChartCampaignResult:
             "passed": self.passed,
             "guided": self.guided,
             "examples": self.examples,
+            "steps": self.steps,
+            "runs": self.runs,
             "transitions": self.transitions,
             "seconds": round(self.seconds, 3),
             "transitions_per_second": round(self.transitions_per_second, 1),
@@ -478,6 +486,8 @@ def run_chart_campaign(
         passed=not failed and all(sometimes.values()),
         guided=guided,
         examples=recorder.examples,
+        steps=recorder.steps,
+        runs=recorder.runs,
         transitions=recorder.transitions,
         seconds=time.perf_counter() - started,
         coverage=recorder.coverage,

@@ -180,6 +180,8 @@ class Example:
         self.traces: list[Trace] = []
         self.faults: set[str] = set()
         self.transitions = 0
+        #: Events sent and restarts: the example's own steps (outcomes are the chart's).
+        self.turns = 0
         self.steps: list[str] = []
 
     # -- the proxy service ------------------------------------------------------------------
@@ -421,6 +423,7 @@ class Example:
                     break
                 self.traces.append(machine.trace)
                 self.steps.append("restart")
+                self.turns += 1
                 machine = self._process(self._bind(None), None)
                 continue
             events = list(machine.handled_events())
@@ -435,6 +438,7 @@ class Example:
                     self._following = False
             event = self.chooser.pick("event", events, guided=wanted)
             self.steps.append(f"send {event}")
+            self.turns += 1
             machine = self._process(machine, event)
         self.traces.append(machine.trace)
 
