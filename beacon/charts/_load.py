@@ -6,11 +6,24 @@ error. A :class:`Chart` is immutable and may be bound any number of times. The
 python-statemachine class behind it is switched to strict settings once, here: callback
 exceptions propagate (``catch_errors_as_events = False``) and an external event no transition
 takes raises (``allow_event_without_transition = False``).
+
+A document is read and checked once: :func:`load_chart` keeps each chart per process (by path
+and content hash) and, across processes, the checked reading of the document (the mapping
+and the warnings; never code) in a JSON file of the user's cache directory, keyed by the
+file's SHA-256, its path, beacon's and python-statemachine's versions. An entry whose own
+checksum, key or shape does not match is ignored and rebuilt, never trusted; a cache that
+cannot be written is skipped. What a hit skips is the YAML parse, the schema validation
+(jsonschema) and the checks; the library class is built from the cached mapping every time.
+``BEACON_CACHE_DIR`` moves the cache; ``BEACON_CACHE_DIR=off`` turns it off.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
@@ -21,7 +34,7 @@ from statemachine import StateChart
 from statemachine.io.evaluators import RestrictedEvaluator
 
 from beacon._errors import ChartError
-from beacon.charts._check import Finding, analyse
+from beacon.charts._check import Analysis, Finding, analyse
 from beacon.charts._model import Structure
 from beacon.charts._roles import Role, read_role
 
@@ -89,7 +102,20 @@ def load_chart(source: str | Path) -> Chart:
     path = Path(source)
     if not path.suffix and not path.exists():
         path = chart_path(str(source))
-    analysis = analyse(path)
+    try:
+        text = path.read_bytes()
+    except OSError:
+        text = None  # analyse() reports the unreadable file as a finding
+    digest = hashlib.sha256(text).hexdigest() if text is not None else ""
+    memo_key = (str(path), digest)
+    chart = _LOADED.get(memo_key) if text is not None else None
+    if chart is not None:
+        return chart
+    analysis = _cached_analysis(path, digest) if text is not None else None
+    if analysis is None:
+        analysis = analyse(path)
+        if text is not None and analysis.machine_class is not None:
+            _save_analysis(path, digest, analysis)
     errors = [f for f in analysis.findings if f.severity == "error"]
     if errors:
         lines = "\n  ".join(str(f) for f in errors)
@@ -102,11 +128,10 @@ def load_chart(source: str | Path) -> Chart:
         raise ChartError(f"{path}: the chart could not be built")
     cls.catch_errors_as_events = False
     cls.allow_event_without_transition = False
-    text = path.read_bytes()
-    return Chart(
+    chart = Chart(
         name=structure.name or path.stem,
         path=path,
-        digest=hashlib.sha256(text).hexdigest(),
+        digest=digest,
         doc=analysis.doc,
         structure=structure,
         warnings=tuple(analysis.findings),
@@ -115,6 +140,111 @@ def load_chart(source: str | Path) -> Chart:
         datamodel=_datamodel(structure),
         roles=_roles(structure),
     )
+    _LOADED[memo_key] = chart
+    return chart
+
+
+# -- the load cache ---------------------------------------------------------------------------
+
+# Charts loaded in this process, by (path, SHA-256 of the text): a changed file loads afresh.
+_LOADED: dict[tuple[str, str], Chart] = {}
+# Bump when the entry's shape or what a hit skips changes.
+_CACHE_FORMAT = 1
+_CACHE_ENV = "BEACON_CACHE_DIR"
+
+
+def _cache_dir() -> Path | None:
+    """The user's cache directory for beacon's charts (XDG, macOS or Windows), or None."""
+    chosen = os.environ.get(_CACHE_ENV)
+    if chosen is not None:
+        return None if chosen in ("", "off") else Path(chosen)
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        return Path(base, "beacon", "Cache", "charts") if base else None
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "beacon" / "charts"
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return Path(xdg if xdg else Path.home() / ".cache", "beacon", "charts")
+
+
+def _versions() -> str:
+    # The modules' own constants: importlib.metadata would cost more than the hit saves.
+    import statemachine
+
+    import beacon
+
+    return f"beacon={beacon.__version__},python-statemachine={statemachine.__version__}"
+
+
+def _cache_key(path: Path, digest: str) -> str:
+    """What an entry must have been built from: format, versions, the file and its text."""
+    where = str(path.resolve())
+    return hashlib.sha256(f"{_CACHE_FORMAT}|{_versions()}|{where}|{digest}".encode()).hexdigest()
+
+
+def _checksum(body: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def _cached_analysis(path: Path, digest: str) -> Analysis | None:
+    """The checked reading of ``path`` from the cache, rebuilt; None on any doubt."""
+    folder = _cache_dir()
+    if folder is None:
+        return None
+    key = _cache_key(path, digest)
+    try:
+        entry = json.loads((folder / f"{key}.json").read_text(encoding="utf-8"))
+        body = entry["body"]
+        if entry["checksum"] != _checksum(body) or body["key"] != key:
+            return None  # damaged, or written for another file or version
+        doc = body["doc"]
+        warnings = [Finding(**w) for w in body["warnings"]]
+        if not isinstance(doc, dict) or any(w.severity == "error" for w in warnings):
+            return None
+        return _rebuild(path, doc, warnings)
+    except Exception:  # a missing, unreadable or odd entry: read the document instead
+        return None
+
+
+def _rebuild(path: Path, doc: dict[str, Any], warnings: list[Finding]) -> Analysis:
+    """The library's IR, beacon's structure and the class, from the (checked) mapping."""
+    from statemachine.io.native import native_dict_to_definition
+
+    from beacon.charts._check import _build_class
+
+    definition = native_dict_to_definition(doc, source_name=path.stem)
+    structure = Structure(definition)
+    cls = _build_class(definition, path.stem)
+    return Analysis(str(path), doc, structure, cls, warnings)
+
+
+def _save_analysis(path: Path, digest: str, analysis: Analysis) -> None:
+    """Write the entry atomically (owner-only); a cache that cannot be written is skipped."""
+    folder = _cache_dir()
+    if folder is None:
+        return
+    body = {
+        "key": _cache_key(path, digest),
+        "doc": analysis.doc,
+        "warnings": [f.to_json() for f in analysis.findings],
+    }
+    if any(f.severity == "error" for f in analysis.findings):
+        return
+    try:
+        if json.loads(json.dumps(body["doc"])) != analysis.doc:
+            return  # JSON would not give the same mapping back (non-string keys...)
+        text = json.dumps({"checksum": _checksum(body), "body": body})
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=folder, prefix=".entry-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(temporary, folder / f"{body['key']}.json")
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except (OSError, TypeError, ValueError):
+        return
 
 
 def _roles(structure: Structure) -> dict[str, Role]:
