@@ -85,6 +85,9 @@ finds a packaged chart.
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from beacon.charts._bind import Machine, RunResult, bind, run_child
 from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
@@ -92,11 +95,31 @@ from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
 from beacon.charts._paths import EventPath, PathStep, transition_paths
-from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._roles import ROLES, Role
 from beacon.charts._service import Outcome, action, guard, outcome
 from beacon.charts._trace import ActionRecord, Step, Trace
+
+if _typing.TYPE_CHECKING:
+    from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
+
+# The renderer (and Graphviz behind it) loads on first use (PEP 562): running a chart never
+# draws it.
+_RENDER = frozenset({"Overlay", "edge_class", "render_dot", "render_mermaid", "render_svg"})
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a renderer name from ``beacon.charts._render`` when first asked for."""
+    if name not in _RENDER:
+        raise AttributeError(f"module 'beacon.charts' has no attribute {name!r}")
+    value = getattr(_importlib.import_module("beacon.charts._render"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "ROLES",

@@ -13,6 +13,7 @@ import argparse
 import importlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
@@ -57,8 +58,22 @@ def _epilog() -> str:
     return f"{_EXAMPLES}\nexit statuses:\n{statuses}\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, with every subcommand registered."""
+def _requested(argv: Sequence[str] | None) -> str | None:
+    """The subcommand ``argv`` names, when nothing before it needs the others (``--help``)."""
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg in ("-q", "--quiet", "--verbose") or re.fullmatch(r"-v+", arg):
+            continue
+        return arg if arg in _SUBCOMMAND_MODULES else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = (), /) -> argparse.ArgumentParser:
+    """The whole command line, with every subcommand registered.
+
+    Given the arguments, only the subcommand they name is registered (when they name one):
+    its module alone is imported, so ``beacon sync`` never loads the server, the demo or the
+    renderer. ``beacon --help`` and an unknown command still see every subcommand.
+    """
     parser = argparse.ArgumentParser(
         prog="beacon",
         description="A Firefox Sync 1.5 client driven by declarative statecharts.",
@@ -75,7 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
+    only = _requested(argv) if argv != () else None
     for name in _SUBCOMMAND_MODULES:
+        if only is not None and name != only:
+            continue
         module = importlib.import_module(f"beacon.cli.{name}")
         module.register(subparsers)
     return parser
@@ -96,7 +114,7 @@ def _logging(verbose: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (console-script entry point)."""
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     _logging(args.verbose)
     try:
