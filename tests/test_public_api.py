@@ -179,7 +179,7 @@ def test_importing_beacon_and_its_client_loads_no_server_renderer_or_terminal_ui
 
 def test_the_sync_command_imports_only_its_own_subcommand() -> None:
     loaded = _loaded_after(
-        "import sys\nsys.argv = ['beacon', '-v', 'sync', '--help']\n"
+        "import sys\nsys.argv = ['beacon', '-v', 'sync', '--engines', 'notes', '--help']\n"
         "from beacon.cli import build_parser\nbuild_parser(None)"
     )
     baseline = _loaded_after("import httpx")
@@ -200,3 +200,10 @@ def test_help_and_unknown_commands_still_see_every_subcommand() -> None:
     assert {"sync", "serve", "demo", "chart"} <= set(choices)
     parser = build_parser(["no-such-command"])
     assert "serve" in next(a for a in parser._actions if a.dest == "command").choices  # type: ignore[operator]
+
+
+def test_the_sync_command_knows_which_collections_have_typed_engines() -> None:
+    from beacon.cli.sync import FIREFOX_COLLECTIONS
+    from beacon.client.engines import FIREFOX_ENGINES
+
+    assert set(FIREFOX_ENGINES) == FIREFOX_COLLECTIONS  # the names that import the engines

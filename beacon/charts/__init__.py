@@ -89,8 +89,8 @@ import importlib as _importlib
 import typing as _typing
 
 from beacon.charts._bind import Machine, RunResult, bind, run_child
-from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
+from beacon.charts._finding import Finding
 from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
@@ -101,18 +101,26 @@ from beacon.charts._service import Outcome, action, guard, outcome
 from beacon.charts._trace import ActionRecord, Step, Trace
 
 if _typing.TYPE_CHECKING:
+    from beacon.charts._check import check_chart
     from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
 
-# The renderer (and Graphviz behind it) loads on first use (PEP 562): running a chart never
-# draws it.
-_RENDER = frozenset({"Overlay", "edge_class", "render_dot", "render_mermaid", "render_svg"})
+# The renderer (and Graphviz behind it) and the checker (YAML, jsonschema) load on first use
+# (PEP 562): running a chart never draws it, and a chart from the load cache needs no check.
+_LAZY = {
+    "check_chart": "beacon.charts._check",
+    **dict.fromkeys(
+        ("Overlay", "edge_class", "render_dot", "render_mermaid", "render_svg"),
+        "beacon.charts._render",
+    ),
+}
 
 
 def __getattr__(name: str) -> _typing.Any:
-    """Import a renderer name from ``beacon.charts._render`` when first asked for."""
-    if name not in _RENDER:
+    """Import a lazy name from its home module when first asked for."""
+    home = _LAZY.get(name)
+    if home is None:
         raise AttributeError(f"module 'beacon.charts' has no attribute {name!r}")
-    value = getattr(_importlib.import_module("beacon.charts._render"), name)
+    value = getattr(_importlib.import_module(home), name)
     globals()[name] = value
     return value
 

@@ -28,15 +28,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from statemachine import StateChart
 from statemachine.io.evaluators import RestrictedEvaluator
 
 from beacon._errors import ChartError
-from beacon.charts._check import Analysis, Finding, analyse
+from beacon.charts._finding import Finding
 from beacon.charts._model import Structure
 from beacon.charts._roles import Role, read_role
+
+if TYPE_CHECKING:
+    from beacon.charts._check import Analysis
 
 __all__ = ["Chart", "chart_path", "child_chart_of", "load_chart", "packaged_charts"]
 
@@ -113,7 +116,7 @@ def load_chart(source: str | Path) -> Chart:
         return chart
     analysis = _cached_analysis(path, digest) if text is not None else None
     if analysis is None:
-        analysis = analyse(path)
+        analysis = analyse(path)  # only now the checker (YAML, jsonschema) is imported
         if text is not None and analysis.machine_class is not None:
             _save_analysis(path, digest, analysis)
     errors = [f for f in analysis.findings if f.severity == "error"]
@@ -142,6 +145,13 @@ def load_chart(source: str | Path) -> Chart:
     )
     _LOADED[memo_key] = chart
     return chart
+
+
+def analyse(path: Path) -> Analysis:
+    """Read and check the document (:func:`beacon.charts._check.analyse`)."""
+    from beacon.charts._check import analyse as read_and_check
+
+    return read_and_check(path)
 
 
 # -- the load cache ---------------------------------------------------------------------------
@@ -210,7 +220,7 @@ def _rebuild(path: Path, doc: dict[str, Any], warnings: list[Finding]) -> Analys
     """The library's IR, beacon's structure and the class, from the (checked) mapping."""
     from statemachine.io.native import native_dict_to_definition
 
-    from beacon.charts._check import _build_class
+    from beacon.charts._check import Analysis, _build_class
 
     definition = native_dict_to_definition(doc, source_name=path.stem)
     structure = Structure(definition)

@@ -16,7 +16,6 @@ import logging
 import re
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 from beacon._errors import BeaconError, UsageError
 from beacon.cli._common import EXIT_STATUSES, STATUS, error_line, exit_status, interrupted_report
@@ -47,10 +46,26 @@ examples:
 
 
 def _version() -> str:
+    # importlib.metadata costs more than a sync's own work: imported for --version only.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("beacon")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+class _Version(argparse.Action):
+    """``--version``, the version looked up only when asked for (see :func:`_version`)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"beacon {_version()}")
+        parser.exit()
 
 
 def _epilog() -> str:
@@ -80,7 +95,7 @@ def build_parser(argv: Sequence[str] | None = (), /) -> argparse.ArgumentParser:
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"beacon {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument(
         "-v", "--verbose", action="count", default=0, help="say more on stderr (-vv: debug log)"

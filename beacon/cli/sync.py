@@ -40,6 +40,12 @@ from beacon.client import Engine, SyncClient, SyncResult
 
 __all__ = ["register"]
 
+#: The collections that get a typed engine (``beacon.client.engines.FIREFOX_ENGINES``'s keys,
+#: tested): named here so that a sync of other collections never imports those engines.
+FIREFOX_COLLECTIONS = frozenset(
+    {"bookmarks", "history", "passwords", "tabs", "forms", "addresses", "creditcards", "prefs"}
+)
+
 _TOKEN_ENV = "BEACON_ACCESS_TOKEN"
 _KB_ENV = "BEACON_KB"
 _PREVIOUS_KB_ENV = "BEACON_PREVIOUS_KB"
@@ -132,6 +138,8 @@ def _engine_names(value: str | None) -> list[Engine | str] | None:
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
         raise UsageError("--engines needs at least one engine name")
+    if not FIREFOX_COLLECTIONS.intersection(names):
+        return list(names)
     from beacon.client.engines import FIREFOX_ENGINES  # the typed engines: only when named
 
     return [FIREFOX_ENGINES[n]() if n in FIREFOX_ENGINES else n for n in names]
