@@ -253,8 +253,19 @@ def _save_analysis(path: Path, digest: str, analysis: Analysis) -> None:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+        _prune(folder)
     except (OSError, TypeError, ValueError):
         return
+
+
+#: Entries kept: one per chart version seen; the oldest go first (edited charts, upgrades).
+_CACHE_ENTRIES = 64
+
+
+def _prune(folder: Path) -> None:
+    entries = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime)
+    for stale in entries[:-_CACHE_ENTRIES]:
+        stale.unlink(missing_ok=True)
 
 
 def _roles(structure: Structure) -> dict[str, Role]:

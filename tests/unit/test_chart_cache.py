@@ -181,3 +181,16 @@ def test_a_broken_document_is_never_cached(cache: Path, tmp_path: Path, reads: l
             load_chart(broken)
     assert len(reads) == 2
     assert not cache.exists() or not list(cache.glob("*.json"))
+
+
+def test_the_cache_keeps_a_bounded_number_of_entries(
+    cache: Path, doc: Path, reads: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_load, "_CACHE_ENTRIES", 3)
+    for n in range(5):  # five versions of the document, as edits or upgrades leave them
+        doc.write_text(doc.read_text() + f"\n# version {n}\n")
+        load_chart(doc)
+    assert len(list(cache.glob("*.json"))) == 3
+    _new_process()
+    load_chart(doc)
+    assert len(reads) == 5  # the newest entry was kept: a hit, no sixth read
