@@ -26,9 +26,8 @@ import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from statemachine import StateChart
 from statemachine.io.evaluators import RestrictedEvaluator
@@ -37,9 +36,6 @@ from beacon._errors import ChartError
 from beacon.charts._finding import Finding
 from beacon.charts._model import Structure
 from beacon.charts._roles import Role, read_role
-
-if TYPE_CHECKING:
-    from beacon.charts._check import Analysis
 
 __all__ = ["Chart", "chart_path", "child_chart_of", "load_chart", "packaged_charts"]
 
@@ -147,11 +143,22 @@ def load_chart(source: str | Path) -> Chart:
     return chart
 
 
-def analyse(path: Path) -> Analysis:
+@dataclass
+class _Reading:
+    """What a load needs of :class:`beacon.charts._check.Analysis` (read, or from the cache)."""
+
+    doc: dict[str, Any]
+    structure: Structure | None
+    machine_class: type[StateChart[Any]] | None
+    findings: list[Finding]
+
+
+def analyse(path: Path) -> _Reading:
     """Read and check the document (:func:`beacon.charts._check.analyse`)."""
     from beacon.charts._check import analyse as read_and_check
 
-    return read_and_check(path)
+    a = read_and_check(path)
+    return _Reading(a.doc, a.structure, a.machine_class, a.findings)
 
 
 # -- the load cache ---------------------------------------------------------------------------
@@ -196,7 +203,7 @@ def _checksum(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def _cached_analysis(path: Path, digest: str) -> Analysis | None:
+def _cached_analysis(path: Path, digest: str) -> _Reading | None:
     """The checked reading of ``path`` from the cache, rebuilt; None on any doubt."""
     folder = _cache_dir()
     if folder is None:
@@ -216,19 +223,33 @@ def _cached_analysis(path: Path, digest: str) -> Analysis | None:
         return None
 
 
-def _rebuild(path: Path, doc: dict[str, Any], warnings: list[Finding]) -> Analysis:
+def _rebuild(path: Path, doc: dict[str, Any], warnings: list[Finding]) -> _Reading:
     """The library's IR, beacon's structure and the class, from the (checked) mapping."""
+    from statemachine.io.evaluators import evaluator_for
+    from statemachine.io.interpreter import Interpreter
     from statemachine.io.native import native_dict_to_definition
-
-    from beacon.charts._check import Analysis, _build_class
 
     definition = native_dict_to_definition(doc, source_name=path.stem)
     structure = Structure(definition)
-    cls = _build_class(definition, path.stem)
-    return Analysis(str(path), doc, structure, cls, warnings)
+    # As _check._build_class builds it, with the YAML reader (used only to compile invoked
+    # children given as text) imported when first used: a cached chart needs no YAML parser.
+    interpreter = Interpreter(reader=_LazyYAMLReader(), evaluator=evaluator_for(False))
+    interpreter.process_definition(definition, location=path.stem)
+    cls = interpreter.scs[path.stem]
+    cls._io_processor = interpreter  # type: ignore[attr-defined]  # as load() keeps it alive
+    return _Reading(doc, structure, cls, warnings)
 
 
-def _save_analysis(path: Path, digest: str, analysis: Analysis) -> None:
+class _LazyYAMLReader:
+    """python-statemachine's YAML reader, imported on first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        from statemachine.io.yaml.reader import YAMLReader
+
+        return getattr(YAMLReader(), name)
+
+
+def _save_analysis(path: Path, digest: str, analysis: _Reading) -> None:
     """Write the entry atomically (owner-only); a cache that cannot be written is skipped."""
     folder = _cache_dir()
     if folder is None:
@@ -329,13 +350,24 @@ def child_chart_of(parent: Path, name: str) -> Chart:
     return chart
 
 
+def _packaged() -> Path:
+    """The packaged charts' folder: beside this package on a file system (every install but
+    a zip), which costs a stat where importlib.resources' readers cost milliseconds."""
+    beside = Path(__file__).resolve().parent.parent / "statecharts"
+    if beside.is_dir():
+        return beside
+    from importlib import resources
+
+    return Path(str(resources.files("beacon") / "statecharts"))
+
+
 def chart_path(name: str) -> Path:
     """The path of a chart packaged with beacon, e.g. ``chart_path("session")``.
 
     Raises:
         ChartError: no packaged chart has that name.
     """
-    path = Path(str(resources.files("beacon") / "statecharts" / f"{name}.yaml"))
+    path = _packaged() / f"{name}.yaml"
     if not path.is_file():
         known = ", ".join(packaged_charts()) or "none"
         raise ChartError(f"no packaged chart named {name!r} (packaged: {known})")
@@ -344,7 +376,7 @@ def chart_path(name: str) -> Path:
 
 def packaged_charts() -> list[str]:
     """Names of the charts packaged with beacon, sorted."""
-    folder = resources.files("beacon") / "statecharts"
+    folder = _packaged()
     if not folder.is_dir():
         return []
     return sorted(

@@ -194,3 +194,26 @@ def test_the_cache_keeps_a_bounded_number_of_entries(
     _new_process()
     load_chart(doc)
     assert len(reads) == 5  # the newest entry was kept: a hit, no sixth read
+
+
+def test_a_chart_from_the_cache_needs_no_yaml_parser_nor_checker(cache: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from beacon.charts import load_chart\n"
+        "for name in ('session', 'token', 'collection'):\n"
+        "    load_chart(name)\n"
+        "print(' '.join(m for m in ('yaml', 'jsonschema', 'beacon.charts._check')"
+        " if m in sys.modules))\n"
+    )
+
+    def loaded() -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+        )
+        return done.stdout.strip()
+
+    assert "yaml" in loaded().split()  # the first process reads and checks the documents
+    assert loaded() == ""  # the next one builds them from the cache alone
