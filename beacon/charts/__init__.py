@@ -93,10 +93,12 @@ same chart (:func:`read_scxml` adds the callback names), and XState v5 machine c
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from beacon.charts._bind import Machine, RunResult, bind, run_child
-from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
-from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, read_scxml
+from beacon.charts._finding import Finding
 from beacon.charts._goals import (
     GOALS_VARIABLE,
     Goal,
@@ -109,13 +111,47 @@ from beacon.charts._load import Chart, chart_path, child_chart_of, load_chart, p
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
 from beacon.charts._paths import EventPath, PathStep, transition_paths
-from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._roles import ROLES, Role
 from beacon.charts._service import Binding, Outcome, action, collect, guard, outcome
 from beacon.charts._space import Node, Space
 from beacon.charts._trace import ActionRecord, Step, Trace
-from beacon.charts._xstate import export_xstate
+
+if _typing.TYPE_CHECKING:
+    from beacon.charts._check import check_chart
+    from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, read_scxml
+    from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
+    from beacon.charts._xstate import export_xstate
+
+# The renderer (and Graphviz behind it), the checker (YAML, jsonschema) and the exporters load
+# on first use (PEP 562): running a chart never draws or exports it, and a chart from the load
+# cache needs no check.
+_LAZY = {
+    "check_chart": "beacon.charts._check",
+    **dict.fromkeys(
+        ("BEACON_NS", "SCXML_NS", "export_scxml", "read_scxml"), "beacon.charts._export"
+    ),
+    "export_xstate": "beacon.charts._xstate",
+    **dict.fromkeys(
+        ("Overlay", "edge_class", "render_dot", "render_mermaid", "render_svg"),
+        "beacon.charts._render",
+    ),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a lazy name from its home module when first asked for."""
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module 'beacon.charts' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 __all__ = [
     "BEACON_NS",
