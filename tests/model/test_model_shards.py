@@ -135,6 +135,7 @@ def test_run_shards_runs_each_shard_in_its_own_process_and_merges_them() -> None
         expected.update(report.coverage.transitions["session"])
     assert +merged.coverage.transitions["session"] == +expected
     assert merged.seconds > 0
+    assert all(s.cpu_seconds > 0 for s in merged.shards)
 
 
 def _fake_redis() -> ExampleDatabase:
