@@ -72,21 +72,23 @@ from beacon.testing._html_report import (
 )
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile, load_replay, parse_replay, save_replay
-from beacon.testing._shards import (
-    CampaignShards,
+from beacon.testing._shard_report import (
     ShardedResult,
     ShardReport,
-    ShardResult,
-    ShardRunner,
     ShardSpec,
     load_shard_report,
     merge_reports,
     parse_shard,
     parse_shard_report,
-    run_shard,
-    run_shards,
     save_shard_report,
     shard_seed,
+)
+from beacon.testing._shards import (
+    CampaignShards,
+    ShardResult,
+    ShardRunner,
+    run_shard,
+    run_shards,
 )
 from beacon.testing._specs import load_spec
 from beacon.testing._walk import WalkResult, walk_chart
