@@ -55,8 +55,9 @@ COUNTS = ("examples", "steps", "runs", "transitions")
 
 
 def shard_seed(base_seed: int, index: int) -> int:
-    """Shard ``index``'s seed: the campaign's own for shard 0, else a 32-bit hash of both,
-    so shards never overlap and two campaigns' shards rarely do."""
+    """Shard ``index``'s seed: the campaign's own for shard 0, else a 32-bit hash of both (so
+    shards of one campaign, and of neighbouring seeds, do not share seeds in practice, as
+    ``base_seed + index`` would)."""
     if index == 0:
         return base_seed
     digest = hashlib.sha256(f"beacon-shard/{base_seed}/{index}".encode()).digest()

@@ -24,6 +24,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import queue
 import tempfile
@@ -195,8 +196,11 @@ def run_shards(
         open_database(url)  # a bad URL fails here, before any process starts
         context = _context()
         reports: list[ShardReport] = []
-        with context.Manager() as manager:
-            progress = manager.Queue() if on_progress is not None else None
+        with contextlib.ExitStack() as stack:
+            # A manager process relays progress only when someone listens.
+            progress = None
+            if on_progress is not None:
+                progress = stack.enter_context(context.Manager()).Queue()
             done: dict[int, int] = {}
             started = time.perf_counter()
             with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
