@@ -9,10 +9,13 @@ Contract:
   quiet period (``settle``) in ``teardown`` unless a step already failed. Rules: ``edit``,
   ``delete``, ``sync``, ``crash``, ``advance_clock``, ``fault`` (every fault of the
   vocabulary, drawn as data so a shrunk example names the fault and its arguments) and ``settle``.
-* :func:`run_campaign` runs the machine under Hypothesis with an explicit seed and no example
-  database, so the same arguments give the same examples and the same result, and returns a
-  :class:`CampaignResult`: pass or the shrunk failure as a
-  :class:`~beacon.testing._replay.ReplayFile`, the coverage, and the speed.
+* :func:`run_campaign` runs the machine under Hypothesis with an explicit seed and, by default,
+  no example database, so the same arguments give the same examples and the same result, and
+  returns a :class:`CampaignResult`: pass or the shrunk failure as a
+  :class:`~beacon.testing._replay.ReplayFile`, the coverage, and the speed. With a
+  ``database``, the failures saved there by any earlier run of the same configuration (another
+  seed or shard included) are replayed first, and a new failure is saved there; the key
+  (:func:`database_key`) names the configuration and the step count, never the seed.
 * :func:`replay` runs a replay file's steps on a fresh world, without Hypothesis, and reports
   the first failure (or none).
 """
@@ -20,6 +23,8 @@ Contract:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import shutil
 import time
 import traceback
@@ -32,6 +37,7 @@ from typing import Any, ClassVar
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -43,6 +49,7 @@ from hypothesis.stateful import (
 from beacon._errors import BeaconError
 from beacon.charts import Trace
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
+from beacon.testing._database import DatabaseUnavailable, Namespaced
 from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, CampaignStep
 from beacon.testing._html_report import ReportRecorder, TimelinePoint, coverage_goals
 from beacon.testing._invariants import InvariantViolation
@@ -53,6 +60,7 @@ __all__ = [
     "CampaignResult",
     "ReplayResult",
     "campaign_machine",
+    "database_key",
     "describe",
     "fault_steps",
     "replay_campaign",
@@ -356,6 +364,23 @@ class CampaignResult:
         }
 
 
+def database_key(config: CampaignConfig, *, steps: int) -> bytes:
+    """The example-database namespace of a campaign: its search space (devices, engines,
+    records, rules, crash bound) and step count, not its seed, so every seed and shard of one
+    campaign shares its failures and two different campaigns never replay each other's."""
+    space = {
+        "campaign": "beacon.sync",
+        "devices": config.devices,
+        "engines": list(config.engines),
+        "records": list(config.records),
+        "rules": None if config.rules is None else sorted(config.rules),
+        "crash_max": config.crash_max,
+        "steps": steps,
+    }
+    digest = hashlib.sha256(json.dumps(space, sort_keys=True).encode()).hexdigest()[:24]
+    return f"beacon-campaign-{digest}".encode()
+
+
 def run_campaign(
     *,
     examples: int = 60,
@@ -369,23 +394,28 @@ def run_campaign(
     report: Path | None = None,
     live: bool = False,
     on_progress: Callable[[TimelinePoint], None] | None = None,
+    database: ExampleDatabase | None = None,
 ) -> CampaignResult:
     """Run a campaign; see the module docstring. ``parent`` supplies Hypothesis settings
     (a test profile, say) that this function's own choices override. ``report`` is an HTML
     page written when the campaign ends (``live``: also while it runs, see
     :mod:`beacon.testing._html_report`); ``on_progress`` sees the timeline point of every
-    finished example."""
+    finished example. ``database`` shares failures between runs
+    (:mod:`beacon.testing._database` opens one from a URL)."""
     cfg = dataclasses.replace(config or CampaignConfig(), seed=seed)
     recorder = _Recorder(cfg, sync_chart_report(), on_example=on_example, shrink_runs=shrink_runs)
     timeline = _timeline(recorder, report, live, on_progress, examples=examples, steps=steps)
     machine = hypothesis_seed(seed)(campaign_machine(cfg, recorder))
     phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
+    if database is not None:
+        phases = (Phase.reuse, *phases)
+        database = Namespaced(database, database_key(cfg, steps=steps))
     chosen = settings(
         parent or settings.default,
         max_examples=examples,
         stateful_step_count=steps,
         deadline=None,
-        database=None,
+        database=database,
         phases=phases,
         report_multiple_bugs=False,
         print_blob=False,
@@ -396,6 +426,8 @@ def run_campaign(
     passed = True
     try:
         run_state_machine_as_test(machine, settings=chosen)
+    except DatabaseUnavailable:
+        raise  # the store failed, not the client: no result to report
     except Exception:
         passed = False
     result = CampaignResult(
