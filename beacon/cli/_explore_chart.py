@@ -12,38 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 __all__ = ["run_chart_explore", "run_chart_replay"]
-
-
-def _invariants(spec: str | None) -> list[Callable[[Any], object]]:
-    from beacon._errors import UsageError
-    from beacon.testing import load_spec
-
-    if spec is None:
-        return []
-    value = load_spec(spec)
-    checks: list[Callable[[Any], object]] = []
-    for check in list(value) if isinstance(value, list | tuple) else [value]:
-        if not callable(check):
-            raise UsageError(f"{spec}: {type(check).__name__} is not a callable check")
-        checks.append(check)
-    return checks
-
-
-def _services(spec: str | None) -> Callable[[], object] | None:
-    from beacon._errors import UsageError
-    from beacon.testing import load_spec
-
-    if spec is None:
-        return None
-    value = load_spec(spec)
-    if not callable(value):
-        raise UsageError(f"{spec}: not a class or function that makes the services")
-    factory: Callable[[], object] = value
-    return factory
 
 
 def run_chart_explore(args: argparse.Namespace) -> int:
@@ -51,21 +22,16 @@ def run_chart_explore(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from beacon._errors import UsageError
-    from beacon.charts import Trace, load_chart
+    from beacon.charts import Trace
     from beacon.cli.explore import _progress_bar, _progressed, _writable_report
-    from beacon.testing import ChartSetup, format_table, run_chart_campaign
+    from beacon.testing import chart_setup, format_table, run_chart_campaign
 
     if args.live and args.report is None:
         raise UsageError("--live needs --report FILE")
     if args.report is not None:  # refused now, not after a long campaign
         _writable_report(args.report)
-    chart = load_chart(args.chart)
-    setup = ChartSetup(
-        chart,
-        services=_services(args.services),
-        invariants=_invariants(args.invariants),
-        steps=args.steps,
-        force=args.force_outcomes,
+    setup = chart_setup(
+        args.chart, args.services, args.invariants, steps=args.steps, force=args.force_outcomes
     )
     err = Console(stderr=True)
     show = not args.json and not getattr(args, "quiet", False)
@@ -134,14 +100,12 @@ def _print_steps(steps: Sequence[str]) -> None:
 def run_chart_replay(args: argparse.Namespace) -> int:
     """Run a chart replay file again (its chart, services and invariants as recorded, or the
     ones given on the command line)."""
-    from beacon.charts import load_chart
-    from beacon.testing import ChartSetup, load_chart_replay, replay_chart_campaign
+    from beacon.testing import chart_setup, load_chart_replay, replay_chart_campaign
 
     recorded = load_chart_replay(args.replay)
     services = args.services or recorded.services
     invariants = args.invariants or recorded.invariants
-    chart = load_chart(args.chart or recorded.chart)
-    setup = ChartSetup(chart, services=_services(services), invariants=_invariants(invariants))
+    setup = chart_setup(args.chart or recorded.chart, services, invariants)
     result = replay_chart_campaign(recorded, setup)
     if args.trace_out is not None and result.trace is not None:
         result.trace.save(args.trace_out)

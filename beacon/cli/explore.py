@@ -54,6 +54,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -410,8 +411,8 @@ def _sharding(args: argparse.Namespace) -> bool:
         raise UsageError("--merge reads reports, not an example database")
     if args.paths and modes and modes[0] != "--replay":
         raise UsageError("--paths works with a single-process campaign")
-    if modes and modes[0] != "--replay" and (args.chart is not None or args.report is not None):
-        raise UsageError(f"{modes[0]} shards the Sync campaign: no --chart or --report yet")
+    if modes and modes[0] != "--replay" and args.report is not None:
+        raise UsageError(f"{modes[0]} writes shard reports: no --report (HTML) yet")
     if args.database is not None:
         _open_database(args.database)  # a bad URL is refused before anything runs
     return bool(modes) and modes[0] != "--replay"
@@ -424,6 +425,8 @@ def _sharded(args: argparse.Namespace) -> int:
     from beacon._errors import UsageError
     from beacon.testing import (
         CampaignShards,
+        ChartCampaignShards,
+        chart_finder,
         load_shard_report,
         merge_reports,
         parse_shard,
@@ -432,9 +435,22 @@ def _sharded(args: argparse.Namespace) -> int:
         save_shard_report,
     )
 
+    find = chart_finder(args.chart)
     if args.merge is not None:
-        return _show(merge_reports([load_shard_report(p) for p in args.merge]), args)
-    runner = CampaignShards(examples=args.examples, steps=args.steps)
+        return _show(merge_reports([load_shard_report(p, find) for p in args.merge]), args)
+    runner: CampaignShards | ChartCampaignShards = CampaignShards(
+        examples=args.examples, steps=args.steps
+    )
+    if args.chart is not None:
+        runner = ChartCampaignShards(
+            chart=args.chart,
+            services=args.services,
+            invariants=args.invariants,
+            examples=args.examples,
+            steps=args.steps,
+            guided=not args.blind,
+            force=args.force_outcomes,
+        )
     err = Console(stderr=True)
     show = not args.json and not getattr(args, "quiet", False) and err.is_terminal
     with Progress(
@@ -464,6 +480,7 @@ def _sharded(args: argparse.Namespace) -> int:
                 base_seed=args.seed,
                 database=args.database,
                 on_progress=lambda n: progress.update(task, completed=min(n, args.examples)),
+                find=find,
             )
             return _show(merged, args)
     if args.report_json is not None:
@@ -480,21 +497,28 @@ def _sharded(args: argparse.Namespace) -> int:
 def _show(merged: ShardedResult, args: argparse.Namespace) -> int:
     """Save the merged coverage and failures; print the merged report (table or JSON)."""
     from beacon.charts import Trace
-    from beacon.testing import format_table, parse_replay, save_replay
+    from beacon.testing import format_table, parse_chart_replay, parse_replay, save_replay
 
     out: dict[str, Any] = merged.to_json()
     if args.coverage_out is not None:
         merged.coverage.to_coverage().save(args.coverage_out)
         out["coverage_file"] = str(args.coverage_out)
     saved: list[tuple[ShardReport, Path]] = []
+    trace: Mapping[str, Any] | None
     for rank, shard in enumerate(merged.failures):
-        replay = parse_replay(shard.failure)
         path = args.failure_out
         if rank:
             path = path.with_name(f"{path.stem}.shard-{shard.spec.index}{path.suffix}")
-        saved.append((shard, save_replay(replay, path)))
-        if replay.trace is not None:
-            Trace.from_json(replay.trace).save(_trace_path(path))
+        if shard.campaign.get("campaign") == "beacon.chart":
+            chart_replay = parse_chart_replay(shard.failure)
+            saved.append((shard, chart_replay.save(path)))
+            trace = chart_replay.trace
+        else:
+            replay = parse_replay(shard.failure)
+            saved.append((shard, save_replay(replay, path)))
+            trace = replay.trace
+        if trace is not None:
+            Trace.from_json(trace).save(_trace_path(path))
     out["replay_files"] = [str(path) for _, path in saved]
     if args.json:
         print(json.dumps(out, sort_keys=True))
@@ -511,7 +535,7 @@ def _show(merged: ShardedResult, args: argparse.Namespace) -> int:
         print(f"missing shards: {', '.join(map(str, merged.missing))}")
     print(
         f"{merged.total('examples')} examples, {merged.total('steps')} steps, "
-        f"{merged.total('runs')} sync runs, {merged.total('transitions')} chart transitions "
+        f"{merged.total('runs')} chart runs, {merged.total('transitions')} chart transitions "
         f"in {merged.seconds:.1f}s ({merged.transitions_per_second:,.0f} transitions/s)"
     )
     if "coverage_file" in out:
@@ -520,13 +544,16 @@ def _show(merged: ShardedResult, args: argparse.Namespace) -> int:
         print("every invariant held")
         return 0
     for shard, path in saved:
-        replay = parse_replay(shard.failure)
-        failure = replay.failure
+        if shard.campaign.get("campaign") == "beacon.chart":
+            chart_replay = parse_chart_replay(shard.failure)
+            failure, taken = chart_replay.failure, len(chart_replay.description)
+        else:
+            replay = parse_replay(shard.failure)
+            failure, taken = replay.failure, len(replay.steps)
         what = (
             "(no failure recorded)"
             if failure is None
-            else f"[{failure.invariant}] at step {failure.step + 1} of {len(replay.steps)}: "
-            f"{failure.message}"
+            else f"[{failure.invariant}] at step {failure.step + 1} of {taken}: {failure.message}"
         )
         print(f"FAILED in shard {shard.spec.index} {what}", file=sys.stderr)
         print(f"replay file: {path}", file=sys.stderr)

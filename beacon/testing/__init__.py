@@ -51,10 +51,12 @@ from beacon.testing._chart_campaign import (
     ChartReplay,
     ChartReplayResult,
     load_chart_replay,
+    parse_chart_replay,
     replay_chart_campaign,
     run_chart_campaign,
 )
 from beacon.testing._chart_harness import ChartSetup, ChartView, Invariant
+from beacon.testing._chart_shards import ChartCampaignShards, chart_finder, chart_setup
 from beacon.testing._choices import ReplayDiverged
 from beacon.testing._coverage_report import (
     SYNC_CHARTS,
@@ -103,6 +105,7 @@ __all__ = [
     "CampaignShards",
     "CampaignStep",
     "ChartCampaignResult",
+    "ChartCampaignShards",
     "ChartReplay",
     "ChartReplayResult",
     "ChartSetup",
@@ -127,6 +130,8 @@ __all__ = [
     "WalkResult",
     "World",
     "campaign_machine",
+    "chart_finder",
+    "chart_setup",
     "coverage_goals",
     "database_key",
     "fault_steps",
@@ -137,6 +142,7 @@ __all__ = [
     "load_spec",
     "merge_reports",
     "open_database",
+    "parse_chart_replay",
     "parse_replay",
     "parse_shard",
     "parse_shard_report",

@@ -4,7 +4,10 @@ Contract:
 
 * :func:`run_chart_campaign` runs ``examples`` examples of
   :class:`~beacon.testing._chart_harness.Example` under Hypothesis (``@given(st.data())``,
-  an explicit seed, no database unless given), so the same arguments give the same result.
+  an explicit seed), so the same arguments give the same result. With an example
+  ``database`` (a directory, Redis: what the shards share), a campaign first replays the
+  failures saved there by campaigns of the same chart, services, invariants and budget, and
+  saves the one it finds; the saved form is the replay log (see :func:`_saved_failure`).
 * **Coverage goals** are every transition of the chart, every answer of every service guard
   (``guard:<name>=true|false``), and every (state, fault) pair: ``crash:<state>`` for each
   atomic state, and ``forced:<state>`` for each state whose entry action a real service runs
@@ -61,6 +64,7 @@ __all__ = [
     "ChartReplayResult",
     "goal_universe",
     "load_chart_replay",
+    "parse_chart_replay",
     "replay_chart_campaign",
     "run_chart_campaign",
 ]
@@ -114,6 +118,12 @@ def load_chart_replay(path: str | Path) -> ChartReplay:
         data = json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"cannot read replay file {path}: {exc}") from None
+    return parse_chart_replay(data, where=str(path))
+
+
+def parse_chart_replay(data: object, *, where: str = "chart replay") -> ChartReplay:
+    """A chart replay from its JSON object; a malformed one is a :class:`~beacon.UsageError`."""
+    path = where
     if not isinstance(data, dict) or data.get("format") != CHART_REPLAY_FORMAT:
         raise UsageError(f"{path} is not a chart replay file ({CHART_REPLAY_FORMAT})")
     if data.get("version") != CHART_REPLAY_VERSION:
@@ -344,10 +354,39 @@ class ChartCampaignResult:
         }
 
 
-def _database_key(setup: ChartSetup, spec: str | None) -> bytes:
-    """Examples are shared between campaigns of the same chart, services and budget only."""
-    parts = [setup.chart.digest, spec or "", str(setup.steps), str(setup.crash), str(setup.force)]
+def _database_key(setup: ChartSetup, spec: str | None, invariants: str | None = None) -> bytes:
+    """Failures are shared between campaigns of the same chart, services, invariants and
+    budget only, never between two versions of the chart."""
+    parts = [
+        "beacon-chart-failures",
+        setup.chart.digest,
+        spec or "",
+        invariants or "",
+        str(setup.steps),
+        str(setup.crash),
+        str(setup.force),
+    ]
     return hashlib.sha256("\0".join(parts).encode()).digest()
+
+
+def _saved_failure(database: ExampleDatabase, key: bytes, setup: ChartSetup) -> ChartReplay | None:
+    """The first failure saved under ``key`` that still fails; stale ones are deleted.
+
+    The saved form is the replay log, not Hypothesis's choice sequence: a guided example's
+    decisions depend on the goals its campaign had not yet covered, which another shard (or a
+    later run) does not share, while a replay log gives back every decision as it was taken.
+    """
+    for value in sorted(database.fetch(key)):
+        try:
+            recorded = parse_chart_replay(json.loads(value.decode()))
+            again = replay_chart_campaign(recorded, setup)
+        except (UsageError, ValueError, UnicodeDecodeError):
+            database.delete(key, value)
+            continue
+        if again.failure is not None:
+            return ChartReplay(**{**recorded.__dict__, "failure": again.failure})
+        database.delete(key, value)
+    return None
 
 
 def _round(
@@ -379,8 +418,6 @@ def _round(
         finally:
             recorder.finish(example)
 
-    inner = campaign.hypothesis.inner_test  # type: ignore[attr-defined]
-    inner._hypothesis_internal_add_digest = _database_key(setup, services_spec)
     hypothesis_seed(seed)(settings(chosen, max_examples=size)(campaign))()
 
 
@@ -447,12 +484,11 @@ def run_chart_campaign(
             then(n)
 
     recorder.on_example = sample
-    wanted = [Phase.reuse, Phase.generate, Phase.shrink] if shrink else [Phase.generate]
-    phases = tuple(p for p in wanted if database is not None or p is not Phase.reuse)
+    phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
     chosen = settings(
         parent or settings.default,
         deadline=None,
-        database=database,
+        database=None,
         phases=phases,
         report_multiple_bugs=False,
         print_blob=False,
@@ -462,6 +498,13 @@ def run_chart_campaign(
     started = time.perf_counter()
     failed = False
     done = 0
+    key = _database_key(setup, services_spec, invariants_spec)
+    if database is not None:
+        saved = _saved_failure(database, key, setup)
+        if saved is not None:
+            recorder.failure = saved
+            failed = True
+            done = examples
     for index in itertools.count():
         if done >= examples or (until_covered and recorder.first_full is not None):
             break
@@ -480,6 +523,8 @@ def run_chart_campaign(
             break
         # Hypothesis stops early when a round's space is exhausted; count what it ran.
         done += max(size, recorder.examples - before) if recorder.examples > before else size
+    if failed and database is not None and recorder.failure is not None:
+        database.save(key, json.dumps(recorder.failure.to_json(), sort_keys=True).encode())
     sometimes = {g.name: g.name in recorder.met for g in recorder.sometimes}
     result = ChartCampaignResult(
         chart=chart.name,

@@ -136,6 +136,19 @@ def coverage_json(report: CoverageReport) -> dict[str, Any]:
     return {**report.to_json(), "chart_runs": dict(sorted(report.chart_runs.items()))}
 
 
+def _failure_steps(failure: object) -> list[Any] | None:
+    """A failure's steps: a Sync replay's ``steps``, a chart replay's ``description``."""
+    if not isinstance(failure, Mapping):
+        return None
+    steps = failure.get("steps")
+    if isinstance(steps, list):
+        return steps
+    described = failure.get("description")
+    if failure.get("format") == "beacon-chart-replay" and isinstance(described, list):
+        return described
+    return None
+
+
 def packaged_structure(name: str) -> Structure:
     """The structure of the chart packaged with beacon as ``name`` (UsageError if none)."""
     try:
@@ -214,10 +227,11 @@ def parse_shard_report(
         raise UsageError("shard report: 'passed' must be a boolean and 'campaign' an object")
     if data.get("seed") != spec.seed:
         raise UsageError(f"shard report: seed {data.get('seed')!r} is not shard {spec.index}'s")
-    if failure is not None and not (
-        isinstance(failure, Mapping) and isinstance(failure.get("steps"), list)
-    ):
-        raise UsageError("shard report: 'failure' must be null or a replay with 'steps'")
+    if failure is not None and _failure_steps(failure) is None:
+        raise UsageError(
+            "shard report: 'failure' must be null, a replay with 'steps' or a chart replay "
+            "with its 'description'"
+        )
     if passed != (failure is None):
         raise UsageError("shard report: a failed shard must carry its failure (and only it)")
     coverage = coverage_from_json(data.get("coverage"), find)
@@ -278,7 +292,7 @@ class ShardedResult:
     def failures(self) -> list[ShardReport]:
         """The failed shards, the shortest failure first (then by shard index)."""
         failed = [s for s in self.shards if s.failure is not None]
-        return sorted(failed, key=lambda s: (len((s.failure or {})["steps"]), s.spec.index))
+        return sorted(failed, key=lambda s: (len(_failure_steps(s.failure) or []), s.spec.index))
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -276,3 +276,68 @@ def test_the_guide_covers_the_big_charts_where_the_blind_search_does_not(name: s
     assert guided.first_full is not None
     assert guided.coverage.untaken() == {}
     assert blind.first_full is None or guided.first_full < blind.first_full
+
+
+def test_a_failure_found_by_one_campaign_replays_from_the_shared_database_in_another(
+    tmp_path: Path,
+) -> None:
+    from hypothesis.database import DirectoryBasedExampleDatabase
+
+    shared = DirectoryBasedExampleDatabase(str(tmp_path / "shared"))
+    finder = run_chart_campaign(door_setup("PlantedDoor"), examples=150, seed=0, database=shared)
+    assert finder.failure is not None
+    # Two examples of another seed do not find the bug on their own...
+    alone = DirectoryBasedExampleDatabase(str(tmp_path / "alone"))
+    small = run_chart_campaign(door_setup("PlantedDoor"), examples=2, seed=4, database=alone)
+    assert small.passed
+    # ... but with the shared store they replay the saved failure first.
+    other = run_chart_campaign(door_setup("PlantedDoor"), examples=2, seed=4, database=shared)
+    assert other.failure is not None
+    assert other.failure.failure == finder.failure.failure
+    assert other.failure.description == finder.failure.description
+    # The correct controller on the same store: the saved log no longer fails and is dropped.
+    fixed = run_chart_campaign(door_setup("Door"), examples=2, seed=4, database=shared)
+    assert fixed.passed
+
+
+def test_two_shards_of_a_chart_campaign_merge_into_the_union_of_their_coverage(
+    tmp_path: Path,
+) -> None:
+    from beacon.testing import (
+        ChartCampaignShards,
+        ShardSpec,
+        chart_finder,
+        load_shard_report,
+        merge_reports,
+        run_shard,
+        save_shard_report,
+    )
+
+    runner = ChartCampaignShards(
+        chart=str(DOOR), services=f"{SERVICES}:Door", invariants=f"{SERVICES}:INVARIANTS",
+        examples=40,
+    )  # fmt: skip
+    url = f"dir:{tmp_path / 'db'}"
+    reports = [run_shard(runner, ShardSpec(i, 2, 0), url) for i in range(2)]
+    paths = [save_shard_report(r, tmp_path / f"shard{i}.json") for i, r in enumerate(reports)]
+    merged = merge_reports([load_shard_report(p, chart_finder(str(DOOR))) for p in paths])
+    assert merged.passed
+    for tid in merged.coverage.charts["door"].by_id:
+        assert merged.coverage.transitions["door"][tid] == sum(
+            r.coverage.transitions["door"][tid] for r in reports
+        )
+    assert merged.total("examples") == sum(r.counts["examples"] for r in reports) == 40
+
+
+def test_explore_chart_with_two_workers_saves_a_replay_that_reproduces(tmp_path: Path) -> None:
+    replay = tmp_path / "failure.json"
+    code, out, err = _beacon(
+        "explore", "--chart", str(DOOR), "--services", f"{SERVICES}:PlantedDoor",
+        "--invariants", f"{SERVICES}:INVARIANTS", "--examples", "120", "--workers", "2",
+        "--json", "--failure-out", str(replay),
+    )  # fmt: skip
+    assert code == 1, err
+    assert json.loads(out)["replay_files"][0] == str(replay)
+    code, out, err = _beacon("explore", "--replay", str(replay), "--json")
+    assert code == 1, err
+    assert json.loads(out)["reproduced"] is True
