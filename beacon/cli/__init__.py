@@ -36,6 +36,9 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "devices",  # after data: it adds `tabs received`
 )
 
+#: Modules a subcommand's module needs registered before it (it extends their parsers).
+_NEEDS: dict[str, tuple[str, ...]] = {"devices": ("data",)}
+
 _EXAMPLES = """\
 examples:
   beacon demo                                   two devices, a 401 and a node move, checked
@@ -107,8 +110,9 @@ def build_parser(argv: Sequence[str] | None = (), /) -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     only = _requested(argv) if argv != () else None
+    wanted = None if only is None else {only, *_NEEDS.get(only, ())}
     for name in _SUBCOMMAND_MODULES:
-        if only is not None and name != only:
+        if wanted is not None and name not in wanted:
             continue
         module = importlib.import_module(f"beacon.cli.{name}")
         module.register(subparsers)
