@@ -41,7 +41,14 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
         "bench.campaign_speed",
         "campaign transitions/s with the chart engine's reuse vs without, side by side",
     ),
+    ("guide", "bench.guide", "coverage-guided vs blind: examples until every transition"),
     ("signin", "bench.signin", "requests per FxA sign-in and refresh; onepw v2 stretch cost"),
+    (
+        "sync_cost",
+        "bench.sync_cost",
+        "no-change / incremental sync CPU at 1k-100k records, whole process vs import httpx,"
+        " upload peak memory 100k vs 10k",
+    ),
 )
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import re
+import subprocess
+import sys
 import types
 from pathlib import Path
 
@@ -12,7 +14,14 @@ import pytest
 import beacon
 
 
+def _resolve_lazy(module: types.ModuleType) -> None:
+    """Doors may load names on first use (PEP 562): load them all before reading vars()."""
+    for name in module.__all__:
+        getattr(module, name)
+
+
 def test_all_lists_exactly_the_public_names() -> None:
+    _resolve_lazy(beacon)
     public = {
         name
         for name in vars(beacon)
@@ -50,6 +59,7 @@ DOORS = [
 @pytest.mark.parametrize("door", DOORS)
 def test_each_door_lists_exactly_its_public_names(door: str) -> None:
     module = importlib.import_module(door)
+    _resolve_lazy(module)
     public = {
         name
         for name, value in vars(module).items()
@@ -123,3 +133,77 @@ def test_the_firefox_engines_are_public_engines_with_firefox_versions() -> None:
         engine = cls()
         assert isinstance(engine, beacon.Engine)
         assert (engine.name, engine.version) == (collection, version)
+
+
+def _loaded_after(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys\nprint(' '.join(sorted(sys.modules)))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    return set(done.stdout.split())
+
+
+# Not on a sync's path: the server, the demo, the campaign, the renderer and the terminal UI.
+_NOT_FOR_A_SYNC = (
+    "beacon.server",
+    "beacon.demo",
+    "beacon.testing",
+    "beacon.proxy",
+    "beacon.charts._render",
+    "beacon.cli._progress",
+    "graphviz",
+    "rich",
+    "pygments",
+    "hypothesis",
+    "starlette",
+    "uvicorn",
+)
+
+
+def test_importing_beacon_and_its_client_loads_no_server_renderer_or_terminal_ui() -> None:
+    # httpx itself imports rich and pygments when they are installed (its command line):
+    # what beacon must not add is what `import httpx` alone does not already load.
+    baseline = _loaded_after("import httpx")
+    for code in (
+        "import beacon",
+        "import beacon; import beacon.client",
+        "from beacon import SyncClient",
+    ):
+        extra = (_loaded_after(code) - baseline) & set(_NOT_FOR_A_SYNC)
+        assert extra == set(), f"{code!r} loaded {sorted(extra)}"
+    assert "beacon.client" not in _loaded_after("import beacon")  # names load on first use
+
+
+def test_the_sync_command_imports_only_its_own_subcommand() -> None:
+    loaded = _loaded_after(
+        "import sys\nsys.argv = ['beacon', '-v', 'sync', '--engines', 'notes', '--help']\n"
+        "from beacon.cli import build_parser\nbuild_parser(None)"
+    )
+    baseline = _loaded_after("import httpx")
+    assert "beacon.cli.sync" in loaded
+    others = {f"beacon.cli.{n}" for n in ("serve", "demo", "chart", "explore", "login", "data")}
+    assert loaded & others == set()
+    assert (loaded - baseline) & set(_NOT_FOR_A_SYNC) == set()
+    assert "beacon.fxa" not in loaded
+    assert "beacon.client.engines" not in loaded
+
+
+def test_help_and_unknown_commands_still_see_every_subcommand() -> None:
+    from beacon.cli import build_parser
+
+    parser = build_parser(["--help"])
+    choices = next(a for a in parser._actions if a.dest == "command").choices
+    assert choices is not None
+    assert {"sync", "serve", "demo", "chart"} <= set(choices)
+    parser = build_parser(["no-such-command"])
+    assert "serve" in next(a for a in parser._actions if a.dest == "command").choices  # type: ignore[operator]
+
+
+def test_the_sync_command_knows_which_collections_have_typed_engines() -> None:
+    from beacon.cli.sync import FIREFOX_COLLECTIONS
+    from beacon.client.engines import FIREFOX_ENGINES
+
+    assert set(FIREFOX_ENGINES) == FIREFOX_COLLECTIONS  # the names that import the engines

@@ -73,6 +73,10 @@ top-level finals (the ``composition`` check, naming both charts). The child shar
 parent's clock and observers, and attaches its :class:`Trace` to the action's record, so one
 run yields one JSON trace tree (``trace.children``, ``trace.walk()``).
 
+**Goals.** A chart may declare "sometimes" goals, sequences a campaign must see at least
+once, as the datamodel constant ``sometimes`` (``_goals.py``; :func:`read_goals`,
+:func:`goals_met`); the ``goals`` check proves them well formed.
+
 **Traces** hold names, never values (see ``_trace.py``). :func:`replay` re-runs a chart
 against a trace's recorded outcomes and guard results and reports the first divergence.
 :class:`Coverage` accumulates traces into hit counts per transition.
@@ -81,39 +85,98 @@ against a trace's recorded outcomes and guard results and reports the first dive
 ``beacon chart render``) and **paths** (:func:`transition_paths`; ``beacon chart paths``)
 are drawn from the document alone. ``statecharts/`` ships inside the wheel: :func:`chart_path`
 finds a packaged chart.
+
+**Exports** (:func:`export_scxml`, :func:`export_xstate`; ``beacon chart export``) are drawn
+from the document alone too: SCXML that python-statemachine's own loader reads back into the
+same chart (:func:`read_scxml` adds the callback names), and XState v5 machine configs.
 """
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
 from beacon.charts._bind import Machine, RunResult, bind, run_child
-from beacon.charts._check import Finding, check_chart
 from beacon.charts._coverage import Coverage
-from beacon.charts._load import Chart, chart_path, load_chart, packaged_charts
+from beacon.charts._finding import Finding
+from beacon.charts._goals import (
+    GOALS_VARIABLE,
+    Goal,
+    GoalStep,
+    goal_findings,
+    goals_met,
+    read_goals,
+)
+from beacon.charts._load import Chart, chart_path, child_chart_of, load_chart, packaged_charts
 from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
 from beacon.charts._paths import EventPath, PathStep, transition_paths
-from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
 from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._roles import ROLES, Role
-from beacon.charts._service import Outcome, action, guard, outcome
+from beacon.charts._service import Binding, Outcome, action, collect, guard, outcome
+from beacon.charts._space import Node, Space
 from beacon.charts._trace import ActionRecord, Step, Trace
 
+if _typing.TYPE_CHECKING:
+    from beacon.charts._check import check_chart
+    from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, read_scxml
+    from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
+    from beacon.charts._xstate import export_xstate
+
+# The renderer (and Graphviz behind it), the checker (YAML, jsonschema) and the exporters load
+# on first use (PEP 562): running a chart never draws or exports it, and a chart from the load
+# cache needs no check.
+_LAZY = {
+    "check_chart": "beacon.charts._check",
+    **dict.fromkeys(
+        ("BEACON_NS", "SCXML_NS", "export_scxml", "read_scxml"), "beacon.charts._export"
+    ),
+    "export_xstate": "beacon.charts._xstate",
+    **dict.fromkeys(
+        ("Overlay", "edge_class", "render_dot", "render_mermaid", "render_svg"),
+        "beacon.charts._render",
+    ),
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a lazy name from its home module when first asked for."""
+    home = _LAZY.get(name)
+    if home is None:
+        raise AttributeError(f"module 'beacon.charts' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 __all__ = [
+    "BEACON_NS",
+    "GOALS_VARIABLE",
     "ROLES",
+    "SCXML_NS",
     "ActionRecord",
+    "Binding",
     "Chart",
     "Coverage",
     "Divergence",
     "EventPath",
     "Finding",
+    "Goal",
+    "GoalStep",
     "Machine",
     "MatrixCell",
+    "Node",
     "Outcome",
     "Overlay",
     "PathStep",
     "ReplayReport",
     "Role",
     "RunResult",
+    "Space",
     "StateInfo",
     "Step",
     "Structure",
@@ -123,14 +186,22 @@ __all__ = [
     "bind",
     "chart_path",
     "check_chart",
+    "child_chart_of",
+    "collect",
     "completeness_matrix",
     "edge_class",
+    "export_scxml",
+    "export_xstate",
     "format_matrix",
+    "goal_findings",
+    "goals_met",
     "guard",
     "load_chart",
     "normalize_guard",
     "outcome",
     "packaged_charts",
+    "read_goals",
+    "read_scxml",
     "render_dot",
     "render_mermaid",
     "render_svg",

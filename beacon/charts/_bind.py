@@ -328,6 +328,12 @@ class Machine:
         """The top-level final state reached, or ``None`` while running."""
         return self.trace.final_state
 
+    @property
+    def firing(self) -> tuple[str, ...]:
+        """The transitions fired so far by the step being processed (read from a callback,
+        e.g. an action that wants to know how it was reached; empty between steps)."""
+        return tuple(self._current_transitions)
+
     def handled_events(self) -> tuple[str, ...]:
         """Events a transition of the current configuration takes, guards not evaluated.
 
@@ -381,6 +387,17 @@ class Machine:
             )
         self._pending.append((event, None))
         return self._drain(max_steps=None)
+
+    def drain(self, *, max_steps: int = 1000) -> list[Step]:
+        """Start if needed, then process the queued outcomes, whether or not they lead to a
+        final state (a reactive chart then waits for :meth:`send`).
+
+        Raises:
+            ChartError: more than ``max_steps`` steps (a runaway loop).
+            UnhandledEvent: an outcome no transition takes.
+        """
+        self.start()
+        return self._drain(max_steps=max_steps)
 
     def run(self, *, max_steps: int = 1000) -> RunResult:
         """Run until a top-level final state is reached.

@@ -27,6 +27,9 @@ the state, event and transition where it has them. The checks, by ``check`` name
     unguarded or both guards are the same; a warning when the guards cannot be shown to
     exclude each other (a truth table over the guard atoms; ``x``/``not x`` and
     ``n < 2``/``n >= 2`` are shown exclusive).
+``goals``
+    the datamodel constant ``sometimes`` is not a tuple of well-formed goals naming real
+    states and transitions, or a transition assigns or reads it (``_goals.py``).
 ``completeness`` (only when services are given)
     an outcome an entered action declares that no transition of the state or an ancestor
     handles (an error), or handles only under guards that can all be false (a warning).
@@ -55,6 +58,7 @@ from statemachine.io.yaml.reader import YAMLReader
 
 from beacon.charts._check_binding import binding_findings
 from beacon.charts._finding import Finding
+from beacon.charts._goals import goal_findings
 from beacon.charts._guards import conjunction, in_states, parse_guard, satisfiable
 from beacon.charts._model import Structure, TransitionInfo, event_matches
 from beacon.charts._roles import read_role
@@ -127,6 +131,7 @@ def analyse(path: Path, services: Iterable[object] | None = None) -> Analysis:
     found += role_findings(file, structure)
     found += _structural_findings(file, structure)
     found += _nondeterminism_findings(file, structure)
+    found += goal_findings(file, structure)
     if services is not None:
         found += binding_findings(file, structure, list(services))
     found.sort(key=lambda f: f.severity != "error")

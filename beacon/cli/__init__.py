@@ -13,9 +13,9 @@ import argparse
 import importlib
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 
 from beacon._errors import BeaconError, UsageError
 from beacon.cli._common import EXIT_STATUSES, STATUS, error_line, exit_status, interrupted_report
@@ -33,7 +33,11 @@ _SUBCOMMAND_MODULES: tuple[str, ...] = (
     "explore",
     "demo",
     "data",
+    "devices",  # after data: it adds `tabs received`
 )
+
+#: Modules a subcommand's module needs registered before it (it extends their parsers).
+_NEEDS: dict[str, tuple[str, ...]] = {"devices": ("data",)}
 
 _EXAMPLES = """\
 examples:
@@ -46,10 +50,26 @@ examples:
 
 
 def _version() -> str:
+    # importlib.metadata costs more than a sync's own work: imported for --version only.
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("beacon")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         return "unknown"
+
+
+class _Version(argparse.Action):
+    """``--version``, the version looked up only when asked for (see :func:`_version`)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(
+            option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, nargs=0, help=help
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        print(f"beacon {_version()}")
+        parser.exit()
 
 
 def _epilog() -> str:
@@ -57,15 +77,29 @@ def _epilog() -> str:
     return f"{_EXAMPLES}\nexit statuses:\n{statuses}\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, with every subcommand registered."""
+def _requested(argv: Sequence[str] | None) -> str | None:
+    """The subcommand ``argv`` names, when nothing before it needs the others (``--help``)."""
+    for arg in sys.argv[1:] if argv is None else argv:
+        if arg in ("-q", "--quiet", "--verbose") or re.fullmatch(r"-v+", arg):
+            continue
+        return arg if arg in _SUBCOMMAND_MODULES else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = (), /) -> argparse.ArgumentParser:
+    """The whole command line, with every subcommand registered.
+
+    Given the arguments, only the subcommand they name is registered (when they name one):
+    its module alone is imported, so ``beacon sync`` never loads the server, the demo or the
+    renderer. ``beacon --help`` and an unknown command still see every subcommand.
+    """
     parser = argparse.ArgumentParser(
         prog="beacon",
         description="A Firefox Sync 1.5 client driven by declarative statecharts.",
         epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--version", action="version", version=f"beacon {_version()}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     loudness = parser.add_mutually_exclusive_group()
     loudness.add_argument(
         "-v", "--verbose", action="count", default=0, help="say more on stderr (-vv: debug log)"
@@ -75,7 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
+    only = _requested(argv) if argv != () else None
+    wanted = None if only is None else {only, *_NEEDS.get(only, ())}
     for name in _SUBCOMMAND_MODULES:
+        if wanted is not None and name not in wanted:
+            continue
         module = importlib.import_module(f"beacon.cli.{name}")
         module.register(subparsers)
     return parser
@@ -96,7 +134,7 @@ def _logging(verbose: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status (console-script entry point)."""
-    parser = build_parser()
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     _logging(args.verbose)
     try:

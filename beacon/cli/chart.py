@@ -7,10 +7,16 @@
     beacon chart paths PATH [--json]
     beacon chart replay PATH TRACE [--json]             exit 1 on a divergence
     beacon chart coverage TRACE... -o FILE [--chart PATH...]
+    beacon chart export --format scxml|xstate|mermaid PATH [-o FILE]
 
 ``render`` writes ``<chart>.dot`` and ``<chart>.svg`` (``.mmd`` with ``--mermaid``). With an
 overlay the files are ``<chart>.trace.*`` / ``<chart>.coverage.*`` so the committed diagrams
 stay as they are.
+
+``export`` writes the chart in another tool's format (stdout, or ``-o FILE``): SCXML that
+python-statemachine's own loader reads back into the same chart (callback names ride in
+``beacon:*`` attributes), an XState v5 machine config as JSON (Stately's editor imports it),
+or a Mermaid ``stateDiagram-v2``. docs/charts.md (Export) says what maps to what.
 
 ``check`` also checks action and guard names and completeness (every declared outcome handled)
 when it knows the chart's services: the packaged Sync charts bind ``beacon.client``'s
@@ -38,6 +44,8 @@ from beacon.charts import (
     chart_path,
     check_chart,
     completeness_matrix,
+    export_scxml,
+    export_xstate,
     format_matrix,
     load_chart,
     render_dot,
@@ -47,6 +55,13 @@ from beacon.charts import (
     transition_paths,
 )
 from beacon.cli._common import require_dot, writable_dir
+
+#: ``beacon chart export --format``: what each format writes.
+_EXPORTS = {
+    "scxml": lambda chart: export_scxml(chart),
+    "xstate": lambda chart: json.dumps(export_xstate(chart), indent=2) + "\n",
+    "mermaid": lambda chart: render_mermaid(chart),
+}
 
 _EXAMPLES = {
     "chart": "beacon chart check statecharts/*.yaml\n"
@@ -60,6 +75,8 @@ _EXAMPLES = {
     "replay": "beacon chart replay statecharts/session.yaml run.json",
     "coverage": "beacon chart coverage traces/*.json -o coverage.json"
     " --chart statecharts/session.yaml",
+    "export": "beacon chart export --format scxml statecharts/door.yaml > door.scxml\n"
+    "beacon chart export --format xstate statecharts/session.yaml -o session.json",
 }
 
 
@@ -132,6 +149,12 @@ def register(subparsers: Any) -> None:
         help="report never-taken transitions of this chart",
     )
     cov.set_defaults(func=_coverage)
+
+    export = _sub(sub, "export", "write a chart as SCXML, XState v5 JSON or Mermaid")
+    export.add_argument("--format", required=True, choices=sorted(_EXPORTS), help="what to write")
+    export.add_argument("path", type=Path, metavar="PATH")
+    export.add_argument("-o", "--output", type=Path, metavar="FILE", help="default: stdout")
+    export.set_defaults(func=_export)
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -284,4 +307,18 @@ def _coverage(args: argparse.Namespace) -> int:
         print(f"{chart.name}: {coverage.ratio(chart):.0%} of transitions taken", file=sys.stdout)
         for label in never:
             print(f"    never: {label}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    path: Path = args.path
+    # A packaged chart's name ("door") is a PATH too; a file name that is not there is not.
+    if (path.suffix or path.parent != Path()) and not path.is_file():
+        raise UsageError(f"{str(path)!r}: no such chart file")
+    text = _EXPORTS[args.format](load_chart(path))
+    if args.output is None:
+        sys.stdout.write(text)
+        return 0
+    args.output.write_text(text, encoding="utf-8")
+    print(args.output)
     return 0

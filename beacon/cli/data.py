@@ -119,7 +119,11 @@ def _edit_options(parser: argparse.ArgumentParser, name: str) -> None:
         parser.add_argument(
             "--type", default="bookmark", choices=("bookmark", "folder", "separator", "query")
         )
-        parser.add_argument("--parent", default="unfiled", help="folder id (create)")
+        parser.add_argument(
+            "--parent",
+            default="unfiled",
+            help="folder id (create); write --parent=ID when the id starts with '-'",
+        )
         parser.add_argument("--index", type=int, help="position in the folder")
         parser.add_argument("--url")
         parser.add_argument("--title")

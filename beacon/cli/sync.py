@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import binascii
+import contextlib
 import json
 import os
 import sys
@@ -36,9 +37,14 @@ from beacon.cli._common import (
     local_time,
 )
 from beacon.client import Engine, SyncClient, SyncResult
-from beacon.client.engines import FIREFOX_ENGINES
 
 __all__ = ["register"]
+
+#: The collections that get a typed engine (``beacon.client.engines.FIREFOX_ENGINES``'s keys,
+#: tested): named here so that a sync of other collections never imports those engines.
+FIREFOX_COLLECTIONS = frozenset(
+    {"bookmarks", "history", "passwords", "tabs", "forms", "addresses", "creditcards", "prefs"}
+)
 
 _TOKEN_ENV = "BEACON_ACCESS_TOKEN"
 _KB_ENV = "BEACON_KB"
@@ -132,6 +138,10 @@ def _engine_names(value: str | None) -> list[Engine | str] | None:
     names = [name.strip() for name in value.split(",") if name.strip()]
     if not names:
         raise UsageError("--engines needs at least one engine name")
+    if not FIREFOX_COLLECTIONS.intersection(names):
+        return list(names)
+    from beacon.client.engines import FIREFOX_ENGINES  # the typed engines: only when named
+
     return [FIREFOX_ENGINES[n]() if n in FIREFOX_ENGINES else n for n in names]
 
 
@@ -142,14 +152,12 @@ def _kb_or_none(value: str | None, option: str, variable: str) -> bytes | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one sync; return the exit status."""
-    from beacon.cli._progress import SyncProgress
-
     quiet = args.json or getattr(args, "quiet", False)
     client: SyncClient | None = None
     result: SyncResult | None = None
     error: BeaconError | None = None
     account: Any = None
-    with SyncProgress(enabled=not quiet) as progress:
+    with _progress(shown=not quiet and sys.stderr.isatty()) as progress:
         try:
             previous = _kb_or_none(args.previous_kb, "--previous-kb", _PREVIOUS_KB_ENV)
             names = _engine_names(args.engines)
@@ -195,6 +203,30 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress(*, shown: bool) -> contextlib.AbstractContextManager[Any]:
+    """The progress bar's counters when a bar can be shown (a terminal), else None: off a
+    terminal nothing of it (nor rich, which draws it) is loaded."""
+    if not shown:
+        return contextlib.nullcontext(None)
+    from beacon.cli._progress import SyncProgress
+
+    return SyncProgress(enabled=True)
+
+
+def _watched(names: list[Engine | str] | None, progress: Any) -> tuple[list[Engine | str], Any]:
+    """The engines and the transport, reporting to the progress bar when there is one."""
+    if progress is None:
+        return list(names or ()), None
+    from beacon.cli._progress import CountingTransport, ProgressEngine
+
+    # A generic collection reports its records to the progress bar; a typed engine (Firefox's
+    # own collections) shows up through the requests it costs.
+    engines: list[Engine | str] = [
+        ProgressEngine(e, progress) if isinstance(e, str) else e for e in names or ()
+    ]
+    return engines, CountingTransport(progress)
+
+
 def _open(
     args: argparse.Namespace,
     token: str,
@@ -203,8 +235,7 @@ def _open(
     names: list[Engine | str] | None,
     progress: Any,
 ) -> SyncClient:
-    from beacon.cli._progress import CountingTransport, ProgressEngine
-
+    engines, transport = _watched(names, progress)
     try:
         return SyncClient(
             token_server_url=args.token_server,
@@ -212,10 +243,8 @@ def _open(
             kb=kb,
             keys_changed_at=args.keys_changed_at,
             state_path=args.state,
-            # A generic collection reports its records to the progress bar; a typed engine
-            # (Firefox's own collections) shows up through the requests it costs.
-            engines=[ProgressEngine(e, progress) if isinstance(e, str) else e for e in names or ()],
-            transport=CountingTransport(progress),
+            engines=engines,
+            transport=transport,
             previous_kb=previous,
         )
     except UsageError as exc:
@@ -251,15 +280,15 @@ def _open_account(
     names: list[Engine | str] | None,
     progress: Any,
 ) -> SyncClient:
-    from beacon.cli._progress import CountingTransport, ProgressEngine
     from beacon.fxa import sync_client
 
+    engines, transport = _watched(names, progress)
     return sync_client(
         account,
         args.token_server,
         args.state,
-        [ProgressEngine(e, progress) if isinstance(e, str) else e for e in names or ()],
-        transport=CountingTransport(progress),
+        engines,
+        transport=transport,
         previous_kb=previous,
     )
 

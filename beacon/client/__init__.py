@@ -18,6 +18,9 @@ How a run is put together (``SyncClient.sync()``, in ``_client``):
   addresses, credit cards, prefs).
 """
 
+import importlib
+import typing as _typing
+
 from beacon.client import _collection_service, _fresh_start, _session_service, _token_service
 from beacon.client._client import STATE_FILE, SyncClient, SyncResult, state_file
 from beacon.client._collection_service import PAGE_SIZE
@@ -32,18 +35,51 @@ from beacon.client._engines import (
     StoreBound,
 )
 from beacon.client._store import Store
-from beacon.client.engines import (
-    AddressesEngine,
-    BookmarksEngine,
-    CreditCardsEngine,
-    FormsEngine,
-    HistoryEngine,
-    PasswordsEngine,
-    PrefsEngine,
-    ProblemCounts,
-    RecordProblem,
-    TabsEngine,
+
+if _typing.TYPE_CHECKING:
+    from beacon.client.engines import (
+        AddressesEngine,
+        BookmarksEngine,
+        CreditCardsEngine,
+        FormsEngine,
+        HistoryEngine,
+        PasswordsEngine,
+        PrefsEngine,
+        ProblemCounts,
+        RecordProblem,
+        TabsEngine,
+    )
+
+# The typed engines (pydantic models of Firefox's records) load on first use (PEP 562): a
+# sync of other collections never needs them.
+_ENGINES = frozenset(
+    {
+        "AddressesEngine",
+        "BookmarksEngine",
+        "CreditCardsEngine",
+        "FormsEngine",
+        "HistoryEngine",
+        "PasswordsEngine",
+        "PrefsEngine",
+        "ProblemCounts",
+        "RecordProblem",
+        "TabsEngine",
+    }
 )
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """Import a typed engine's name from ``beacon.client.engines`` when first asked for."""
+    if name not in _ENGINES:
+        raise AttributeError(f"module 'beacon.client' has no attribute {name!r}")
+    value = getattr(importlib.import_module("beacon.client.engines"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
 
 #: The service classes each packaged Sync chart binds, by chart name. ``beacon chart check``
 #: reads their ``@action``/``@guard`` marks to check names and completeness without running them.

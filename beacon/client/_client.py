@@ -361,4 +361,6 @@ def _engine_list(
     if not any(e.name == "clients" for e in out):
         out.insert(0, ClientsEngine(client_name, clock=clock))
     out.sort(key=lambda e: e.name != "clients")  # stable: clients first, the rest as given
+    if isinstance(out[0], ClientsEngine):
+        out[0].bind_engines(out)  # other clients' commands (resetEngine, wipeAll...) reach them
     return out

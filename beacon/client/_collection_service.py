@@ -33,7 +33,7 @@ from beacon._crypto import decrypt_record, encrypt_record
 from beacon._errors import BeaconError, ConflictError, RecordIntegrityError
 from beacon._models import Bso
 from beacon.charts import Outcome, action, outcome
-from beacon.client._engines import Engine, IncomingRecord
+from beacon.client._engines import Engine, IncomingRecord, OutgoingRecord
 from beacon.client._run import Run, failure
 from beacon.client._storage import MAX_IDS, StorageClient
 
@@ -41,6 +41,9 @@ __all__ = ["PAGE_SIZE", "CollectionService"]
 
 #: Records per download page (``limit``); bounds the memory a download holds.
 PAGE_SIZE = 500
+#: Outgoing records read, encrypted and sent per upload page (engines with
+#: ``outgoing_pages``); bounds the memory an upload holds.
+UPLOAD_PAGE = 1000
 
 
 class CollectionService:
@@ -233,9 +236,25 @@ class CollectionService:
 
     @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")
     def upload_changes(self) -> str:
-        """Encrypt and post the outgoing records in batches, X-If-Unmodified-Since = last fetch."""
+        """Encrypt and post the outgoing records in batches, X-If-Unmodified-Since = last fetch.
+
+        An engine that offers ``outgoing_pages(size)`` (the store's engines) is uploaded a page
+        of :data:`UPLOAD_PAGE` records at a time: each page is planned, sent and committed as
+        its own batches and marked uploaded before the next is read, so memory holds one page
+        whatever the number of changes; each commit's timestamp guards the next page's POSTs.
+        """
+        pages = getattr(self._engine, "outgoing_pages", None)
+        if callable(pages):
+            for page in pages(UPLOAD_PAGE):
+                done = self._upload(page)
+                if done != "ok":
+                    return done
+            return "ok"
+        return self._upload(self._engine.outgoing())
+
+    def _upload(self, outgoing: Sequence[OutgoingRecord]) -> str:
+        """Upload one page of outgoing records and mark what the server stored."""
         run = self._run
-        outgoing = self._engine.outgoing()
         if not outgoing:
             return "ok"
         keys = run.keys

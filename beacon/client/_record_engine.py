@@ -208,9 +208,27 @@ class RecordEngine:
 
     def outgoing(self) -> list[OutgoingRecord]:
         """Every changed record (tombstones for deletions), in id order."""
+        return self._outgoing(self._records.changed_rows())
+
+    def outgoing_pages(self, size: int) -> Iterator[list[OutgoingRecord]]:
+        """The changed records a page of at most ``size`` at a time, in id order.
+
+        For uploads that hold one page in memory, whatever the number of changes: mark each
+        page's uploaded ids (:meth:`mark_uploaded`) before taking the next; a page replaces
+        what the previous one left pending. Ids that fail stay outgoing for the next run.
+        """
+        if type(self).outgoing is not RecordEngine.outgoing:  # a subclass chose its records
+            yield self.outgoing()
+            return
+        after = ""
+        while rows := self._records.changed_page(after, size):
+            after = rows[-1][0]
+            yield self._outgoing(rows)
+
+    def _outgoing(self, rows: Iterable[tuple[str, Row]]) -> list[OutgoingRecord]:
         out: list[OutgoingRecord] = []
         pending: dict[str, int] = {}
-        for record_id, row in self._records.changed_rows():
+        for record_id, row in rows:
             cleartext: dict[str, Any]
             if row.deleted or row.payload is None:
                 cleartext = {"id": record_id, "deleted": True}

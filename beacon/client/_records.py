@@ -179,6 +179,19 @@ class Records:
         )
         return [(r[0], self._row(r[0], r[1:])) for r in rows]
 
+    def changed_page(self, after: str, limit: int) -> list[tuple[str, Row]]:
+        """Up to ``limit`` outgoing rows with ids after ``after``, in id order: one page.
+
+        Through the ``records_outgoing`` partial index (:mod:`._sqlite`): a page costs what
+        it holds, whatever the size of the collection.
+        """
+        rows = self.sql(
+            f"SELECT id, {_COLUMNS} FROM records WHERE collection = ? AND changed = 1"
+            " AND id > ? ORDER BY id LIMIT ?",
+            (self.collection, after, limit),
+        )
+        return [(r[0], self._row(r[0], r[1:])) for r in rows]
+
     def live(self) -> list[tuple[str, str | None]]:
         seal = self.store.seal
         rows = self.sql(
@@ -190,19 +203,19 @@ class Records:
     def mark_uploaded(
         self, ids: Iterable[str], server_modified: float, pending: Mapping[str, int]
     ) -> None:
-        with self.store.transaction():
-            for record_id in ids:
-                counter = pending.get(record_id)
-                if counter is None:
-                    continue
-                # Only an edit unchanged since outgoing() returned it counts as uploaded; what
-                # was uploaded is now the content agreed with the server.
-                self.sql(
-                    "UPDATE records SET changed = 0, server_modified = ?,"
-                    f" base = CASE WHEN deleted = 1 THEN '{TOMBSTONE}' ELSE payload END"
-                    " WHERE collection = ? AND id = ? AND change_counter = ?",
-                    (server_modified, self.collection, record_id, counter),
-                )
+        # Only an edit unchanged since outgoing() returned it counts as uploaded; what was
+        # uploaded is now the content agreed with the server.
+        rows = [
+            (server_modified, self.collection, record_id, pending[record_id])
+            for record_id in ids
+            if record_id in pending
+        ]
+        self.store.execute_many(
+            "UPDATE records SET changed = 0, server_modified = ?,"
+            f" base = CASE WHEN deleted = 1 THEN '{TOMBSTONE}' ELSE payload END"
+            " WHERE collection = ? AND id = ? AND change_counter = ?",
+            rows,
+        )
 
     def mark_outgoing(self, record_id: str | None = None) -> None:
         """Forget what the server holds of one record, or of all of them: each becomes

@@ -11,8 +11,11 @@ Contract (the file half of :mod:`beacon.client._store`):
 5. One client at a time: the open file holds an OS lock (:mod:`._lock`); a second client on
    it waits up to ``lock_timeout`` seconds, then gets :class:`~._lock.StateLocked`.
 2. It carries :data:`APPLICATION_ID` and :data:`SCHEMA_VERSION`. A file that is not SQLite,
-   fails ``quick_check``, belongs to another application or has a newer schema raises
-   :class:`~beacon.UsageError` and is not modified (not even its mode).
+   belongs to another application or has a newer schema raises :class:`~beacon.UsageError`
+   and is not modified (not even its mode); an older schema is upgraded in one transaction
+   (:data:`_MIGRATIONS`). Opening costs the same whatever the file holds: the whole-file
+   ``quick_check`` runs on demand (:meth:`StateFile.check_integrity`) and when SQLite reports
+   damage while the file is used, so the error then says "corrupt" and names the file.
 3. Rollback journal with ``synchronous=FULL`` and ``secure_delete`` (deleted secrets are
    overwritten). :meth:`StateFile.transaction` nests through savepoints; every statement runs
    inside one; any ``sqlite3`` failure becomes :class:`~beacon.UsageError`.
@@ -40,7 +43,7 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "StateFile"]
 #: ``PRAGMA application_id``: "bcn1" as a big-endian int32.
 APPLICATION_ID = 0x62636E31
 #: ``PRAGMA user_version``; bump with a migration when the schema changes.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE settings (key TEXT PRIMARY KEY, value NOT NULL);
@@ -58,8 +61,19 @@ CREATE TABLE records (
     base TEXT,
     PRIMARY KEY (collection, id)
 );
-CREATE INDEX records_changed ON records (collection, changed);
+CREATE INDEX records_outgoing ON records (collection, id) WHERE changed = 1;
 """
+
+# Version n -> n + 1, each run in the transaction that sets the new user_version.
+_MIGRATIONS: dict[int, str] = {
+    # 1 -> 2: outgoing rows by a partial index, in id order. The old (collection, changed)
+    # index lost to the primary key for ``... ORDER BY id``: SQLite walked every row of the
+    # collection to find the few changed ones, so a no-change sync cost O(records).
+    1: """
+    DROP INDEX IF EXISTS records_changed;
+    CREATE INDEX records_outgoing ON records (collection, id) WHERE changed = 1;
+    """,
+}
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -188,6 +202,8 @@ class StateFile:
             conn.execute("PRAGMA secure_delete = ON")  # overwrite deleted secrets' pages
             if empty:
                 self._initialise(conn)
+            else:
+                self._migrate(conn)
         except sqlite3.Error as exc:
             conn.close()
             raise self._unusable(f"{type(exc).__name__}: {exc}") from None
@@ -207,9 +223,40 @@ class StateFile:
             raise self._unusable(f"schema {version} is newer than this beacon ({SCHEMA_VERSION})")
         if version < 1:
             raise self._unusable("it has no schema")
-        result = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if result != "ok":
-            raise self._unusable("the database is corrupt")
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        """Upgrade an older schema to :data:`SCHEMA_VERSION`, all steps in one transaction."""
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            if version >= SCHEMA_VERSION:
+                conn.execute("ROLLBACK")
+                return
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def check_integrity(self) -> None:
+        """Read the whole file (SQLite's ``quick_check``): cost proportional to its size.
+
+        Not run on open (a sync must not pay for the whole file); run it on demand, and it
+        runs by itself when SQLite reports damage during use.
+
+        Raises:
+            UsageError: the file is corrupt (named, with ``beacon reset`` to start over).
+        """
+        try:
+            rows = self.connection.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError:
+            rows = [("unreadable",)]
+        if [r[0] for r in rows] != ["ok"]:
+            raise self._unusable("the database is corrupt; start over with `beacon reset`")
 
     @staticmethod
     def _initialise(conn: sqlite3.Connection) -> None:
@@ -294,6 +341,12 @@ class StateFile:
     ) -> sqlite3.Cursor:
         try:
             return conn.execute(sql, params)
+        except sqlite3.DatabaseError as exc:
+            if _damaged(exc):  # say "corrupt" when it is; a full check only on this path
+                self.check_integrity()
+            raise UsageError(
+                f"the state file {str(self._path)!r} failed: {type(exc).__name__}: {exc}"
+            ) from None
         except sqlite3.Error as exc:
             raise UsageError(
                 f"the state file {str(self._path)!r} failed: {type(exc).__name__}: {exc}"
@@ -340,6 +393,12 @@ class StateFile:
         with self.transaction():
             for key in keys:
                 self._put(key, None)
+
+
+def _damaged(exc: sqlite3.DatabaseError) -> bool:
+    """SQLite's words for a damaged file (SQLITE_CORRUPT, SQLITE_NOTADB)."""
+    text = str(exc).lower()
+    return "malformed" in text or "not a database" in text or "corrupt" in text
 
 
 def _fsync(path: Path) -> None:

@@ -5,7 +5,8 @@ The door of ``beacon.fxa``: :class:`FirefoxAccount` runs ``statecharts/account.y
 :class:`FxAClient` (one method per auth-server request, typed answers and errors), keeping
 the account in a :class:`CredentialStore` (the OS keyring, or :class:`EncryptedFileStore`).
 :func:`sync_credentials` hands ``beacon sync`` its access token, kB or kSync + kid and
-keys_changed_at. The crypto lives below, in ``beacon._onepw`` and ``beacon._scoped_keys``.
+keys_changed_at. :class:`FxADevices` registers this device and sends and receives tabs
+(device commands). The crypto lives below, in ``beacon._onepw`` and ``beacon._scoped_keys``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,14 @@ from beacon.fxa._account import (
     sync_credentials,
 )
 from beacon.fxa._client import DEFAULT_AUTH_SERVER, DEFAULT_CLIENT_ID, FxAClient
+from beacon.fxa._device_state import DeviceState, ReceivedTab
+from beacon.fxa._devices import (
+    Device,
+    DeviceCommandUnavailable,
+    FxADevices,
+    TabPoll,
+    UnknownDevice,
+)
 from beacon.fxa._errors import (
     ChallengeRequired,
     FxAAuthenticationError,
@@ -58,11 +67,15 @@ __all__ = [
     "AccountTokenSource",
     "ChallengeRequired",
     "CredentialStore",
+    "Device",
+    "DeviceCommandUnavailable",
+    "DeviceState",
     "EncryptedFileStore",
     "FirefoxAccount",
     "FxAAuthenticationError",
     "FxABackoffError",
     "FxAClient",
+    "FxADevices",
     "FxAError",
     "IncorrectEmailCase",
     "IncorrectPassword",
@@ -71,10 +84,13 @@ __all__ = [
     "KeyringStore",
     "LoopbackRedirect",
     "MemoryStore",
+    "ReceivedTab",
     "RequestBlocked",
     "SignInRequired",
     "SyncCredentials",
+    "TabPoll",
     "UnknownAccount",
+    "UnknownDevice",
     "UnverifiedSession",
     "default_store",
     "keyring_usable",

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from beacon._errors import ProtocolViolation
 from beacon._models import parse_model
+from beacon.fxa._device_state import DeviceState
 
 __all__ = ["STATUSES", "AccountState", "PendingAuthorization", "Status"]
 
@@ -88,6 +89,7 @@ class AccountState(BaseModel):
     backoff_until: float | None = None
     doghouse_reason: str | None = None
     pending: PendingAuthorization | None = None
+    device: DeviceState | None = None  # our FxA device and its send-tab keys (_devices)
 
     def to_json(self) -> str:
         return self.model_dump_json()
@@ -108,6 +110,7 @@ class AccountState(BaseModel):
         for name in _SECRETS:
             setattr(self, name, None)
         self.pending = None
+        self.device = None
         self.access_token_expires_at = None
         self.key_fetch_version = None
 

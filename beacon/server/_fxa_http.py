@@ -236,6 +236,7 @@ async def admin_codes(request: Request) -> Response:
 
 def fxa_routes() -> list[Route]:
     """Every FxA stand-in route (auth server, OAuth, content pages, admin)."""
+    from beacon.server._fxa_devices import device_routes
     from beacon.server._fxa_faults import admin_fxa_fault
     from beacon.server._fxa_oauth import oauth_routes
 
@@ -259,4 +260,5 @@ def fxa_routes() -> list[Route]:
     routes = [Route(v1 + path, fxa_endpoint(h), methods=[m]) for path, h, m in table]
     routes.append(Route(ADMIN_PREFIX + "/fxa/codes", admin_codes, methods=["GET"]))
     routes.append(Route(ADMIN_PREFIX + "/fxa/faults/{name}", admin_fxa_fault, methods=["POST"]))
+    routes += device_routes(v1)
     return routes + oauth_routes(v1, _verified_session)

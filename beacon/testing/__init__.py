@@ -25,6 +25,11 @@ Entry points::
         save_replay(result.failure, "failure.json")
         assert replay_campaign(load_replay("failure.json")).failure is not None
 
+Sharded campaigns (``beacon explore --workers N``, ``--shard I/N``, ``--merge``)::
+
+    merged = run_shards(CampaignShards(examples=400), workers=2, database="dir:examples")
+    print(format_table(merged.coverage), merged.passed, [s.seed for s in merged.failures])
+
 ``campaign_machine(config)`` gives the ``RuleBasedStateMachine`` class itself, for use with
 Hypothesis directly (``run_state_machine_as_test`` or ``Machine.TestCase``).
 """
@@ -35,45 +40,122 @@ from beacon.testing._campaign import (
     CampaignResult,
     ReplayResult,
     campaign_machine,
+    database_key,
     fault_steps,
     replay_campaign,
     run_campaign,
 )
+from beacon.testing._chart_campaign import (
+    CHART_REPLAY_FORMAT,
+    ChartCampaignResult,
+    ChartReplay,
+    ChartReplayResult,
+    load_chart_replay,
+    parse_chart_replay,
+    replay_chart_campaign,
+    run_chart_campaign,
+)
+from beacon.testing._chart_harness import ChartSetup, ChartView, Invariant
+from beacon.testing._chart_shards import ChartCampaignShards, chart_finder, chart_setup
+from beacon.testing._choices import ReplayDiverged
 from beacon.testing._coverage_report import (
     SYNC_CHARTS,
     CoverageReport,
     format_table,
     sync_chart_report,
 )
+from beacon.testing._database import DatabaseUnavailable, open_database
 from beacon.testing._faults import RULES, CampaignStep, RuleSpec
+from beacon.testing._html_report import (
+    ReportRecorder,
+    TimelinePoint,
+    coverage_goals,
+    write_html_report,
+)
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile, load_replay, parse_replay, save_replay
+from beacon.testing._shard_report import (
+    ShardedResult,
+    ShardReport,
+    ShardSpec,
+    load_shard_report,
+    merge_reports,
+    parse_shard,
+    parse_shard_report,
+    save_shard_report,
+    shard_seed,
+)
+from beacon.testing._shards import (
+    CampaignShards,
+    ShardResult,
+    ShardRunner,
+    run_shard,
+    run_shards,
+)
+from beacon.testing._specs import load_spec
 from beacon.testing._walk import WalkResult, walk_chart
 from beacon.testing._world import CampaignConfig, FakeClock, World
 
 __all__ = [
+    "CHART_REPLAY_FORMAT",
     "RULES",
     "SYNC_CHARTS",
     "CampaignConfig",
     "CampaignResult",
+    "CampaignShards",
     "CampaignStep",
+    "ChartCampaignResult",
+    "ChartCampaignShards",
+    "ChartReplay",
+    "ChartReplayResult",
+    "ChartSetup",
+    "ChartView",
     "CoverageReport",
+    "DatabaseUnavailable",
     "Failure",
     "FakeClock",
+    "Invariant",
     "InvariantViolation",
+    "ReplayDiverged",
     "ReplayFile",
     "ReplayResult",
+    "ReportRecorder",
     "RuleSpec",
+    "ShardReport",
+    "ShardResult",
+    "ShardRunner",
+    "ShardSpec",
+    "ShardedResult",
+    "TimelinePoint",
     "WalkResult",
     "World",
     "campaign_machine",
+    "chart_finder",
+    "chart_setup",
+    "coverage_goals",
+    "database_key",
     "fault_steps",
     "format_table",
+    "load_chart_replay",
     "load_replay",
+    "load_shard_report",
+    "load_spec",
+    "merge_reports",
+    "open_database",
+    "parse_chart_replay",
     "parse_replay",
+    "parse_shard",
+    "parse_shard_report",
     "replay_campaign",
+    "replay_chart_campaign",
     "run_campaign",
+    "run_chart_campaign",
+    "run_shard",
+    "run_shards",
     "save_replay",
+    "save_shard_report",
+    "shard_seed",
     "sync_chart_report",
     "walk_chart",
+    "write_html_report",
 ]

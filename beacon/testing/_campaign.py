@@ -9,10 +9,13 @@ Contract:
   quiet period (``settle``) in ``teardown`` unless a step already failed. Rules: ``edit``,
   ``delete``, ``sync``, ``crash``, ``advance_clock``, ``fault`` (every fault of the
   vocabulary, drawn as data so a shrunk example names the fault and its arguments) and ``settle``.
-* :func:`run_campaign` runs the machine under Hypothesis with an explicit seed and no example
-  database, so the same arguments give the same examples and the same result, and returns a
-  :class:`CampaignResult`: pass or the shrunk failure as a
-  :class:`~beacon.testing._replay.ReplayFile`, the coverage, and the speed.
+* :func:`run_campaign` runs the machine under Hypothesis with an explicit seed and, by default,
+  no example database, so the same arguments give the same examples and the same result, and
+  returns a :class:`CampaignResult`: pass or the shrunk failure as a
+  :class:`~beacon.testing._replay.ReplayFile`, the coverage, and the speed. With a
+  ``database``, the failures saved there by any earlier run of the same configuration (another
+  seed or shard included) are replayed first, and a new failure is saved there; the key
+  (:func:`database_key`) names the configuration and the step count, never the seed.
 * :func:`replay` runs a replay file's steps on a fresh world, without Hypothesis, and reports
   the first failure (or none).
 """
@@ -20,17 +23,21 @@ Contract:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import shutil
 import time
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -42,7 +49,9 @@ from hypothesis.stateful import (
 from beacon._errors import BeaconError
 from beacon.charts import Trace
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
+from beacon.testing._database import DatabaseUnavailable, Namespaced
 from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, CampaignStep
+from beacon.testing._html_report import ReportRecorder, TimelinePoint, coverage_goals
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile
 from beacon.testing._world import CampaignConfig, World, scratch_dir
@@ -51,6 +60,7 @@ __all__ = [
     "CampaignResult",
     "ReplayResult",
     "campaign_machine",
+    "database_key",
     "describe",
     "fault_steps",
     "replay_campaign",
@@ -160,6 +170,8 @@ class _Recorder:
     failure: ReplayFile | None = None
     on_example: Callable[[int], None] | None = None
     shrink_runs: int | None = None
+    #: How often each rule was drawn, over every example (for the report's goals).
+    rules: Counter[str] = field(default_factory=Counter)
 
     @property
     def exhausted(self) -> bool:
@@ -174,6 +186,7 @@ class _Recorder:
         self.steps += len(world.steps)
         self.runs += world.runs
         self.transitions += world.transitions
+        self.rules.update(step.rule for step in world.steps)
         if self.on_example is not None:
             self.on_example(self.examples)
 
@@ -328,6 +341,8 @@ class CampaignResult:
     seconds: float
     coverage: CoverageReport
     failure: ReplayFile | None = None
+    #: Where the campaign stood after each example (the report's plots).
+    timeline: tuple[TimelinePoint, ...] = ()
 
     @property
     def transitions_per_second(self) -> float:
@@ -349,6 +364,23 @@ class CampaignResult:
         }
 
 
+def database_key(config: CampaignConfig, *, steps: int) -> bytes:
+    """The example-database namespace of a campaign: its search space (devices, engines,
+    records, rules, crash bound) and step count, not its seed, so every seed and shard of one
+    campaign shares its failures and two different campaigns never replay each other's."""
+    space = {
+        "campaign": "beacon.sync",
+        "devices": config.devices,
+        "engines": list(config.engines),
+        "records": list(config.records),
+        "rules": None if config.rules is None else sorted(config.rules),
+        "crash_max": config.crash_max,
+        "steps": steps,
+    }
+    digest = hashlib.sha256(json.dumps(space, sort_keys=True).encode()).hexdigest()[:24]
+    return f"beacon-campaign-{digest}".encode()
+
+
 def run_campaign(
     *,
     examples: int = 60,
@@ -359,19 +391,31 @@ def run_campaign(
     shrink: bool = True,
     shrink_runs: int | None = 200,
     on_example: Callable[[int], None] | None = None,
+    report: Path | None = None,
+    live: bool = False,
+    on_progress: Callable[[TimelinePoint], None] | None = None,
+    database: ExampleDatabase | None = None,
 ) -> CampaignResult:
     """Run a campaign; see the module docstring. ``parent`` supplies Hypothesis settings
-    (a test profile, say) that this function's own choices override."""
+    (a test profile, say) that this function's own choices override. ``report`` is an HTML
+    page written when the campaign ends (``live``: also while it runs, see
+    :mod:`beacon.testing._html_report`); ``on_progress`` sees the timeline point of every
+    finished example. ``database`` shares failures between runs
+    (:mod:`beacon.testing._database` opens one from a URL)."""
     cfg = dataclasses.replace(config or CampaignConfig(), seed=seed)
     recorder = _Recorder(cfg, sync_chart_report(), on_example=on_example, shrink_runs=shrink_runs)
+    timeline = _timeline(recorder, report, live, on_progress, examples=examples, steps=steps)
     machine = hypothesis_seed(seed)(campaign_machine(cfg, recorder))
     phases = (Phase.generate, Phase.shrink) if shrink else (Phase.generate,)
+    if database is not None:
+        phases = (Phase.reuse, *phases)
+        database = Namespaced(database, database_key(cfg, steps=steps))
     chosen = settings(
         parent or settings.default,
         max_examples=examples,
         stateful_step_count=steps,
         deadline=None,
-        database=None,
+        database=database,
         phases=phases,
         report_multiple_bugs=False,
         print_blob=False,
@@ -382,9 +426,11 @@ def run_campaign(
     passed = True
     try:
         run_state_machine_as_test(machine, settings=chosen)
+    except DatabaseUnavailable:
+        raise  # the store failed, not the client: no result to report
     except Exception:
         passed = False
-    return CampaignResult(
+    result = CampaignResult(
         passed=passed,
         examples=recorder.examples,
         steps=recorder.steps,
@@ -393,6 +439,63 @@ def run_campaign(
         seconds=time.perf_counter() - started,
         coverage=recorder.coverage,
         failure=None if passed else recorder.failure,
+        timeline=tuple(timeline.timeline),
+    )
+    _finish_report(timeline, result, recorder)
+    return result
+
+
+def _timeline(
+    recorder: _Recorder,
+    report: Path | None,
+    live: bool,
+    on_progress: Callable[[TimelinePoint], None] | None,
+    *,
+    examples: int,
+    steps: int,
+) -> ReportRecorder:
+    """A report recorder sampling ``recorder`` after each example (before its own hook)."""
+    from beacon.charts import load_chart
+
+    charts = {name: load_chart(name) for name in recorder.coverage.charts} if report else {}
+    seed = recorder.config.seed
+    title = f"beacon explore: seed {seed}, {examples} examples of up to {steps} steps"
+    timeline = ReportRecorder(
+        recorder.coverage, path=report, title=title, charts=charts, live=live, on_point=on_progress
+    )
+    then = recorder.on_example
+
+    def sample(n: int) -> None:
+        timeline.sample(examples=n, transitions=recorder.transitions)
+        if then is not None:
+            then(n)
+
+    recorder.on_example = sample
+    return timeline
+
+
+def _finish_report(timeline: ReportRecorder, result: CampaignResult, recorder: _Recorder) -> None:
+    """The final page: goals (every invariant held, every chart's transitions, every enabled
+    rule drawn), and the shrunk failure with its last run's trace."""
+    if timeline.path is None:
+        return
+    enabled = [name for name in RULES if recorder.config.enabled(name)]
+    undrawn = [name for name in enabled if not recorder.rules[name]]
+    goals = {"every invariant held": result.passed, **coverage_goals(result.coverage)}
+    drawn = "every enabled rule drawn at least once"
+    goals[drawn + (f" (never: {', '.join(undrawn)})" if undrawn else "")] = not undrawn
+    found = result.failure
+    if found is None or found.failure is None:
+        message = None if result.passed else "the campaign failed outside any step"
+        timeline.finish(goals=goals, failure_message=message)
+        return
+    timeline.finish(
+        goals=goals,
+        failure_message=f"[{found.failure.invariant}] at step {found.failure.step + 1} of "
+        f"{len(found.steps)}: {found.failure.message}",
+        failure_steps=[str(step) for step in found.steps],
+        failure_step=found.failure.step,
+        failure_trace=None if found.trace is None else Trace.from_json(found.trace),
     )
 
 

@@ -120,8 +120,7 @@ def test_bookmarks_are_created_synced_listed_and_exported(
         "--state",
         laptop,
         *account,
-        "--parent",
-        work["id"],
+        f"--parent={work['id']}",  # a GUID may start with "-": the = form keeps it a value
         "--url",
         'https://developer.mozilla.org/?a=1&b="2"',
         "--title",
@@ -140,8 +139,7 @@ def test_bookmarks_are_created_synced_listed_and_exported(
         *account,
         "--type",
         "separator",
-        "--parent",
-        work["id"],
+        f"--parent={work['id']}",  # a GUID may start with "-": the = form keeps it a value
     )
     as_json(
         capsys,
