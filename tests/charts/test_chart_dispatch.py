@@ -203,8 +203,9 @@ def test_every_beacon_callback_of_an_instance_gets_a_direct_call(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     chart = load_chart(GOOD / "fetcher.yaml")
+    # Build it plain (no reused instance, whose callbacks are direct already), then count.
+    monkeypatch.setattr(_dispatch, "REUSE", False)
     machine = bind(chart, [Fetcher("ok")], clock=FakeClock())
-    monkeypatch.setattr(_dispatch, "REUSE", False)  # build it plain, then count
     machine.start()
     sm, model = machine._sm, machine._model
     assert sm is not None
