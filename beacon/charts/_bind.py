@@ -296,6 +296,7 @@ class Machine:
         self._model._beacon_machine = self
         self._sm: StateChart[Any] | None = None
         self._final_configuration: tuple[str, ...] | None = None
+        self._closed = False
         self._final_datamodel: dict[str, Any] | None = None
         # True while the library resolves callbacks: it reads every name off the model then,
         # and a guard must not call its service for that.
@@ -352,9 +353,11 @@ class Machine:
     def start(self) -> Step | None:
         """Enter the initial configuration (or the restored one); idempotent.
 
-        Returns the initial step, or ``None`` when already started or restored.
+        Returns the initial step, or ``None`` when already started, restored, finished or
+        closed (a finished machine never starts over: its library instance may be serving
+        another run by now).
         """
-        if self._sm is not None:
+        if self._sm is not None or self.trace.final_state is not None or self._closed:
             return None
         restore = self._restore
         if restore is not None:
@@ -385,6 +388,8 @@ class Machine:
                 f"{self.chart.path}: the machine finished in {self.trace.final_state!r}; "
                 f"event {event!r} arrived after the end"
             )
+        if self._closed:
+            raise ChartError(f"{self.chart.path}: the machine was closed; {event!r} came after")
         self._pending.append((event, None))
         return self._drain(max_steps=None)
 
@@ -483,6 +488,22 @@ class Machine:
         for fn in self._observers:
             fn(step)
         return step
+
+    def close(self) -> None:
+        """Done with this machine: its library instance may serve the next run of the chart.
+
+        For a machine that did not reach a final state (a reactive chart, a run abandoned
+        between steps); a finished one has already handed its instance on. The machine keeps
+        its trace, configuration and :meth:`snapshot`; :meth:`send` then refuses.
+        """
+        if self._closed:
+            return
+        if self._sm is None and self._pooled_sm is not None:  # taken from the pool, never run
+            _give_back(self.chart, self._pooled_sm, self._model)
+            self._pooled_sm = None
+        else:
+            self._release()
+        self._closed = True
 
     def _release(self) -> None:
         """A run that reached its final state hands its library instance to the next run."""
