@@ -17,6 +17,7 @@ Contract:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
@@ -32,6 +33,13 @@ import httpx
 from beacon._errors import BackoffError, BeaconError, UsageError
 from beacon.charts import Step as ChartStep
 from beacon.charts import Trace
+from beacon.testing._accounts import (
+    DeviceAccount,
+    SignInRequired,
+    User,
+    check_account_run,
+    fxa_backoff_until,
+)
 from beacon.testing._elsewhere import Elsewhere
 from beacon.testing._faults import CampaignStep, validate
 from beacon.testing._invariants import (
@@ -63,6 +71,9 @@ class CampaignConfig:
     records: tuple[str, ...] = ("r0", "r1", "r2")
     rules: tuple[str, ...] | None = None
     crash_max: int = 40
+    #: Devices sign in through the account chart against the FxA stand-in (password route,
+    #: OAuth access tokens refreshed by the chart) instead of holding a fixed access token.
+    accounts: bool = True
     #: Reach the service another way than in-process (e.g. loopback through beacon proxy).
     wire: WireFactory | None = field(default=None, compare=False)
 
@@ -132,6 +143,12 @@ class Device:
     # The crash point of the run in progress: killed at its crash_at-th transition.
     crash_at: int | None = None
     fired: int = 0
+    # Accounts worlds: the device's signed-in account, the wire its FxA requests take (the
+    # device's own unless a Wire stands between it and the service) and the end of the last
+    # backoff window the accounts server announced to it.
+    fxa: DeviceAccount | None = None
+    fxa_transport: DeviceTransport | None = None
+    fxa_until: float = 0.0
 
     def observe(self, step: ChartStep) -> None:
         """The client's observer: count the run's transitions, crash at the chosen one."""
@@ -201,8 +218,20 @@ class World:
             wire = self._wire_exit.enter_context(config.wire(self.svc))
         self.wire = wire
         self.faults: Any = wire.faults or self.svc.faults
-        self.account = self.svc.create_account()
         self.kb = self._random.randbytes(32)
+        #: The person behind the devices (accounts worlds), and the account's stored email.
+        self.user: User | None = None
+        if config.accounts:
+            self.user = User(self.svc, f"user{config.seed}@example.com", "campaign password 0")
+            created = self.svc.fxa.create_account(
+                self.user.email, self.user.password, v2=False, kb=self.kb
+            )
+            self.stored_email = self.user.email
+            self.account = self.svc.account(created.uid)
+        else:
+            self.account = self.svc.create_account()
+        #: What the accounts side did: sign-ins by outcome, doghoused runs, refreshes...
+        self.events: collections.Counter[str] = collections.Counter()
         self.windows = BackoffWindows()
         self.steps: list[CampaignStep] = []
         self.transitions = 0
@@ -235,6 +264,28 @@ class World:
         transport.keys_probe = self.elsewhere.keys
         seeded = random.Random(self.config.seed * 1_000_003 + index)
         device = Device(index, state_dir, transport, rng=seeded.randbytes)
+        if self.user is not None:
+            fxa_wire = transport
+            if self.config.wire is not None:  # FxA is reached in-process, past the wire
+                fxa_wire = DeviceTransport(
+                    self.svc.transport(),
+                    device=index,
+                    clock=self.clock,
+                    advance=self.clock.advance,
+                    tick=REQUEST_TICK,
+                )
+            device.fxa_transport = fxa_wire
+            device.fxa = DeviceAccount.open(
+                auth_server_url=self.svc.auth_server_url,
+                transport=fxa_wire,
+                clock=self.clock,
+                rng=random.Random(self.config.seed * 7_000_001 + index).randbytes,
+            )
+            self._sign_in(device)
+            if device.fxa.status != "married":
+                raise InvariantViolation(
+                    "sign_in", f"device {index}: the first sign-in ended in {device.fxa.status}"
+                )
         self._start(device)
         return device
 
@@ -248,11 +299,17 @@ class World:
 
         engines = {name: RecordEngine(name, clock=self.clock) for name in self.config.engines}
         device.engines = engines
+        access: Any = self._access_token
+        kb, keys_changed_at = self.kb, int(self.account.keys_changed_at)
+        if device.fxa is not None and device.fxa.kb is not None:
+            # Tokens from the account chart; kB and keys_changed_at from the last sign-in.
+            access = device.fxa.token_source()
+            kb, keys_changed_at = device.fxa.kb, int(device.fxa.keys_changed_at or 0)
         device.client = SyncClient(
             self.wire.token_server_url,
-            self._access_token,
-            kb=self.kb,
-            keys_changed_at=int(self.account.keys_changed_at),
+            access,
+            kb=kb,
+            keys_changed_at=keys_changed_at,
             state_path=device.state_dir,
             engines=list(engines.values()),
             transport=device.transport,
@@ -277,6 +334,8 @@ class World:
         """Close every client (the caller removes ``workdir``)."""
         for device in self.devices:
             device.client.close()
+            if device.fxa is not None:
+                device.fxa.close()
         self._wire_exit.close()
         self.svc.close()
 
@@ -350,11 +409,100 @@ class World:
         self._sync(dev)
 
     def _do_password_reset(self) -> None:
+        if self.user is not None:
+            # A reset without a recovery key: a new kB; the user signs every device in again.
+            self.events["password_reset"] += 1
+            self.user.password = f"campaign reset {self.events['password_reset']}"
+            self.kb = self.svc.fxa.reset_account(self.user.email, self.user.password)
+            self.account = self.svc.account(self.account.fxa_uid)
+            self.model.disturbed = True
+            for device in self.devices:
+                self._sign_in(device)
+            return
         self.account = self.svc.reset_password(self.account.fxa_uid)
         previous, self.kb = self.kb, self._random.randbytes(32)
         self.model.disturbed = True
         for device in self.devices:
             self._restart(device, previous)
+
+    # -- the account (accounts worlds; elsewhere no-ops) -------------------------------------
+    def _sign_in(self, device: Device, *, later: bool = False) -> None:
+        """The user signs ``device`` in with the current password (see ``_accounts``); a new
+        kB or keys_changed_at restarts its client, the old kB opening its sealed records."""
+        if device.fxa is None or self.user is None:
+            return
+        wire = device.fxa_transport
+        start = 0 if wire is None else len(wire.log)
+        old = (device.fxa.kb, device.fxa.keys_changed_at)
+        result = device.fxa.sign_in(self.user, later=later)
+        self.events[f"sign_in:{result.outcome}"] += 1
+        if wire is not None:
+            exchanges = wire.log[start:]
+            del wire.log[start:]
+            check_account_run(
+                exchanges,
+                device=device.index,
+                before=None,
+                after=None,
+                error=None,
+                trace=None,
+                fxa_until=device.fxa_until,
+            )
+            device.fxa_until = max(device.fxa_until, fxa_backoff_until(exchanges))
+        if result.outcome != "married":
+            return
+        if device.fxa.kb != self.kb:
+            raise InvariantViolation(
+                "sign_in_keys", f"device {device.index}: the sign-in gave another kB"
+            )
+        if device.client is not None and (device.fxa.kb, device.fxa.keys_changed_at) != old:
+            self._restart(device, previous_kb=old[0])
+
+    def _do_sign_in_again(self, device: int, codes: str) -> None:
+        self._sign_in(self.devices[device], later=codes == "later")
+
+    def _fxa_fault(self, fn: Callable[[Any, str], object]) -> None:
+        if self.user is not None:
+            fn(self.svc.faults.fxa, self.user.email)
+            self.events["fxa_fault"] += 1
+
+    def _do_fxa_expire_access_token(self) -> None:
+        self._fxa_fault(lambda fxa, email: fxa.expire_access_tokens(email))
+
+    def _do_fxa_revoke_session(self) -> None:
+        self._fxa_fault(lambda fxa, email: fxa.revoke_sessions(email))
+
+    def _do_fxa_password_changed_elsewhere(self, password: int) -> None:
+        if self.user is None:
+            return
+        self.user.password = f"campaign password {password}"
+        self._fxa_fault(lambda fxa, email: fxa.change_password(email, self.user_password()))
+
+    def user_password(self) -> str:
+        assert self.user is not None
+        return self.user.password
+
+    def _do_fxa_throttle(self, count: int, retry_after: int, path: str | None = None) -> None:
+        self._fxa_fault(
+            lambda fxa, _email: fxa.throttle(count, retry_after=retry_after, path_contains=path)
+        )
+
+    def _do_fxa_unverified(self) -> None:
+        self._fxa_fault(lambda fxa, email: fxa.unverified_next_login(email))
+
+    def _do_fxa_require_totp(self) -> None:
+        self._fxa_fault(lambda fxa, email: fxa.require_totp(email))
+
+    def _do_fxa_block_login(self) -> None:
+        self._fxa_fault(lambda fxa, email: fxa.block_next_login(email))
+
+    def _do_fxa_email_case(self) -> None:
+        if self.user is None:
+            return
+        typed = self.user.email
+        stored = typed.capitalize() if self.stored_email == typed else typed
+        self.stored_email = stored
+        self._fxa_fault(lambda fxa, email: fxa.email_case(email, stored, self.user_password()))
 
     def _do_fresh_start_elsewhere(self) -> None:
         self._fault(self.elsewhere.fresh_start)
@@ -418,6 +566,9 @@ class World:
         device.transport.run += 1
         self.runs += 1
         start = len(device.transport.log)
+        fxa_wire = device.fxa_transport
+        fxa_start = 0 if fxa_wire is None else len(fxa_wire.log)
+        before = None if device.fxa is None else device.fxa.status
         device.crash_at, device.fired = crash_at, 0
         error: BaseException | None = None
         crashed = False
@@ -430,6 +581,7 @@ class World:
         result = device.client.last_result
         run = device.transport.log[start:]
         del device.transport.log[:start]
+        trace: Trace | None = None
         if result is not None and result.trace:
             trace = Trace.from_json(result.trace)
             self.last_trace = trace
@@ -440,6 +592,28 @@ class World:
         check_run(
             run, windows=self.windows, rejected=device.rejected, engines=len(self.config.engines)
         )
+        if device.fxa is not None and fxa_wire is not None:
+            fxa_run = run
+            if fxa_wire is not device.transport:
+                fxa_run = sorted([*run, *fxa_wire.log[fxa_start:]], key=lambda ex: ex.time)
+                del fxa_wire.log[fxa_start:]
+            after = device.fxa.status
+            check_account_run(
+                fxa_run,
+                device=device.index,
+                before=before,
+                after=after,
+                error=error,
+                trace=trace,
+                fxa_until=device.fxa_until,
+            )
+            device.fxa_until = max(device.fxa_until, fxa_backoff_until(fxa_run))
+            if after == "doghouse":
+                self.events["doghouse_run"] += 1
+            if trace is not None and any(
+                "refreshing_credentials" in step.entered for t in trace.walk() for step in t.steps
+            ):
+                self.events["refresh"] += 1
         for ex in run:
             ex.body = None
             ex.keys = None
@@ -472,12 +646,16 @@ class World:
             device.transport.disarm()
         self.svc.faults.clear()
         self.faults.clear()
+        if self.user is not None:
+            self.svc.faults.fxa.clear_throttle()
         # A device's own fresh start during the quiet period may carry a decline it learned
         # earlier into the new meta/global: heal once more and sync again if so.
         for attempt in range(2):
             if not self._heal() and attempt:
                 break
-            self.clock.advance(self.windows.latest() - self.clock() + 1)
+            latest = max([self.windows.latest(), *(d.fxa_until for d in self.devices)])
+            self.clock.advance(latest - self.clock() + 1)
+            self._heal_accounts()
             for _round in range(2):
                 for device in self.devices:
                     self._quiet_sync(device)
@@ -500,6 +678,22 @@ class World:
             self.model.window[engine] = {}
         self.model.disturbed = False
 
+    def _heal_accounts(self) -> None:
+        """The user signs in again every device whose account is not married (the doghouse,
+        a sign-in that stopped or was refused): only the user can do that."""
+        for device in self.devices:
+            if device.fxa is None or device.fxa.status == "married":
+                continue
+            self.clock.advance(device.fxa_until - self.clock() + 1)
+            self._sign_in(device)
+            if device.fxa.status != "married":
+                last = device.fxa.last
+                raise InvariantViolation(
+                    "sign_in",
+                    f"device {device.index}: a sign-in in a quiet period ended in "
+                    f"{None if last is None else last.outcome}",
+                )
+
     def _quiet_sync(self, device: Device) -> None:
         for _attempt in range(3):
             error = self._sync(device)
@@ -507,6 +701,10 @@ class World:
                 return
             if isinstance(error, BackoffError):
                 self.clock.advance(error.until - self.clock() + 1)
+                continue
+            if isinstance(error, SignInRequired) and device.fxa is not None:
+                # Its storage token outlived a password change until now: sign in again.
+                self._heal_accounts()
                 continue
             break
         kind = getattr(error, "kind", type(error).__name__)
