@@ -40,6 +40,7 @@ from beacon.testing._accounts import (
     check_account_run,
     fxa_backoff_until,
 )
+from beacon.testing import _records_gen as records_gen
 from beacon.testing._elsewhere import Elsewhere
 from beacon.testing._faults import CampaignStep, validate
 from beacon.testing._invariants import (
@@ -248,6 +249,11 @@ class World:
             engines=config.engines,
             rng=random.Random(config.seed * 7919 + 1).randbytes,
         )
+        #: The engines with a typed record format (Firefox's collections, and clients): their
+        #: edits go through the engine API and settle compares what each device reads.
+        self.typed = frozenset(
+            e for e in config.engines if e in records_gen.FIREFOX_COLLECTIONS or e == "clients"
+        )
         self.devices = [self._new_device(i) for i in range(config.devices)]
 
     # -- devices ---------------------------------------------------------------------------
@@ -297,7 +303,12 @@ class World:
         (``previous_kb``: the kB before a password reset, which opens its sealed records)."""
         from beacon.client import RecordEngine, SyncClient
 
-        engines = {name: RecordEngine(name, clock=self.clock) for name in self.config.engines}
+        engines: dict[str, Any] = {}
+        for name in self.config.engines:
+            if name == "clients":
+                continue  # every SyncClient syncs its clients collection itself
+            typed = records_gen.typed_engine(name, clock=self.clock, rng=device.rng)
+            engines[name] = typed if typed is not None else RecordEngine(name, clock=self.clock)
         device.engines = engines
         access: Any = self._access_token
         kb, keys_changed_at = self.kb, int(self.account.keys_changed_at)
@@ -357,10 +368,18 @@ class World:
 
     def _do_edit(self, device: int, engine: str, record: str, value: int) -> None:
         text = f"d{device}v{value}"
+        if engine in self.typed:
+            if engine != "clients":
+                records_gen.edit(self.devices[device].engines[engine], engine, record, text, value)
+            return
         self.devices[device].engines[engine].put(record, {"value": text})
         self.model.note(engine, record, f"d{device}", text)
 
     def _do_delete(self, device: int, engine: str, record: str) -> None:
+        if engine in self.typed:
+            if engine != "clients":
+                records_gen.delete(self.devices[device].engines[engine], engine, record)
+            return
         self.devices[device].engines[engine].delete(record)
         self.model.note(engine, record, f"d{device}", None)
 
@@ -659,7 +678,10 @@ class World:
             for _round in range(2):
                 for device in self.devices:
                     self._quiet_sync(device)
+        self._check_typed()
         for engine in self.config.engines:
+            if engine in self.typed:
+                continue
             server = {rid: rec.get("value") for rid, rec in self.elsewhere.records(engine).items()}
             local = [
                 {rid: rec.get("value") for rid, rec in d.engines[engine].records()}
@@ -693,6 +715,50 @@ class World:
                     f"device {device.index}: a sign-in in a quiet period ended in "
                     f"{None if last is None else last.outcome}",
                 )
+
+    def _check_typed(self) -> None:
+        """After a quiet period, the typed engines: every device reads the same through the
+        engine API, the bookmark trees are valid, each device shows every other device's
+        tabs as that device has them, and every device knows the same clients."""
+        for engine in sorted(self.typed):
+            if engine == "clients":
+                known = [records_gen.known_clients(d.client) for d in self.devices]
+                ids = {d.client.engines[0].client_id for d in self.devices}
+                for index, seen in enumerate(known):
+                    if seen != known[0] or not ids <= seen:
+                        raise InvariantViolation(
+                            "convergence",
+                            f"engine 'clients': device {index} knows {len(seen)} clients, "
+                            f"device 0 {len(known[0])}, of {len(ids)} devices",
+                        )
+                continue
+            if engine == "tabs":
+                tabs = [records_gen.device_tabs(d.engines["tabs"]) for d in self.devices]
+                for index, (_own_id, _own, others) in enumerate(tabs):
+                    for other, (other_id, other_own, _) in enumerate(tabs):
+                        if other != index and others.get(other_id, []) != other_own:
+                            raise InvariantViolation(
+                                "convergence",
+                                f"engine 'tabs': device {index} shows device {other}'s tabs "
+                                "other than that device has them",
+                            )
+                continue
+            views = [records_gen.view(d.engines[engine], engine) for d in self.devices]
+            for index, seen in enumerate(views):
+                if seen != views[0]:
+                    raise InvariantViolation(
+                        "convergence",
+                        f"engine {engine!r}: device {index} reads other records than device 0 "
+                        "after a quiet period",
+                    )
+            if engine == "bookmarks":
+                for index, device in enumerate(self.devices):
+                    problems = records_gen.tree_problems(device.engines[engine])
+                    if problems:
+                        raise InvariantViolation(
+                            "bookmark_tree",
+                            f"device {index}: the bookmark tree is not valid ({problems[0]})",
+                        )
 
     def _quiet_sync(self, device: Device) -> None:
         for _attempt in range(3):
