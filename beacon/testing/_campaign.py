@@ -161,10 +161,7 @@ def fault_steps(
             "fxa_throttle",
             count=st.integers(1, 2),
             retry_after=st.sampled_from([5, 60]),
-            # Not None (every FxA request) yet: a new sign-in ignores a 429 on its best-effort
-            # destroy of the replaced account's tokens and carries on inside the window
-            # (tests/model/test_model_account_faults.py, xfail).
-            path=st.sampled_from([p for p in FXA_PATHS if p is not None]),
+            path=st.sampled_from(FXA_PATHS),
         ),
         _step("fxa_unverified"),
         _step("fxa_require_totp"),

@@ -43,7 +43,7 @@ NETWORK_FAULTS: tuple[str, ...] = ("connect", "read", "timeout", "lost_response"
 SIGN_IN_CODES: tuple[str, ...] = ("now", "later")
 
 #: The FxA paths ``fxa_throttle`` may target (None: every FxA request).
-FXA_PATHS: tuple[str | None, ...] = (None, "oauth/token", "account/login")
+FXA_PATHS: tuple[str | None, ...] = (None, "oauth/token", "account/login", "oauth/destroy")
 
 #: The headers the service can add to its answers to ask for a pause.
 BackoffHeader = Literal["X-Weave-Backoff", "Backoff"]

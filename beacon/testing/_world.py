@@ -75,6 +75,10 @@ class CampaignConfig:
     #: Devices sign in through the account chart against the FxA stand-in (password route,
     #: OAuth access tokens refreshed by the chart) instead of holding a fixed access token.
     accounts: bool = True
+    #: Firefox's collections among ``engines`` run beacon's typed engines (edits through each
+    #: engine's API, settle compares what devices read); else every engine is a RecordEngine
+    #: under that name, with the campaign's exact record model.
+    typed: bool = False
     #: Reach the service another way than in-process (e.g. loopback through beacon proxy).
     wire: WireFactory | None = field(default=None, compare=False)
 
@@ -252,7 +256,9 @@ class World:
         #: The engines with a typed record format (Firefox's collections, and clients): their
         #: edits go through the engine API and settle compares what each device reads.
         self.typed = frozenset(
-            e for e in config.engines if e in records_gen.FIREFOX_COLLECTIONS or e == "clients"
+            e
+            for e in config.engines
+            if config.typed and (e in records_gen.FIREFOX_COLLECTIONS or e == "clients")
         )
         self.devices = [self._new_device(i) for i in range(config.devices)]
 
@@ -305,9 +311,11 @@ class World:
 
         engines: dict[str, Any] = {}
         for name in self.config.engines:
-            if name == "clients":
+            if name == "clients" and name in self.typed:
                 continue  # every SyncClient syncs its clients collection itself
-            typed = records_gen.typed_engine(name, clock=self.clock, rng=device.rng)
+            typed = None
+            if name in self.typed:
+                typed = records_gen.typed_engine(name, clock=self.clock, rng=device.rng)
             engines[name] = typed if typed is not None else RecordEngine(name, clock=self.clock)
         device.engines = engines
         access: Any = self._access_token
