@@ -97,7 +97,9 @@ class DeviceAccount:
         """The user signs in with the current password; with ``later``, a verification prompt
         stops the first run and a second run (the user came back with the code) finishes it."""
         self.sign_ins += 1
-        result = self.account.sign_in(user.email, user.password, codes=None if later else user.codes)
+        result = self.account.sign_in(
+            user.email, user.password, codes=None if later else user.codes
+        )
         if later and result.outcome == "verification_required":
             if "unblocking" in result.states:
                 # A blocked login: the user types the emailed unblock code into a new login.

@@ -21,8 +21,8 @@ from typing import Any, Literal
 from beacon._errors import UsageError
 
 __all__ = [
-    "RULES",
     "FXA_PATHS",
+    "RULES",
     "SIGN_IN_CODES",
     "BackoffHeader",
     "CampaignStep",
@@ -259,9 +259,7 @@ def validate(
         raise UsageError(f"step {step}: header must be one of {list(BACKOFF_HEADERS)}")
     if step.rule == "sign_in_again" and step.args["codes"] not in SIGN_IN_CODES:
         raise UsageError(f"step {step}: codes must be one of {list(SIGN_IN_CODES)}")
-    if step.rule == "fxa_password_changed_elsewhere" and not isinstance(
-        step.args["password"], int
-    ):
+    if step.rule == "fxa_password_changed_elsewhere" and not isinstance(step.args["password"], int):
         raise UsageError(f"step {step}: password must be an integer (which new password)")
     if step.rule == "fxa_throttle":
         count, retry_after = step.args["count"], step.args["retry_after"]

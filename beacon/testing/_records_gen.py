@@ -20,6 +20,7 @@ Contract:
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from typing import Any
@@ -76,18 +77,15 @@ def _url(record: str) -> str:
 
 def edit(engine: Any, name: str, record: str, text: str, value: int) -> None:
     """One valid local change of slot ``record`` to ``text`` (see the module docstring)."""
-    try:
+    # A duplicate the engine refuses, or a slot it cannot hold: nothing changes.
+    with contextlib.suppress(UsageError):
         _EDITS[name](engine, record, text, value)
-    except UsageError:
-        pass  # a duplicate the engine refuses, or a slot it cannot hold: nothing changes
 
 
 def delete(engine: Any, name: str, record: str) -> None:
     """Delete slot ``record``'s item (no-op when absent)."""
-    try:
+    with contextlib.suppress(UsageError):
         _DELETES[name](engine, record)
-    except UsageError:
-        pass
 
 
 # -- per engine ----------------------------------------------------------------------------

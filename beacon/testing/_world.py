@@ -33,14 +33,14 @@ import httpx
 from beacon._errors import BackoffError, BeaconError, UsageError
 from beacon.charts import Step as ChartStep
 from beacon.charts import Trace
+from beacon.fxa import SignInRequired
+from beacon.testing import _records_gen as records_gen
 from beacon.testing._accounts import (
     DeviceAccount,
-    SignInRequired,
     User,
     check_account_run,
     fxa_backoff_until,
 )
-from beacon.testing import _records_gen as records_gen
 from beacon.testing._elsewhere import Elsewhere
 from beacon.testing._faults import CampaignStep, validate
 from beacon.testing._invariants import (

@@ -27,7 +27,7 @@ from beacon.testing._invariants import InvariantViolation
 from beacon.testing._recorder import Exchange
 from beacon.testing._world import CampaignConfig, World
 
-ACCOUNT_RULES = tuple(n for n in RULES if n.startswith("fxa_")) + ("sign_in_again",)
+ACCOUNT_RULES = (*tuple(n for n in RULES if n.startswith("fxa_")), "sign_in_again")
 
 
 @pytest.fixture
@@ -76,7 +76,8 @@ def test_an_access_token_expiring_mid_sync_costs_one_refresh_and_the_sync_succee
     _apply(world, "sync", device=0)
 
     result = world.devices[0].client.last_result
-    assert result is not None and result.outcome == "ok"
+    assert result is not None
+    assert result.outcome == "ok"
     assert result.states.count("token:refreshing_credentials") == 1
     assert result.engines["passwords"]["uploaded"] == 1
     assert world.events["refresh"] == 1
@@ -129,8 +130,10 @@ def test_a_revoked_session_alone_leaves_the_device_syncing(world: World) -> None
     _apply(world, "edit", device=1, engine="passwords", record="r0", value=3)
     _apply(world, "sync", device=1)
     device = world.devices[1]
-    assert device.fxa is not None and device.fxa.status == "married"
-    assert device.client.last_result is not None and device.client.last_result.outcome == "ok"
+    assert device.fxa is not None
+    assert device.fxa.status == "married"
+    assert device.client.last_result is not None
+    assert device.client.last_result.outcome == "ok"
 
 
 def test_a_429_from_the_accounts_server_is_honoured_across_a_process_restart(
@@ -145,7 +148,8 @@ def test_a_429_from_the_accounts_server_is_honoured_across_a_process_restart(
     device = world.devices[0]
     assert device.fxa_until > world.clock()
     state = device.fxa.keyring.load() if device.fxa is not None else None
-    assert state is not None and state.backoff_until == pytest.approx(device.fxa_until)
+    assert state is not None
+    assert state.backoff_until == pytest.approx(device.fxa_until)
     before = _fxa_requests(world)
     _apply(world, "crash", device=0, at=1)  # a new process, the same keyring
     _apply(world, "sync", device=0)  # inside the window: no FxA request (the oracle checks)
@@ -163,7 +167,8 @@ def test_sign_in_again_gets_past_each_sign_in_fault(world: World, fault: str, co
     _apply(world, fault)
     _apply(world, "sign_in_again", device=1, codes=codes)
     device = world.devices[1]
-    assert device.fxa is not None and device.fxa.last is not None
+    assert device.fxa is not None
+    assert device.fxa.last is not None
     assert device.fxa.last.outcome == "married"
     assert device.fxa.status == "married"
     _apply(world, "edit", device=1, engine="passwords", record="r2", value=5)
@@ -210,7 +215,8 @@ def test_a_sign_in_stopped_at_the_unblock_prompt_keeps_the_married_account_usabl
     _connect(world)
     _apply(world, "fxa_block_login")
     device = world.devices[1]
-    assert device.fxa is not None and world.user is not None
+    assert device.fxa is not None
+    assert world.user is not None
     stopped = device.fxa.account.sign_in(world.user.email, world.user.password)
     assert stopped.outcome == "verification_required"
     assert device.fxa.status == "married"
@@ -234,7 +240,8 @@ def test_the_account_steps_are_validated_by_the_catalogue() -> None:
 def test_account_faults_are_no_ops_in_a_world_without_accounts(tmp_path: Path) -> None:
     world = World(CampaignConfig(seed=1, engines=("passwords",), accounts=False), tmp_path)
     try:
-        assert world.user is None and world.devices[0].fxa is None
+        assert world.user is None
+        assert world.devices[0].fxa is None
         _connect(world)
         for rule in ("fxa_expire_access_token", "fxa_revoke_session", "fxa_require_totp"):
             _apply(world, rule)
@@ -265,7 +272,14 @@ REFRESH = "/fxa/v1/oauth/token"
         # A doghoused device whose run ends without the account's error.
         ([], "doghouse", "doghouse", None, 0.0, "doghouse"),
         # The doghouse with no refusal from FxA.
-        ([_ex("GET", "/1.0/sync/1.5", 401)], "married", "doghouse", "sir", 0.0, "doghouse_justified"),
+        (
+            [_ex("GET", "/1.0/sync/1.5", 401)],
+            "married",
+            "doghouse",
+            "sir",
+            0.0,
+            "doghouse_justified",
+        ),
         # A write after FxA refused the refresh token.
         (
             [_ex("POST", REFRESH, 400), _ex("POST", STORAGE_POST, 200)],
