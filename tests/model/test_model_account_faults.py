@@ -371,3 +371,17 @@ def test_a_short_seeded_campaign_reaches_every_account_fault() -> None:
 def test_the_default_campaign_signs_in_through_accounts() -> None:
     assert CampaignConfig().accounts
     assert dataclasses.replace(CampaignConfig(), accounts=False) != CampaignConfig()
+
+
+def test_a_refused_token_request_allows_one_more_fetch_in_the_run_and_no_more() -> None:
+    from beacon.testing._invariants import BackoffWindows, check_run
+
+    def fetches(*statuses: int) -> list[Exchange]:
+        return [_ex("GET", "/1.0/sync/1.5", s, at=1.0 + i) for i, s in enumerate(statuses)]
+
+    # A storage 401 re-fetches the token, whose refusal the token chart answers with one
+    # refresh and one more fetch: three requests, one of them refused.
+    check_run(fetches(200, 401, 200), windows=BackoffWindows(), rejected=set(), engines=1)
+    with pytest.raises(InvariantViolation) as caught:
+        check_run(fetches(200, 401, 200, 200), windows=BackoffWindows(), rejected=set(), engines=1)
+    assert caught.value.invariant == "token_fetches"
