@@ -15,20 +15,23 @@ Contract:
   must agree on after a quiet period: the bookmark tree, each page's visits, the logins, the
   form entries, addresses, cards, the prefs. Tabs and clients are per device, so
   :func:`device_tabs` and :func:`known_clients` give what each device says about everyone.
-* :func:`tree_problems` counts the problems of a device's local bookmark tree (0 when valid).
+* :func:`tree_problems` lists the problems of a device's local bookmark tree (none when valid);
+  :func:`check_typed` is the typed engines' oracle after a quiet period.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from beacon._errors import UsageError
+from beacon.testing._invariants import InvariantViolation
 
 __all__ = [
     "FIREFOX_COLLECTIONS",
+    "check_typed",
     "delete",
     "device_tabs",
     "edit",
@@ -265,3 +268,49 @@ def tree_problems(engine: Any) -> list[str]:
     stray = sorted(set(items) - reached - {_PLACES})
     problems += [f"{i}: unreachable from the root" for i in stray]
     return problems
+
+
+def check_typed(typed: frozenset[str], devices: Sequence[Any]) -> None:
+    """``convergence`` and ``bookmark_tree`` after a quiet period, for the typed engines of
+    ``devices`` (each with ``engines`` by name and its ``client``): every device reads the
+    same through the engine API, the bookmark trees are valid, each device shows every other
+    device's tabs as that device has them, and every device knows the same clients."""
+    for engine in sorted(typed):
+        if engine == "clients":
+            known = [known_clients(d.client) for d in devices]
+            ids = {d.client.engines[0].client_id for d in devices}
+            for index, seen in enumerate(known):
+                if seen != known[0] or not ids <= seen:
+                    raise InvariantViolation(
+                        "convergence",
+                        f"engine 'clients': device {index} knows {len(seen)} clients, "
+                        f"device 0 {len(known[0])}, of {len(ids)} devices",
+                    )
+            continue
+        if engine == "tabs":
+            tabs = [device_tabs(d.engines["tabs"]) for d in devices]
+            for index, (_own_id, _own, others) in enumerate(tabs):
+                for other, (other_id, other_own, _) in enumerate(tabs):
+                    if other != index and others.get(other_id, []) != other_own:
+                        raise InvariantViolation(
+                            "convergence",
+                            f"engine 'tabs': device {index} shows device {other}'s tabs "
+                            "other than that device has them",
+                        )
+            continue
+        views = [view(d.engines[engine], engine) for d in devices]
+        for index, seen in enumerate(views):
+            if seen != views[0]:
+                raise InvariantViolation(
+                    "convergence",
+                    f"engine {engine!r}: device {index} reads other records than device 0 "
+                    "after a quiet period",
+                )
+        if engine == "bookmarks":
+            for index, device in enumerate(devices):
+                problems = tree_problems(device.engines[engine])
+                if problems:
+                    raise InvariantViolation(
+                        "bookmark_tree",
+                        f"device {index}: the bookmark tree is not valid ({problems[0]})",
+                    )

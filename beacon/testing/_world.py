@@ -51,6 +51,7 @@ from beacon.testing._invariants import (
     check_trace,
 )
 from beacon.testing._recorder import DeviceTransport
+from beacon.testing._world_accounts import AccountSteps
 
 __all__ = ["CampaignConfig", "FakeClock", "Wire", "WireFactory", "World", "scratch_dir"]
 
@@ -197,8 +198,8 @@ class _Model:
         return expected, uncertain
 
 
-class World:
-    """See the module docstring."""
+class World(AccountSteps):
+    """See the module docstring (the account steps: ``_world_accounts``)."""
 
     def __init__(
         self,
@@ -368,7 +369,8 @@ class World:
 
     def _device(self, device: object) -> Device:
         assert isinstance(device, int)
-        return self.devices[device]
+        found: Device = self.devices[device]
+        return found
 
     def _fault(self, fn: Callable[[], object]) -> None:
         with contextlib.suppress(UsageError):  # no storage user yet: nothing to fault
@@ -451,85 +453,6 @@ class World:
         self.model.disturbed = True
         for device in self.devices:
             self._restart(device, previous)
-
-    # -- the account (accounts worlds; elsewhere no-ops) -------------------------------------
-    def _sign_in(self, device: Device, *, later: bool = False) -> None:
-        """The user signs ``device`` in with the current password (see ``_accounts``); a new
-        kB or keys_changed_at restarts its client, the old kB opening its sealed records."""
-        if device.fxa is None or self.user is None:
-            return
-        wire = device.fxa_transport
-        start = 0 if wire is None else len(wire.log)
-        old = (device.fxa.kb, device.fxa.keys_changed_at)
-        result = device.fxa.sign_in(self.user, later=later)
-        self.events[f"sign_in:{result.outcome}"] += 1
-        if wire is not None:
-            exchanges = wire.log[start:]
-            del wire.log[start:]
-            check_account_run(
-                exchanges,
-                device=device.index,
-                before=None,
-                after=None,
-                error=None,
-                trace=None,
-                fxa_until=device.fxa_until,
-            )
-            device.fxa_until = max(device.fxa_until, fxa_backoff_until(exchanges))
-        if result.outcome != "married":
-            return
-        if device.fxa.kb != self.kb:
-            raise InvariantViolation(
-                "sign_in_keys", f"device {device.index}: the sign-in gave another kB"
-            )
-        if device.client is not None and (device.fxa.kb, device.fxa.keys_changed_at) != old:
-            self._restart(device, previous_kb=old[0])
-
-    def _do_sign_in_again(self, device: int, codes: str) -> None:
-        self._sign_in(self.devices[device], later=codes == "later")
-
-    def _fxa_fault(self, fn: Callable[[Any, str], object]) -> None:
-        if self.user is not None:
-            fn(self.svc.faults.fxa, self.user.email)
-            self.events["fxa_fault"] += 1
-
-    def _do_fxa_expire_access_token(self) -> None:
-        self._fxa_fault(lambda fxa, email: fxa.expire_access_tokens(email))
-
-    def _do_fxa_revoke_session(self) -> None:
-        self._fxa_fault(lambda fxa, email: fxa.revoke_sessions(email))
-
-    def _do_fxa_password_changed_elsewhere(self, password: int) -> None:
-        if self.user is None:
-            return
-        self.user.password = f"campaign password {password}"
-        self._fxa_fault(lambda fxa, email: fxa.change_password(email, self.user_password()))
-
-    def user_password(self) -> str:
-        assert self.user is not None
-        return self.user.password
-
-    def _do_fxa_throttle(self, count: int, retry_after: int, path: str | None = None) -> None:
-        self._fxa_fault(
-            lambda fxa, _email: fxa.throttle(count, retry_after=retry_after, path_contains=path)
-        )
-
-    def _do_fxa_unverified(self) -> None:
-        self._fxa_fault(lambda fxa, email: fxa.unverified_next_login(email))
-
-    def _do_fxa_require_totp(self) -> None:
-        self._fxa_fault(lambda fxa, email: fxa.require_totp(email))
-
-    def _do_fxa_block_login(self) -> None:
-        self._fxa_fault(lambda fxa, email: fxa.block_next_login(email))
-
-    def _do_fxa_email_case(self) -> None:
-        if self.user is None:
-            return
-        typed = self.user.email
-        stored = typed.capitalize() if self.stored_email == typed else typed
-        self.stored_email = stored
-        self._fxa_fault(lambda fxa, email: fxa.email_case(email, stored, self.user_password()))
 
     def _do_fresh_start_elsewhere(self) -> None:
         self._fault(self.elsewhere.fresh_start)
@@ -708,65 +631,8 @@ class World:
             self.model.window[engine] = {}
         self.model.disturbed = False
 
-    def _heal_accounts(self) -> None:
-        """The user signs in again every device whose account is not married (the doghouse,
-        a sign-in that stopped or was refused): only the user can do that."""
-        for device in self.devices:
-            if device.fxa is None or device.fxa.status == "married":
-                continue
-            self.clock.advance(device.fxa_until - self.clock() + 1)
-            self._sign_in(device)
-            if device.fxa.status != "married":
-                last = device.fxa.last
-                raise InvariantViolation(
-                    "sign_in",
-                    f"device {device.index}: a sign-in in a quiet period ended in "
-                    f"{None if last is None else last.outcome}",
-                )
-
     def _check_typed(self) -> None:
-        """After a quiet period, the typed engines: every device reads the same through the
-        engine API, the bookmark trees are valid, each device shows every other device's
-        tabs as that device has them, and every device knows the same clients."""
-        for engine in sorted(self.typed):
-            if engine == "clients":
-                known = [records_gen.known_clients(d.client) for d in self.devices]
-                ids = {d.client.engines[0].client_id for d in self.devices}
-                for index, seen in enumerate(known):
-                    if seen != known[0] or not ids <= seen:
-                        raise InvariantViolation(
-                            "convergence",
-                            f"engine 'clients': device {index} knows {len(seen)} clients, "
-                            f"device 0 {len(known[0])}, of {len(ids)} devices",
-                        )
-                continue
-            if engine == "tabs":
-                tabs = [records_gen.device_tabs(d.engines["tabs"]) for d in self.devices]
-                for index, (_own_id, _own, others) in enumerate(tabs):
-                    for other, (other_id, other_own, _) in enumerate(tabs):
-                        if other != index and others.get(other_id, []) != other_own:
-                            raise InvariantViolation(
-                                "convergence",
-                                f"engine 'tabs': device {index} shows device {other}'s tabs "
-                                "other than that device has them",
-                            )
-                continue
-            views = [records_gen.view(d.engines[engine], engine) for d in self.devices]
-            for index, seen in enumerate(views):
-                if seen != views[0]:
-                    raise InvariantViolation(
-                        "convergence",
-                        f"engine {engine!r}: device {index} reads other records than device 0 "
-                        "after a quiet period",
-                    )
-            if engine == "bookmarks":
-                for index, device in enumerate(self.devices):
-                    problems = records_gen.tree_problems(device.engines[engine])
-                    if problems:
-                        raise InvariantViolation(
-                            "bookmark_tree",
-                            f"device {index}: the bookmark tree is not valid ({problems[0]})",
-                        )
+        records_gen.check_typed(self.typed, self.devices)
 
     def _quiet_sync(self, device: Device) -> None:
         for _attempt in range(3):
