@@ -21,6 +21,7 @@ from typing import Any, Literal
 from beacon._errors import UsageError
 
 __all__ = [
+    "ACCOUNT_RULES",
     "FXA_PATHS",
     "RULES",
     "SIGN_IN_CODES",
@@ -187,6 +188,12 @@ RULES: Mapping[str, RuleSpec] = {
         "must equal the decrypted server records",
     ),
 }
+
+
+#: The rules that act on the Firefox account; they need a world whose devices sign in.
+ACCOUNT_RULES = frozenset(
+    name for name in RULES if name.startswith("fxa_") or name == "sign_in_again"
+)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ accounts oracle fails on the behaviours it forbids."""
 from __future__ import annotations
 
 import collections
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,19 +19,20 @@ from hypothesis.stateful import run_state_machine_as_test
 from beacon import BackoffError, UsageError
 from beacon.fxa import SignInRequired
 from beacon.testing._accounts import check_account_run
-from beacon.testing._campaign import _Recorder, campaign_machine
+from beacon.testing._campaign import _Recorder, campaign_machine, run_campaign
 from beacon.testing._coverage_report import sync_chart_report
-from beacon.testing._faults import RULES, CampaignStep, validate
+from beacon.testing._faults import ACCOUNT_RULES as ACCOUNTS
+from beacon.testing._faults import CampaignStep, validate
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._recorder import Exchange
 from beacon.testing._world import CampaignConfig, World
 
-ACCOUNT_RULES = (*tuple(n for n in RULES if n.startswith("fxa_")), "sign_in_again")
+ACCOUNT_RULES = tuple(sorted(ACCOUNTS))
 
 
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[World]:
-    w = World(CampaignConfig(seed=3, engines=("passwords",)), tmp_path)
+    w = World(CampaignConfig(seed=3, engines=("passwords",), accounts=True), tmp_path)
     yield w
     w.close()
 
@@ -339,6 +339,7 @@ class _Counting(_Recorder):
 def test_a_short_seeded_campaign_reaches_every_account_fault() -> None:
     config = CampaignConfig(
         seed=0,
+        accounts=True,
         engines=("passwords",),
         rules=("edit", "sync", "expire_token", *ACCOUNT_RULES),
     )
@@ -368,9 +369,29 @@ def test_a_short_seeded_campaign_reaches_every_account_fault() -> None:
     assert events["sign_in:married"] > 2 * recorder.examples, events
 
 
-def test_the_default_campaign_signs_in_through_accounts() -> None:
-    assert CampaignConfig().accounts
-    assert dataclasses.replace(CampaignConfig(), accounts=False) != CampaignConfig()
+def test_the_default_campaign_keeps_fixed_tokens_and_draws_no_account_rule() -> None:
+    default = CampaignConfig()
+    assert not default.accounts
+    assert not any(default.enabled(rule) for rule in ACCOUNT_RULES)
+    assert all(CampaignConfig(accounts=True).enabled(rule) for rule in ACCOUNT_RULES)
+    assert default.enabled("sync")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3600)
+def test_a_larger_campaign_with_accounts_keeps_every_invariant() -> None:
+    """``make model``: the whole vocabulary, devices signed in through the account chart."""
+    profile = settings.default
+    assert profile is not None
+    result = run_campaign(
+        examples=profile.max_examples,
+        steps=25,
+        seed=11,
+        config=CampaignConfig(accounts=True),
+        parent=profile,
+        shrink_runs=300,
+    )
+    assert result.passed, result.failure and result.failure.failure
 
 
 def test_a_refused_token_request_allows_one_more_fetch_in_the_run_and_no_more() -> None:
