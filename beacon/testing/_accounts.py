@@ -172,6 +172,7 @@ def check_account_run(
     error: BaseException | None,
     trace: Trace | None,
     fxa_until: float,
+    crashed: bool = False,
 ) -> None:
     """The accounts oracle of one sync run of a signed-in device:
 
@@ -187,6 +188,8 @@ def check_account_run(
     * ``doghouse_justified``: a run enters the doghouse only after the accounts server refused
       a credential in that run (a 400/401 it answered: errno 110 for a revoked refresh
       token), raises ``SignInRequired``, and writes nothing to storage after that refusal.
+
+    A run killed by a ``crash`` step (``crashed``) raised nothing: only its requests count.
     """
     where = f"device {device}"
     until = fxa_until
@@ -214,7 +217,7 @@ def check_account_run(
                 f"{where}: a run from {before!r} sent {len(run)} request(s) "
                 f"(first {run[0].method} {httpx.URL(run[0].url).path})",
             )
-        if not isinstance(error, SignInRequired | BackoffError):
+        if not crashed and not isinstance(error, SignInRequired | BackoffError):
             raise InvariantViolation(
                 name, f"{where}: a run from {before!r} ended with {kind}, not sign-in"
             )
@@ -226,7 +229,7 @@ def check_account_run(
                 "doghouse_justified",
                 f"{where}: the account went to the doghouse without a refusal from FxA",
             )
-        if not isinstance(error, SignInRequired):
+        if not crashed and not isinstance(error, SignInRequired):
             raise InvariantViolation(
                 "doghouse", f"{where}: the run that met the doghouse ended with {kind}"
             )

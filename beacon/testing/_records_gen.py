@@ -220,7 +220,13 @@ def view(engine: Any, name: str) -> Any:
         return engine.prefs()
     if name == "tabs":
         return None
-    return sorted(json.dumps(r.to_wire(), sort_keys=True) for r in engine.records())
+    wires = [r.to_wire() for r in engine.records()]
+    if name == "history":
+        # Newest first is all the order there is: visits of the same instant (a fake clock
+        # that did not move) may come in either order on two devices.
+        for wire in wires:
+            wire["visits"] = sorted(wire.get("visits", []), key=lambda v: (-v["date"], v["type"]))
+    return sorted(json.dumps(w, sort_keys=True) for w in wires)
 
 
 def device_tabs(engine: Any) -> tuple[str, list[Any], dict[str, list[Any]]]:

@@ -560,6 +560,7 @@ class World(AccountSteps):
                 error=error,
                 trace=trace,
                 fxa_until=device.fxa_until,
+                crashed=crashed,
             )
             device.fxa_until = max(device.fxa_until, fxa_backoff_until(fxa_run))
             if after == "doghouse":

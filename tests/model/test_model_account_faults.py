@@ -406,3 +406,27 @@ def test_a_refused_token_request_allows_one_more_fetch_in_the_run_and_no_more() 
     with pytest.raises(InvariantViolation) as caught:
         check_run(fetches(200, 401, 200, 200), windows=BackoffWindows(), rejected=set(), engines=1)
     assert caught.value.invariant == "token_fetches"
+
+
+def test_a_run_killed_after_meeting_the_doghouse_raised_nothing_and_that_is_no_violation() -> None:
+    check_account_run(
+        [_ex("POST", REFRESH, 400)],
+        device=0,
+        before="married",
+        after="doghouse",
+        error=None,
+        trace=None,
+        fxa_until=0.0,
+        crashed=True,
+    )
+    with pytest.raises(InvariantViolation):
+        check_account_run(
+            [_ex("POST", REFRESH, 400), _ex("POST", STORAGE_POST, 200)],
+            device=0,
+            before="married",
+            after="doghouse",
+            error=None,
+            trace=None,
+            fxa_until=0.0,
+            crashed=True,
+        )
