@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from beacon.testing import ShardedResult, ShardReport, TimelinePoint
+    from beacon.testing import CampaignConfig, ShardedResult, ShardReport, TimelinePoint
 
 __all__ = ["register"]
 
@@ -135,6 +135,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--replay", type=Path, metavar="FILE", help="re-run a replay file")
     parser.add_argument(
+        "--accounts",
+        action="store_true",
+        help="devices sign in through the account chart; adds the Firefox Accounts faults",
+    )
+    parser.add_argument(
+        "--typed",
+        action="store_true",
+        help="Firefox's collections run their typed engines (edits through each engine's API)",
+    )
+    parser.add_argument(
         "--chart", metavar="FILE", help="explore this chart instead of Sync (a YAML chart file)"
     )
     parser.add_argument(
@@ -186,6 +196,15 @@ def _register_shards(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--merge", nargs="+", type=Path, metavar="REPORT", help="merge shard reports"
     )
+
+
+def _world_config(args: argparse.Namespace) -> CampaignConfig | None:
+    """The campaign's world when ``--accounts``/``--typed`` ask for one (None: the default)."""
+    from beacon.testing import CampaignConfig
+
+    if not (args.accounts or args.typed):
+        return None
+    return CampaignConfig(accounts=args.accounts, typed=args.typed)
 
 
 def _trace_path(replay_path: Path) -> Path:
@@ -275,6 +294,7 @@ def _campaign(args: argparse.Namespace) -> int:
             live=args.live,
             on_progress=lambda point: _progressed(progress, point),
             database=None if args.database is None else _open_database(args.database),
+            config=_world_config(args),
         )
     if args.paths:
         from beacon.charts import load_chart
@@ -438,8 +458,11 @@ def _sharded(args: argparse.Namespace) -> int:
     find = chart_finder(args.chart)
     if args.merge is not None:
         return _show(merge_reports([load_shard_report(p, find) for p in args.merge]), args)
-    runner: CampaignShards | ChartCampaignShards = CampaignShards(
-        examples=args.examples, steps=args.steps
+    world = _world_config(args)
+    runner: CampaignShards | ChartCampaignShards = (
+        CampaignShards(examples=args.examples, steps=args.steps)
+        if world is None
+        else CampaignShards(examples=args.examples, steps=args.steps, config=world)
     )
     if args.chart is not None:
         runner = ChartCampaignShards(

@@ -23,6 +23,8 @@ Every method names the account by email (case-insensitive) and works without HTT
 ``throttle(count=1, *, retry_after=30, path_contains=None)``
     The next ``count`` FxA requests (those whose path contains ``path_contains``) are answered
     429 errno 114 with ``Retry-After``.
+``clear_throttle()``
+    Drop every pending 429 (a quiet period).
 ``email_case(email, stored, password)``
     The account's email becomes ``stored`` (another case, as after a primary-email change)
     and its v1 credentials are salted with it: a v1 login typed as ``email`` meets errno 120
@@ -93,6 +95,9 @@ class FxAFaults:
         if count < 1 or retry_after < 0:
             raise UsageError("throttle needs count >= 1 and retry_after >= 0")
         self._fxa.throttle.add(count, retry_after=retry_after, path_contains=path_contains)
+
+    def clear_throttle(self) -> None:
+        self._fxa.throttle.clear()
 
     def email_case(self, email: str, stored: str, password: str) -> None:
         self._fxa.uid_of(email)

@@ -50,7 +50,14 @@ from beacon._errors import BeaconError
 from beacon.charts import Trace
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
 from beacon.testing._database import DatabaseUnavailable, Namespaced
-from beacon.testing._faults import BACKOFF_HEADERS, NETWORK_FAULTS, RULES, CampaignStep
+from beacon.testing._faults import (
+    BACKOFF_HEADERS,
+    FXA_PATHS,
+    NETWORK_FAULTS,
+    RULES,
+    SIGN_IN_CODES,
+    CampaignStep,
+)
 from beacon.testing._html_report import ReportRecorder, TimelinePoint, coverage_goals
 from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile
@@ -93,6 +100,15 @@ SERVICE_FAULTS = frozenset(
         "network_error",
         "race",
         "password_reset",
+        "sign_in_again",
+        "fxa_expire_access_token",
+        "fxa_revoke_session",
+        "fxa_password_changed_elsewhere",
+        "fxa_throttle",
+        "fxa_unverified",
+        "fxa_require_totp",
+        "fxa_block_login",
+        "fxa_email_case",
     }
 )
 
@@ -147,6 +163,20 @@ def fault_steps(
         _step("remote_edit", engine=engine, record=record, value=st.integers(0, 3)),
         _step("remote_delete", engine=engine, record=record),
         _step("password_reset"),
+        _step("sign_in_again", device=device, codes=st.sampled_from(SIGN_IN_CODES)),
+        _step("fxa_expire_access_token"),
+        _step("fxa_revoke_session"),
+        _step("fxa_password_changed_elsewhere", password=st.integers(1, 3)),
+        _step(
+            "fxa_throttle",
+            count=st.integers(1, 2),
+            retry_after=st.sampled_from([5, 60]),
+            path=st.sampled_from(FXA_PATHS),
+        ),
+        _step("fxa_unverified"),
+        _step("fxa_require_totp"),
+        _step("fxa_block_login"),
+        _step("fxa_email_case"),
     ]
     enabled = [
         (name, s)
@@ -198,6 +228,8 @@ class _Recorder:
             steps=tuple(world.steps),
             failure=describe(exc, step=len(world.steps) - 1),
             trace=None if world.last_trace is None else world.last_trace.to_json(),
+            accounts=self.config.accounts,
+            typed=self.config.typed,
         )
 
 
@@ -375,6 +407,8 @@ def database_key(config: CampaignConfig, *, steps: int) -> bytes:
         "records": list(config.records),
         "rules": None if config.rules is None else sorted(config.rules),
         "crash_max": config.crash_max,
+        "accounts": config.accounts,
+        "typed": config.typed,
         "steps": steps,
     }
     digest = hashlib.sha256(json.dumps(space, sort_keys=True).encode()).hexdigest()[:24]
@@ -516,7 +550,13 @@ def replay_campaign(
     on_step: Callable[[int, CampaignStep], None] | None = None,
 ) -> ReplayResult:
     """Run ``recorded``'s steps on a fresh world (see the module docstring)."""
-    cfg = CampaignConfig(seed=recorded.seed, devices=recorded.devices, engines=recorded.engines)
+    cfg = CampaignConfig(
+        seed=recorded.seed,
+        devices=recorded.devices,
+        engines=recorded.engines,
+        accounts=recorded.accounts,
+        typed=recorded.typed,
+    )
     report = sync_chart_report()
     base = workdir or scratch_dir("beacon-replay-")
     world = World(cfg, base, on_trace=report.add_trace)

@@ -21,7 +21,10 @@ from typing import Any, Literal
 from beacon._errors import UsageError
 
 __all__ = [
+    "ACCOUNT_RULES",
+    "FXA_PATHS",
     "RULES",
+    "SIGN_IN_CODES",
     "BackoffHeader",
     "CampaignStep",
     "NetworkFault",
@@ -36,6 +39,12 @@ Kind = Literal["device", "fault", "clock", "check"]
 #: ``lost_response`` lets the request reach the service and then loses the answer.
 NetworkFault = Literal["connect", "read", "timeout", "lost_response"]
 NETWORK_FAULTS: tuple[str, ...] = ("connect", "read", "timeout", "lost_response")
+
+#: How ``sign_in_again`` answers a verification prompt: at once, or in a second run.
+SIGN_IN_CODES: tuple[str, ...] = ("now", "later")
+
+#: The FxA paths ``fxa_throttle`` may target (None: every FxA request).
+FXA_PATHS: tuple[str | None, ...] = (None, "oauth/token", "account/login", "oauth/destroy")
 
 #: The headers the service can add to its answers to ask for a pause.
 BackoffHeader = Literal["X-Weave-Backoff", "Backoff"]
@@ -101,6 +110,48 @@ RULES: Mapping[str, RuleSpec] = {
     "password_reset": RuleSpec(
         "fault", (), "kB changes; every device signs in again with the new kB"
     ),
+    # -- the Firefox Accounts stand-in (no-ops unless the world signs in through accounts) --
+    # The user's answer to the account faults; a "fault" by kind so the campaign draws it
+    # with them (the campaign's device rules are edit, delete, sync and crash).
+    "sign_in_again": RuleSpec(
+        "fault",
+        ("device", "codes"),
+        "the user signs the device in again with the current password; codes: 'now' answers"
+        " a verification prompt at once, 'later' lets the sign-in stop and finishes it in a"
+        " second run",
+    ),
+    "fxa_expire_access_token": RuleSpec(
+        "fault", (), "every OAuth access token issued so far counts as expired at the token server"
+    ),
+    "fxa_revoke_session": RuleSpec(
+        "fault", (), "every FxA session is destroyed (refresh and access tokens survive)"
+    ),
+    "fxa_password_changed_elsewhere": RuleSpec(
+        "fault",
+        ("password",),
+        "the password changes on another device (kB kept): sessions, refresh and access tokens"
+        " revoked; each device must end in the doghouse until the user signs in again",
+    ),
+    "fxa_throttle": RuleSpec(
+        "fault",
+        ("count", "retry_after"),
+        "the next count FxA requests (matching path, if given) get 429 + Retry-After",
+        optional=("path",),
+    ),
+    "fxa_unverified": RuleSpec(
+        "fault", (), "the next sign-in gets an unverified session (an emailed code verifies it)"
+    ),
+    "fxa_require_totp": RuleSpec(
+        "fault", (), "the account turns on two-step authentication: sign-ins need a TOTP code"
+    ),
+    "fxa_block_login": RuleSpec(
+        "fault", (), "the next sign-in is blocked until it carries an emailed unblock code"
+    ),
+    "fxa_email_case": RuleSpec(
+        "fault",
+        (),
+        "the account's stored email changes case: a sign-in typed the old way meets errno 120",
+    ),
     # -- another device, acting directly on storage ----------------------------------------
     "fresh_start_elsewhere": RuleSpec(
         "fault", (), "another device wipes storage, uploads new meta/global and new keys"
@@ -137,6 +188,12 @@ RULES: Mapping[str, RuleSpec] = {
         "must equal the decrypted server records",
     ),
 }
+
+
+#: The rules that act on the Firefox account; they need a world whose devices sign in.
+ACCOUNT_RULES = frozenset(
+    name for name in RULES if name.startswith("fxa_") or name == "sign_in_again"
+)
 
 
 @dataclass(frozen=True)
@@ -207,3 +264,15 @@ def validate(
         raise UsageError(f"step {step}: kind must be one of {list(NETWORK_FAULTS)}")
     if step.rule == "backoff_header" and step.args["header"] not in BACKOFF_HEADERS:
         raise UsageError(f"step {step}: header must be one of {list(BACKOFF_HEADERS)}")
+    if step.rule == "sign_in_again" and step.args["codes"] not in SIGN_IN_CODES:
+        raise UsageError(f"step {step}: codes must be one of {list(SIGN_IN_CODES)}")
+    if step.rule == "fxa_password_changed_elsewhere" and not isinstance(step.args["password"], int):
+        raise UsageError(f"step {step}: password must be an integer (which new password)")
+    if step.rule == "fxa_throttle":
+        count, retry_after = step.args["count"], step.args["retry_after"]
+        if not isinstance(count, int) or count < 1:
+            raise UsageError(f"step {step}: count must be an integer >= 1")
+        if not isinstance(retry_after, int) or retry_after < 0:
+            raise UsageError(f"step {step}: retry_after must be an integer >= 0")
+        if step.args.get("path") not in FXA_PATHS:
+            raise UsageError(f"step {step}: path must be one of {list(FXA_PATHS)}")

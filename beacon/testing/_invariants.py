@@ -11,7 +11,8 @@ The wire invariants of one sync run (:func:`check_run`):
 * ``backoff``: no request to a server inside a backoff window that server announced
   (Retry-After on a 503, X-Weave-Backoff / Backoff on any answer), kept per server;
   after a Retry-After not even the rest of the same run may talk to that server;
-* ``token_fetches``: at most two token-server requests per run;
+* ``token_fetches``: at most two token-server requests per run, plus one more after each
+  token request refused with a 401 (the token chart's one credentials refresh), four at most;
 * ``fresh_starts``: at most one wipe of the user's storage per run;
 * ``request_bound``: at most :func:`request_bound` requests per run;
 * ``fresh_start_justified`` (a 401 never causes a fresh start): a wipe follows, on that same
@@ -191,7 +192,8 @@ def check_run(
     """
     windows.check(run)
     fetches = [ex for ex in run if ex.is_token_fetch]
-    if len(fetches) > 2:
+    refused = sum(ex.status == 401 and ex.fault is None for ex in fetches)
+    if len(fetches) > min(2 + refused, 4):
         raise InvariantViolation(
             "token_fetches", f"{_where(fetches[-1])}: {len(fetches)} token fetches in one run"
         )

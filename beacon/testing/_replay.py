@@ -6,6 +6,7 @@ Contract:
 
       {"format": "beacon-replay", "version": 1,
        "seed": 7, "devices": 2, "engines": ["bookmarks", "passwords"],
+       "accounts": false, "typed": false,                      # the world (optional)
        "steps":  [{"rule": "edit", "args": {...}}, ...],      # every step, in order
        "faults": [1, 4],                                       # indexes of the fault steps
        "failure": {"invariant": "...", "message": "...", "step": 4} | null,
@@ -66,6 +67,10 @@ class ReplayFile:
     steps: tuple[CampaignStep, ...]
     failure: Failure | None = None
     trace: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: The world the steps ran in: devices signed in through the account chart; Firefox's
+    #: collections on their typed engines (``CampaignConfig.accounts`` / ``.typed``).
+    accounts: bool = False
+    typed: bool = False
 
     @property
     def faults(self) -> tuple[int, ...]:
@@ -80,6 +85,8 @@ class ReplayFile:
             "seed": self.seed,
             "devices": self.devices,
             "engines": list(self.engines),
+            "accounts": self.accounts,
+            "typed": self.typed,
             "steps": [step.to_json() for step in self.steps],
             "faults": list(self.faults),
             "failure": None if self.failure is None else self.failure.to_json(),
@@ -132,7 +139,11 @@ def parse_replay(data: object) -> ReplayFile:
     trace = data.get("trace")
     if trace is not None and not isinstance(trace, Mapping):
         raise UsageError("replay file: 'trace' must be an object or null")
-    return ReplayFile(seed, devices, tuple(engines), steps, failure, trace)
+    world = {name: data.get(name, False) for name in ("accounts", "typed")}
+    for name, value in world.items():
+        if not isinstance(value, bool):
+            raise UsageError(f"replay file: {name!r} must be true or false")
+    return ReplayFile(seed, devices, tuple(engines), steps, failure, trace, **world)
 
 
 def load_replay(path: str | Path) -> ReplayFile:

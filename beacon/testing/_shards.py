@@ -108,6 +108,8 @@ class CampaignShards:
             "records": list(cfg.records),
             "rules": None if cfg.rules is None else sorted(cfg.rules),
             "crash_max": cfg.crash_max,
+            "accounts": cfg.accounts,
+            "typed": cfg.typed,
             "shrink": self.shrink,
             "shrink_runs": self.shrink_runs,
         }

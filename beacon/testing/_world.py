@@ -17,6 +17,7 @@ Contract:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import os
@@ -32,8 +33,16 @@ import httpx
 from beacon._errors import BackoffError, BeaconError, UsageError
 from beacon.charts import Step as ChartStep
 from beacon.charts import Trace
+from beacon.fxa import SignInRequired
+from beacon.testing import _records_gen as records_gen
+from beacon.testing._accounts import (
+    DeviceAccount,
+    User,
+    check_account_run,
+    fxa_backoff_until,
+)
 from beacon.testing._elsewhere import Elsewhere
-from beacon.testing._faults import CampaignStep, validate
+from beacon.testing._faults import ACCOUNT_RULES, CampaignStep, validate
 from beacon.testing._invariants import (
     BackoffWindows,
     InvariantViolation,
@@ -42,6 +51,7 @@ from beacon.testing._invariants import (
     check_trace,
 )
 from beacon.testing._recorder import DeviceTransport
+from beacon.testing._world_accounts import AccountSteps
 
 __all__ = ["CampaignConfig", "FakeClock", "Wire", "WireFactory", "World", "scratch_dir"]
 
@@ -63,11 +73,22 @@ class CampaignConfig:
     records: tuple[str, ...] = ("r0", "r1", "r2")
     rules: tuple[str, ...] | None = None
     crash_max: int = 40
+    #: Devices sign in through the account chart against the FxA stand-in (password route,
+    #: OAuth access tokens refreshed by the chart) instead of holding a fixed access token,
+    #: and the account rules (``fxa_*``, ``sign_in_again``) are drawn. Off by default: it
+    #: costs the default campaign about a third of its speed (sign-ins, account-chart runs).
+    accounts: bool = False
+    #: Firefox's collections among ``engines`` run beacon's typed engines (edits through each
+    #: engine's API, settle compares what devices read); else every engine is a RecordEngine
+    #: under that name, with the campaign's exact record model.
+    typed: bool = False
     #: Reach the service another way than in-process (e.g. loopback through beacon proxy).
     wire: WireFactory | None = field(default=None, compare=False)
 
     def enabled(self, rule: str) -> bool:
-        """Whether the campaign may draw ``rule``."""
+        """Whether the campaign may draw ``rule`` (the account rules only with accounts)."""
+        if rule in ACCOUNT_RULES and not self.accounts:
+            return False
         return self.rules is None or rule in self.rules
 
 
@@ -132,6 +153,12 @@ class Device:
     # The crash point of the run in progress: killed at its crash_at-th transition.
     crash_at: int | None = None
     fired: int = 0
+    # Accounts worlds: the device's signed-in account, the wire its FxA requests take (the
+    # device's own unless a Wire stands between it and the service) and the end of the last
+    # backoff window the accounts server announced to it.
+    fxa: DeviceAccount | None = None
+    fxa_transport: DeviceTransport | None = None
+    fxa_until: float = 0.0
 
     def observe(self, step: ChartStep) -> None:
         """The client's observer: count the run's transitions, crash at the chosen one."""
@@ -175,8 +202,8 @@ class _Model:
         return expected, uncertain
 
 
-class World:
-    """See the module docstring."""
+class World(AccountSteps):
+    """See the module docstring (the account steps: ``_world_accounts``)."""
 
     def __init__(
         self,
@@ -201,8 +228,20 @@ class World:
             wire = self._wire_exit.enter_context(config.wire(self.svc))
         self.wire = wire
         self.faults: Any = wire.faults or self.svc.faults
-        self.account = self.svc.create_account()
         self.kb = self._random.randbytes(32)
+        #: The person behind the devices (accounts worlds), and the account's stored email.
+        self.user: User | None = None
+        if config.accounts:
+            self.user = User(self.svc, f"user{config.seed}@example.com", "campaign password 0")
+            created = self.svc.fxa.create_account(
+                self.user.email, self.user.password, v2=False, kb=self.kb
+            )
+            self.stored_email = self.user.email
+            self.account = self.svc.account(created.uid)
+        else:
+            self.account = self.svc.create_account()
+        #: What the accounts side did: sign-ins by outcome, doghoused runs, refreshes...
+        self.events: collections.Counter[str] = collections.Counter()
         self.windows = BackoffWindows()
         self.steps: list[CampaignStep] = []
         self.transitions = 0
@@ -218,6 +257,13 @@ class World:
             kb=lambda: self.kb,
             engines=config.engines,
             rng=random.Random(config.seed * 7919 + 1).randbytes,
+        )
+        #: The engines with a typed record format (Firefox's collections, and clients): their
+        #: edits go through the engine API and settle compares what each device reads.
+        self.typed = frozenset(
+            e
+            for e in config.engines
+            if config.typed and (e in records_gen.FIREFOX_COLLECTIONS or e == "clients")
         )
         self.devices = [self._new_device(i) for i in range(config.devices)]
 
@@ -235,6 +281,28 @@ class World:
         transport.keys_probe = self.elsewhere.keys
         seeded = random.Random(self.config.seed * 1_000_003 + index)
         device = Device(index, state_dir, transport, rng=seeded.randbytes)
+        if self.user is not None:
+            fxa_wire = transport
+            if self.config.wire is not None:  # FxA is reached in-process, past the wire
+                fxa_wire = DeviceTransport(
+                    self.svc.transport(),
+                    device=index,
+                    clock=self.clock,
+                    advance=self.clock.advance,
+                    tick=REQUEST_TICK,
+                )
+            device.fxa_transport = fxa_wire
+            device.fxa = DeviceAccount.open(
+                auth_server_url=self.svc.auth_server_url,
+                transport=fxa_wire,
+                clock=self.clock,
+                rng=random.Random(self.config.seed * 7_000_001 + index).randbytes,
+            )
+            self._sign_in(device)
+            if device.fxa.status != "married":
+                raise InvariantViolation(
+                    "sign_in", f"device {index}: the first sign-in ended in {device.fxa.status}"
+                )
         self._start(device)
         return device
 
@@ -246,13 +314,26 @@ class World:
         (``previous_kb``: the kB before a password reset, which opens its sealed records)."""
         from beacon.client import RecordEngine, SyncClient
 
-        engines = {name: RecordEngine(name, clock=self.clock) for name in self.config.engines}
+        engines: dict[str, Any] = {}
+        for name in self.config.engines:
+            if name == "clients" and name in self.typed:
+                continue  # every SyncClient syncs its clients collection itself
+            typed = None
+            if name in self.typed:
+                typed = records_gen.typed_engine(name, clock=self.clock, rng=device.rng)
+            engines[name] = typed if typed is not None else RecordEngine(name, clock=self.clock)
         device.engines = engines
+        access: Any = self._access_token
+        kb, keys_changed_at = self.kb, int(self.account.keys_changed_at)
+        if device.fxa is not None and device.fxa.kb is not None:
+            # Tokens from the account chart; kB and keys_changed_at from the last sign-in.
+            access = device.fxa.token_source()
+            kb, keys_changed_at = device.fxa.kb, int(device.fxa.keys_changed_at or 0)
         device.client = SyncClient(
             self.wire.token_server_url,
-            self._access_token,
-            kb=self.kb,
-            keys_changed_at=int(self.account.keys_changed_at),
+            access,
+            kb=kb,
+            keys_changed_at=keys_changed_at,
             state_path=device.state_dir,
             engines=list(engines.values()),
             transport=device.transport,
@@ -277,6 +358,8 @@ class World:
         """Close every client (the caller removes ``workdir``)."""
         for device in self.devices:
             device.client.close()
+            if device.fxa is not None:
+                device.fxa.close()
         self._wire_exit.close()
         self.svc.close()
 
@@ -290,7 +373,8 @@ class World:
 
     def _device(self, device: object) -> Device:
         assert isinstance(device, int)
-        return self.devices[device]
+        found: Device = self.devices[device]
+        return found
 
     def _fault(self, fn: Callable[[], object]) -> None:
         with contextlib.suppress(UsageError):  # no storage user yet: nothing to fault
@@ -298,10 +382,18 @@ class World:
 
     def _do_edit(self, device: int, engine: str, record: str, value: int) -> None:
         text = f"d{device}v{value}"
+        if engine in self.typed:
+            if engine != "clients":
+                records_gen.edit(self.devices[device].engines[engine], engine, record, text, value)
+            return
         self.devices[device].engines[engine].put(record, {"value": text})
         self.model.note(engine, record, f"d{device}", text)
 
     def _do_delete(self, device: int, engine: str, record: str) -> None:
+        if engine in self.typed:
+            if engine != "clients":
+                records_gen.delete(self.devices[device].engines[engine], engine, record)
+            return
         self.devices[device].engines[engine].delete(record)
         self.model.note(engine, record, f"d{device}", None)
 
@@ -350,6 +442,16 @@ class World:
         self._sync(dev)
 
     def _do_password_reset(self) -> None:
+        if self.user is not None:
+            # A reset without a recovery key: a new kB; the user signs every device in again.
+            self.events["password_reset"] += 1
+            self.user.password = f"campaign reset {self.events['password_reset']}"
+            self.kb = self.svc.fxa.reset_account(self.user.email, self.user.password)
+            self.account = self.svc.account(self.account.fxa_uid)
+            self.model.disturbed = True
+            for device in self.devices:
+                self._sign_in(device)
+            return
         self.account = self.svc.reset_password(self.account.fxa_uid)
         previous, self.kb = self.kb, self._random.randbytes(32)
         self.model.disturbed = True
@@ -418,6 +520,9 @@ class World:
         device.transport.run += 1
         self.runs += 1
         start = len(device.transport.log)
+        fxa_wire = device.fxa_transport
+        fxa_start = 0 if fxa_wire is None else len(fxa_wire.log)
+        before = None if device.fxa is None else device.fxa.status
         device.crash_at, device.fired = crash_at, 0
         error: BaseException | None = None
         crashed = False
@@ -430,6 +535,7 @@ class World:
         result = device.client.last_result
         run = device.transport.log[start:]
         del device.transport.log[:start]
+        trace: Trace | None = None
         if result is not None and result.trace:
             trace = Trace.from_json(result.trace)
             self.last_trace = trace
@@ -440,6 +546,29 @@ class World:
         check_run(
             run, windows=self.windows, rejected=device.rejected, engines=len(self.config.engines)
         )
+        if device.fxa is not None and fxa_wire is not None:
+            fxa_run = run
+            if fxa_wire is not device.transport:
+                fxa_run = sorted([*run, *fxa_wire.log[fxa_start:]], key=lambda ex: ex.time)
+                del fxa_wire.log[fxa_start:]
+            after = device.fxa.status
+            check_account_run(
+                fxa_run,
+                device=device.index,
+                before=before,
+                after=after,
+                error=error,
+                trace=trace,
+                fxa_until=device.fxa_until,
+                crashed=crashed,
+            )
+            device.fxa_until = max(device.fxa_until, fxa_backoff_until(fxa_run))
+            if after == "doghouse":
+                self.events["doghouse_run"] += 1
+            if trace is not None and any(
+                "refreshing_credentials" in step.entered for t in trace.walk() for step in t.steps
+            ):
+                self.events["refresh"] += 1
         for ex in run:
             ex.body = None
             ex.keys = None
@@ -472,16 +601,23 @@ class World:
             device.transport.disarm()
         self.svc.faults.clear()
         self.faults.clear()
+        if self.user is not None:
+            self.svc.faults.fxa.clear_throttle()
         # A device's own fresh start during the quiet period may carry a decline it learned
         # earlier into the new meta/global: heal once more and sync again if so.
         for attempt in range(2):
             if not self._heal() and attempt:
                 break
-            self.clock.advance(self.windows.latest() - self.clock() + 1)
+            latest = max([self.windows.latest(), *(d.fxa_until for d in self.devices)])
+            self.clock.advance(latest - self.clock() + 1)
+            self._heal_accounts()
             for _round in range(2):
                 for device in self.devices:
                     self._quiet_sync(device)
+        self._check_typed()
         for engine in self.config.engines:
+            if engine in self.typed:
+                continue
             server = {rid: rec.get("value") for rid, rec in self.elsewhere.records(engine).items()}
             local = [
                 {rid: rec.get("value") for rid, rec in d.engines[engine].records()}
@@ -500,13 +636,27 @@ class World:
             self.model.window[engine] = {}
         self.model.disturbed = False
 
+    def _check_typed(self) -> None:
+        records_gen.check_typed(self.typed, self.devices)
+
     def _quiet_sync(self, device: Device) -> None:
-        for _attempt in range(3):
+        # Three runs, plus one after each sign-in the quiet period needed (at most two): a
+        # device that meets the doghouse only now (its storage token outlived a password
+        # change) signs in again, and then may still wait out the pause the session chart
+        # keeps after the refusal.
+        runs, sign_ins = 3, 0
+        while runs:
+            runs -= 1
             error = self._sync(device)
             if error is None:
                 return
             if isinstance(error, BackoffError):
                 self.clock.advance(error.until - self.clock() + 1)
+                continue
+            if isinstance(error, SignInRequired) and device.fxa is not None and sign_ins < 2:
+                sign_ins += 1
+                runs += 1
+                self._heal_accounts()
                 continue
             break
         kind = getattr(error, "kind", type(error).__name__)

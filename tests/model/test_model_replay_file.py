@@ -51,6 +51,7 @@ def test_every_rule_of_the_catalogue_validates_with_its_parameters() -> None:
             "engine": "bookmarks",
             "kind": "connect",
             "header": "Backoff",
+            "codes": "now",
         }
         args: dict[str, int | str | float | None] = {p: samples.get(p, 1) for p in spec.params}
         validate(CampaignStep(name, args), devices=2, engines=("bookmarks",))
