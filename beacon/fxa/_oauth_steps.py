@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from beacon._errors import BeaconError, ProtocolViolation, TrustError
+from beacon._errors import BackoffError, BeaconError, ProtocolViolation, TrustError
 from beacon._scoped_keys import KeysJwk, b64url, pkce_pair
 from beacon.charts import action
 from beacon.fxa._errors import FxAError
@@ -88,7 +88,11 @@ class OAuthSteps(Steps):
         state = self._state()
         if state.pending is None:
             # Saving the new flow overwrites the stored account: its tokens go first.
-            self._destroy_replaced()
+            try:
+                self._destroy_replaced()
+            except BackoffError as exc:
+                self._failure(exc)  # the pause is saved; this flow starts after it
+                return "failed"
             state.pending = self._begin_flow()
             self._save()
         pending = state.pending

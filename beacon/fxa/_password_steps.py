@@ -7,7 +7,7 @@ derived. v2 stretching is used when ``credentials/status`` says the account has 
 
 from __future__ import annotations
 
-from beacon._errors import BeaconError, ProtocolViolation, TrustError
+from beacon._errors import BackoffError, BeaconError, ProtocolViolation, TrustError
 from beacon._onepw import PasswordKeys, token_credentials, unbundle_keys, unwrap_kb
 from beacon._scoped_keys import oldsync_key
 from beacon.charts import action
@@ -58,7 +58,6 @@ class PasswordSteps(Steps):
     def sign_in(self) -> str:
         """Stretch, then ``POST /account/login?keys=true``."""
         state = self._state()
-        self._destroy_replaced()
         email, password = self._login_email, self._password
         if not email or not password:
             self.error = SignInRequired("signing in needs the password", reason="no_password")
@@ -112,6 +111,12 @@ class PasswordSteps(Steps):
         state.backoff_until = None
         state.status = "engaged_after_verified" if login.verified else "engaged_before_verified"
         self._save()
+        # Only now is the stored account replaced: a sign-in that stopped earlier (blocked,
+        # a wrong password, a pause) leaves it as it was, married and usable.
+        try:
+            self._destroy_replaced()
+        except BackoffError as exc:
+            return self._failure(exc)  # the new session is saved; the pause is kept with it
         return "verified" if login.verified else "unverified"
 
     @action("ok")

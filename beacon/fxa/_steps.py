@@ -10,7 +10,6 @@ caller), and accept a token grant. The steps themselves are in ``_password_steps
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -133,14 +132,26 @@ class Steps:
             state.refresh_token = tokens.refresh_token
 
     def _destroy_replaced(self) -> None:
-        """Best effort: the account this sign-in replaces leaves no live tokens behind."""
+        """Best effort: the account this sign-in replaces leaves no live tokens behind.
+
+        Raises:
+            BackoffError: the server asked for a pause (429/503 + Retry-After): no further
+                request goes out, not even the other destroys (their tokens stay live).
+        """
         old, self._replaced = self._replaced, None
         if old is None:
             return
         for token in (old.refresh_token, old.access_token):
             if token:
-                with contextlib.suppress(BeaconError):
-                    self._client.destroy_token(token)
+                self._best_effort(self._client.destroy_token, token)
         if old.session_token:
-            with contextlib.suppress(BeaconError):
-                self._client.destroy_session(old.session_token)
+            self._best_effort(self._client.destroy_session, old.session_token)
+
+    @staticmethod
+    def _best_effort(call: Callable[[str], object], token: str) -> None:
+        try:
+            call(token)
+        except BackoffError:
+            raise
+        except BeaconError:
+            pass  # an expired or unknown token is already what was wanted

@@ -118,21 +118,13 @@ class DeviceAccount:
         self.account.close()
 
 
-#: Best-effort requests whose backoff answers the account chart ignores today: a new sign-in
-#: destroys the replaced account's tokens and carries on whatever they answer, a 429 or 503
-#: included (a known bug, pinned by an xfail test in tests/model/test_model_account_faults.py).
-#: The oracle leaves the windows they announce out until it is fixed.
-BEST_EFFORT_PATHS = ("/oauth/destroy", "/session/destroy")
-
-
 def fxa_backoff_until(run: Sequence[Exchange]) -> float:
     """The end of the last FxA backoff window the run's answers announced (429 or 503 with
-    Retry-After from the stand-in, best-effort destroys aside), 0 when none."""
+    Retry-After from the stand-in, the best-effort destroys of a replaced account's tokens
+    included), 0 when none."""
     until = 0.0
     for ex in run:
         if _is_fxa(ex) and ex.fault is None and ex.status in (429, 503):
-            if httpx.URL(ex.url).path.endswith(BEST_EFFORT_PATHS):
-                continue
             until = max(until, ex.time + (ex.retry_after or 0.0))
     return until
 
