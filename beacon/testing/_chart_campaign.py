@@ -448,6 +448,7 @@ def run_chart_campaign(
     gets a timeline point after every example.
     """
     chart = setup.chart
+    Example(setup, ReplayChooser(())).check()  # misfit services fail here, not as a finding
     outcomes = _probe_outcomes(setup)
     guide = Guide(chart.structure, outcomes) if guided else None
     charts = {chart.name: chart.structure}

@@ -137,6 +137,32 @@ def inferred_outcomes(s: Structure) -> dict[str, tuple[str, ...]]:
     return {name: tuple(events) for name, events in out.items()}
 
 
+def _check_kinds(s: Structure, real: Mapping[str, Any]) -> None:
+    """A service's name is used by the chart as what it is: an action with outcomes where a
+    state enters it, an effect (no outcomes) elsewhere, a guard in a guard (the proxy binds
+    these, so the engine's own binding check would never see the user's mistake)."""
+    entered = {n for info in s.states.values() for n in info.enter}
+    effects = {n for info in s.states.values() for n in info.exit}
+    effects.update(n for t in s.transitions for n in t.actions)
+    guards = s.guards()
+    problems = []
+    for name, binding in sorted(real.items()):
+        if name in guards and binding.kind != "guard":
+            problems.append(f"{name!r} is a guard in the chart but an @action of {binding.owner}")
+        elif name in entered and (binding.kind != "action" or not binding.outcomes):
+            problems.append(
+                f"{name!r} is entered by a state: {binding.owner} must mark it "
+                "@action with its outcomes"
+            )
+        elif name in effects and (binding.kind != "action" or binding.outcomes):
+            problems.append(
+                f"{name!r} is an effect in the chart: {binding.owner} must mark it "
+                "@action() with no outcomes"
+            )
+    if problems:
+        raise UsageError(f"services do not fit {s.name}: " + "; ".join(problems))
+
+
 def _as_services(made: object) -> list[object]:
     if isinstance(made, list | tuple):
         return list(made)
@@ -162,6 +188,7 @@ class Example:
         self._real, twice = collect(self.services)
         if twice:
             raise UsageError("services offer a name twice: " + "; ".join(twice))
+        _check_kinds(self.s, self._real)
         inferred = inferred_outcomes(self.s)
         self.outcomes: dict[str, tuple[str, ...]] = {
             name: (self._real[name].outcomes if name in self._real else events)
@@ -310,6 +337,11 @@ class Example:
     def _clock(self) -> float:
         self._time += 1.0
         return self._time
+
+    def check(self) -> None:
+        """Bind once without running: a chart the services do not complete (an outcome no
+        transition handles, say) is a ``ChartError`` before any example runs."""
+        bind(self.chart, [self._proxy]).close()
 
     def _bind(self, restore: Mapping[str, Any] | None) -> Machine:
         machine = bind(self.chart, [self._proxy], clock=self._clock, restore=restore)

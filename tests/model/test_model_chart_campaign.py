@@ -341,3 +341,23 @@ def test_explore_chart_with_two_workers_saves_a_replay_that_reproduces(tmp_path:
     code, out, err = _beacon("explore", "--replay", str(replay), "--json")
     assert code == 1, err
     assert json.loads(out)["reproduced"] is True
+
+
+def test_services_that_misname_a_kind_are_refused_before_any_example() -> None:
+    class GuardAsAction:
+        @action("ok", "wrong_key")
+        def has_spare_key(self) -> str:
+            return "ok"
+
+    with pytest.raises(UsageError, match="'has_spare_key' is a guard in the chart"):
+        run_chart_campaign(ChartSetup(load_chart(DOOR), services=GuardAsAction), examples=5)
+
+
+def test_a_service_outcome_the_chart_does_not_handle_is_a_chart_error_up_front() -> None:
+    class Surprising:
+        @action("ok", "jammed", "on_fire")
+        def try_open(self) -> str:
+            return "ok"
+
+    with pytest.raises(ChartError, match="on_fire"):
+        run_chart_campaign(ChartSetup(load_chart(DOOR), services=Surprising), examples=5)
