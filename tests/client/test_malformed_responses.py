@@ -209,7 +209,14 @@ def mutate(
     elif kind == "not_json":
         content = rng.choice((b"<html>oops</html>", b"", b"NaN", b"[1e400]", b"\x00"))
     elif kind == "wrong_root":
-        content = rng.choice((b"null", b"true", b'"x"', b"[]", b"{}", b"0", b"[{}]", b"[null]"))
+        roots = (b"null", b"true", b'"x"', b"[]", b"{}", b"0", b"[{}]", b"[null]")
+        if response_class(request) == "listing":
+            # An empty list is a well-formed listing ("nothing since then"): a server that
+            # answers it while records exist hides them, which no client can tell from a
+            # real answer, so it is a lie, not a malformed response. (Found by make model:
+            # the lie moved the device's last fetch past a record it never saw.)
+            roots = tuple(r for r in roots if r != b"[]")
+        content = rng.choice(roots)
     elif kind in ("retype", "huge_number", "future_number", "bad_base64"):
         content = _change_json(content, rng, kind, now)
     elif kind == "header_time":
