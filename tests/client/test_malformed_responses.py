@@ -209,7 +209,16 @@ def mutate(
     elif kind == "not_json":
         content = rng.choice((b"<html>oops</html>", b"", b"NaN", b"[1e400]", b"\x00"))
     elif kind == "wrong_root":
-        roots = (b"null", b"true", b'"x"', b"[]", b"{}", b"0", b"[{}]", b"[null]")
+        roots: tuple[bytes, ...] = (
+            b"null",
+            b"true",
+            b'"x"',
+            b"[]",
+            b"{}",
+            b"0",
+            b"[{}]",
+            b"[null]",
+        )
         if response_class(request) == "listing":
             # An empty list is a well-formed listing ("nothing since then"): a server that
             # answers it while records exist hides them, which no client can tell from a
