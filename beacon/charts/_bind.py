@@ -95,16 +95,27 @@ class _Listener:
     def on_transition(self, transition: Any) -> None:
         m = self._model._beacon_machine
         tid = m._transition_ids.get(id(transition), "")
-        if tid:
-            m._current_transitions.append(tid)
+        if not tid:
+            return
+        # Entering a compound state's default child, the library runs the initial
+        # transition's content with the entering transition as its argument: the same
+        # transition, after a compound state was entered and nothing exited. Counted once.
+        if m._echo == tid:
+            m._echo = ""
+            return
+        m._current_transitions.append(tid)
+        m._last_fired = tid
 
     def on_enter_state(self, state: Any) -> None:
         m = self._model._beacon_machine
         m._registering = False
         m._current_entered.append(state.id)
+        m._echo = m._last_fired if state.states else ""
 
     def on_exit_state(self, state: Any) -> None:
-        self._model._beacon_machine._current_left.append(state.id)
+        m = self._model._beacon_machine
+        m._current_left.append(state.id)
+        m._echo = m._last_fired = ""
 
 
 # Library instances whose run reached a final state, per chart, ready to serve a new run:
@@ -283,6 +294,10 @@ class Machine:
         self._pending: deque[tuple[str, BaseException | None]] = deque()
         self.error: BaseException | None = None
         self._current_transitions: list[str] = []
+        # The transition fired last, and the one whose echo the library may send next (see
+        # _Listener.on_transition).
+        self._last_fired = ""
+        self._echo = ""
         self._current_entered: list[str] = []
         self._current_left: list[str] = []
         self._current_guards: dict[str, bool] = {}
@@ -450,6 +465,7 @@ class Machine:
 
     def _step(self, event: str | None, error: BaseException | None = None) -> Step:
         self._current_transitions = []
+        self._last_fired = self._echo = ""
         self._current_entered = []
         self._current_left = []
         self._current_guards = {}

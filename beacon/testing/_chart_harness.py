@@ -116,16 +116,6 @@ def _handled(s: Structure, state: str) -> list[str]:
     return events
 
 
-def _distinct(fired: Sequence[str]) -> tuple[str, ...]:
-    """Fired transitions with repeats in a row collapsed (the library reports a transition
-    into a compound state once per state it enters)."""
-    out: list[str] = []
-    for tid in fired:
-        if not out or out[-1] != tid:
-            out.append(tid)
-    return tuple(out)
-
-
 def inferred_outcomes(s: Structure) -> dict[str, tuple[str, ...]]:
     """For each entry action, the events its states (and their ancestors) handle: what a
     drawn action may return."""
@@ -307,7 +297,7 @@ class Example:
             return None
         at = self._at
         if self.machine is not None:
-            fired = _distinct(self.machine.firing)
+            fired = self.machine.firing
             if tuple(t.id for t in self._path[at : at + len(fired)]) != fired:
                 return None
             at += len(fired)
@@ -322,7 +312,7 @@ class Example:
         return None if found is None else found[1].get(name)
 
     def _follow(self, step: Step) -> None:
-        for tid in _distinct(step.transitions):
+        for tid in step.transitions:
             if not self._following or self._at >= len(self._path):
                 return
             if tid != self._path[self._at].id:
