@@ -121,6 +121,8 @@ class SyncClient:
         clock: POSIX seconds (injected for tests).
         rng: randomness for syncIDs, keys and IVs.
         client_name: our device name in the clients collection.
+        fxa_device_id: our Firefox Accounts device id, written as ``fxaDeviceId`` in our
+            clients record so other devices can match the two (``beacon.fxa`` passes it).
         ksync, kid: instead of kB, the scoped key an OAuth code flow hands out (the JWK's
             ``k``, 64 bytes, and ``kid``, which is the X-KeyID): credentials from
             application-services or Firefox's own flow work as they are.
@@ -158,6 +160,7 @@ class SyncClient:
         previous_kb: bytes | None = None,
         ksync: bytes | None = None,
         kid: str | None = None,
+        fxa_device_id: str | None = None,
     ) -> None:
         sync_key = SyncKey.of(kb=kb, keys_changed_at=keys_changed_at, ksync=ksync, kid=kid)
         if not callable(access_token) and not (isinstance(access_token, str) and access_token):
@@ -169,7 +172,9 @@ class SyncClient:
         self._root = sync_key.root
         self._previous_root = None if previous_kb is None else KeyBundle.from_kb(previous_kb)
         self._path = state_file(Path(state_path))
-        self._engines = _engine_list(engines, client_name=client_name, clock=clock)
+        self._engines = _engine_list(
+            engines, client_name=client_name, clock=clock, fxa_device_id=fxa_device_id
+        )
         self._http = Transport(transport=transport, clock=clock)
         self._clock = clock
         self._rng = rng
@@ -348,7 +353,11 @@ def state_file(path: Path) -> Path:
 
 
 def _engine_list(
-    engines: Sequence[Engine | str] | None, *, client_name: str, clock: Callable[[], float]
+    engines: Sequence[Engine | str] | None,
+    *,
+    client_name: str,
+    clock: Callable[[], float],
+    fxa_device_id: str | None = None,
 ) -> list[Engine]:
     out: list[Engine] = []
     for item in engines or ():
@@ -359,7 +368,7 @@ def _engine_list(
             raise UsageError(f"engine {engine.name!r} given twice")
         out.append(engine)
     if not any(e.name == "clients" for e in out):
-        out.insert(0, ClientsEngine(client_name, clock=clock))
+        out.insert(0, ClientsEngine(client_name, clock=clock, fxa_device_id=fxa_device_id))
     out.sort(key=lambda e: e.name != "clients")  # stable: clients first, the rest as given
     if isinstance(out[0], ClientsEngine):
         out[0].bind_engines(out)  # other clients' commands (resetEngine, wipeAll...) reach them

@@ -314,6 +314,9 @@ def sync_client(
     """
     creds = account.credentials()
     source = AccountTokenSource(account)
+    stored = account._store.load()
+    if stored is not None and stored.device is not None and stored.device.id:
+        kwargs.setdefault("fxa_device_id", stored.device.id)
     if creds.kb is not None:
         return SyncClient(
             token_server_url, source, creds.kb, creds.keys_changed_at, state_path, engines, **kwargs

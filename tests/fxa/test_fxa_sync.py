@@ -129,3 +129,43 @@ def test_a_password_changed_elsewhere_ends_the_sync_in_one_clear_error_and_no_lo
         client.sync()  # no loop: the next run is refused without asking FxA again
     assert len([p for p in fxa_world.transport.paths if p.startswith("/fxa")]) == fxa_requests
     client.close()
+
+
+def test_our_clients_record_names_the_fxa_device_it_belongs_to(
+    fxa_world: FxAWorld, tmp_path: Path
+) -> None:
+    from beacon.client import ClientsEngine
+    from beacon.fxa._devices import FxADevices
+
+    fxa_world.svc.fxa.create_account(EMAIL, PASSWORD)
+    account = fxa_world.account()
+    assert account.sign_in(EMAIL, PASSWORD).outcome == "married"
+    devices = FxADevices(fxa_world.store, transport=fxa_world.svc.transport(), name="Laptop",
+                         clock=fxa_world.clock)  # fmt: skip
+    device_id = devices.register().id
+    devices.close()
+    client = sync_client(
+        account, fxa_world.svc.token_server_url, tmp_path / "laptop", [RecordEngine("notes")],
+        transport=fxa_world.svc.transport(), clock=fxa_world.clock,
+    )  # fmt: skip
+    assert client.sync().outcome == "ok"
+    client.close()
+    # Another device of the account, signed in on its own, with no FxA device of its own.
+    from beacon.fxa import FirefoxAccount, MemoryStore
+
+    phone_account = FirefoxAccount(
+        MemoryStore(), auth_server_url=fxa_world.svc.auth_server_url,
+        transport=fxa_world.transport, clock=fxa_world.clock,
+    )  # fmt: skip
+    assert phone_account.sign_in(EMAIL, PASSWORD).outcome == "married"
+    other = ClientsEngine("phone")
+    phone = sync_client(
+        phone_account, fxa_world.svc.token_server_url, tmp_path / "phone", [other],
+        transport=fxa_world.svc.transport(), clock=fxa_world.clock,
+    )  # fmt: skip
+    assert phone.sync().outcome == "ok"
+    laptop_record = next(c for c in other.clients() if c.get("name") == "beacon")
+    assert laptop_record["fxaDeviceId"] == device_id
+    assert "fxaDeviceId" not in other.own_record()
+    phone.close()
+    phone_account.close()
