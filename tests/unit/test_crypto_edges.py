@@ -1,0 +1,85 @@
+"""Edges of the key-id and crypto/keys parsers that mutation testing found untested.
+
+``make mutate`` over ``beacon/_crypto.py`` left these mutants alive: a key id split at its last
+``-`` (a base64url tail may hold one), the 19-digit timestamp bound moved, the defaults that
+let a crypto/keys cleartext omit ``id``, ``collection`` and ``collections``, and every error
+message (each names what is wrong; a reworded one is a changed interface).
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+
+from beacon import ProtocolViolation, UsageError
+from beacon._crypto import CollectionKeys, KeyBundle, client_state, key_id, parse_key_id
+
+KB = bytes(32)
+
+
+def _pair(seed: int) -> list[str]:
+    return [
+        base64.b64encode(bytes([seed]) * 32).decode(),
+        base64.b64encode(bytes([seed + 1]) * 32).decode(),
+    ]
+
+
+def test_a_key_id_whose_base64url_tail_holds_a_dash_splits_at_the_first_dash() -> None:
+    kid = key_id(KB, 1234)
+    assert "-" in kid.partition("-")[2]  # this kB's tail has one: the case that matters
+    assert parse_key_id(kid) == (1234, client_state(KB))
+
+
+def test_a_key_id_timestamp_may_have_19_digits_but_not_20() -> None:
+    tail = key_id(KB, 0).partition("-")[2]
+    assert parse_key_id(f"{'9' * 19}-{tail}")[0] == int("9" * 19)
+    with pytest.raises(UsageError, match=r"^malformed X-KeyID$"):
+        parse_key_id(f"{'1' * 20}-{tail}")
+
+
+@pytest.mark.parametrize("bad", ["1234", "12a4-AAAA", "-AAAA", "١٢-AAAA", "12-A", 12])
+def test_a_malformed_key_id_says_so(bad: Any) -> None:
+    with pytest.raises(UsageError, match=r"^malformed X-KeyID$"):
+        parse_key_id(bad)
+
+
+def test_a_crypto_keys_cleartext_may_leave_out_id_collection_and_collections() -> None:
+    keys = CollectionKeys.from_cleartext({"default": _pair(1)})
+    assert keys.default == KeyBundle.from_b64(_pair(1))
+    assert keys.bundle_for("bookmarks") == keys.default
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"id": "other", "default": _pair(1)},
+        {"collection": "meta", "default": _pair(1)},
+    ],
+)
+def test_a_crypto_keys_cleartext_of_another_record_is_refused(record: dict[str, Any]) -> None:
+    with pytest.raises(
+        ProtocolViolation, match=r"^crypto/keys cleartext has the wrong id or collection$"
+    ):
+        CollectionKeys.from_cleartext(record)
+
+
+def test_crypto_keys_collections_must_be_an_object() -> None:
+    with pytest.raises(ProtocolViolation, match=r"^crypto/keys 'collections' is not an object$"):
+        CollectionKeys.from_cleartext({"default": _pair(1), "collections": [_pair(3)]})
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {},  # no default at all
+        {"default": _pair(1)[:1]},
+        {"default": _pair(1), "collections": {"bookmarks": ["!!", "??"]}},
+    ],
+)
+def test_a_malformed_key_pair_in_crypto_keys_is_a_protocol_violation(
+    record: dict[str, Any],
+) -> None:
+    with pytest.raises(ProtocolViolation, match=r"^crypto/keys holds a malformed key pair$"):
+        CollectionKeys.from_cleartext(record)
