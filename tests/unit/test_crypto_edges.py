@@ -83,3 +83,59 @@ def test_a_malformed_key_pair_in_crypto_keys_is_a_protocol_violation(
 ) -> None:
     with pytest.raises(ProtocolViolation, match=r"^crypto/keys holds a malformed key pair$"):
         CollectionKeys.from_cleartext(record)
+
+
+def _bundle(seed: int) -> KeyBundle:
+    return KeyBundle.from_b64(_pair(seed))
+
+
+def test_a_key_bundles_repr_hides_its_keys() -> None:
+    assert repr(_bundle(1)) == "KeyBundle(<keys hidden>)"
+
+
+def test_equal_key_bundles_hash_alike_and_different_ones_apart() -> None:
+    assert hash(_bundle(1)) == hash(_bundle(1))
+    assert hash(_bundle(1)) != hash(_bundle(3))
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_key_pair_with_either_key_not_base64_is_refused(which: int) -> None:
+    pair = _pair(1)
+    pair[which] = "not base64!"
+    with pytest.raises(UsageError, match=r"^a key in the pair is not a valid base64 string$"):
+        KeyBundle.from_b64(pair)
+
+
+@pytest.mark.parametrize("pair", [["only one"], "ab", None, [1, 2, 3]])
+def test_a_key_pair_that_is_not_two_strings_is_refused(pair: Any) -> None:
+    with pytest.raises(UsageError, match=r"^a key pair must be a list of two base64 strings$"):
+        KeyBundle.from_b64(pair)
+
+
+def test_collection_keys_differing_only_in_a_collection_are_not_equal() -> None:
+    plain = CollectionKeys(_bundle(1), {})
+    with_bookmarks = CollectionKeys(_bundle(1), {"bookmarks": _bundle(3)})
+    assert plain != with_bookmarks
+    assert plain == CollectionKeys(_bundle(1), {})
+
+
+def test_collection_keys_need_a_key_bundle_as_default() -> None:
+    with pytest.raises(UsageError, match=r"^the default must be a KeyBundle$"):
+        CollectionKeys(_pair(1), {})  # type: ignore[arg-type]
+
+
+def test_crypto_keys_are_encrypted_with_the_randomness_given() -> None:
+    keys, root = CollectionKeys(_bundle(1), {}), _bundle(5)
+    fixed = lambda n: bytes(n)  # noqa: E731 - a deterministic rng for the IV
+    assert keys.encrypt(root, rng=fixed) == keys.encrypt(root, rng=fixed)
+    assert CollectionKeys.decrypt(root, keys.encrypt(root, rng=fixed)) == keys
+
+
+def test_crypto_keys_under_another_root_say_which_key_failed() -> None:
+    payload = CollectionKeys(_bundle(1), {}).encrypt(_bundle(5))
+    from beacon import KeyMismatchError
+
+    with pytest.raises(
+        KeyMismatchError, match=r"^crypto/keys does not verify under the key bundle from kB$"
+    ):
+        CollectionKeys.decrypt(_bundle(7), payload)
