@@ -563,8 +563,10 @@ def _show(merged: ShardedResult, args: argparse.Namespace) -> int:
     )
     if "coverage_file" in out:
         print(f"coverage written to {out['coverage_file']}")
+    for name in merged.missed_goals:
+        print(f"FAILED: sometimes goal {name!r} was met by no shard", file=sys.stderr)
     if merged.passed:
-        print("every invariant held")
+        print("every invariant held" + (", every goal met" if merged.sometimes else ""))
         return 0
     for shard, path in saved:
         if shard.campaign.get("campaign") == "beacon.chart":

@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,9 @@ class ShardReport:
     failure: Mapping[str, Any] | None = None
     #: CPU time the shard's process spent running it (``seconds`` is its wall clock).
     cpu_seconds: float = 0.0
+    #: A chart campaign's sometimes goals, each with whether this shard met it: whether the
+    #: campaign met them is judged over all its shards (:attr:`ShardedResult.sometimes`).
+    sometimes: Mapping[str, bool] = field(default_factory=dict)
 
     @property
     def seed(self) -> int:
@@ -128,6 +131,7 @@ class ShardReport:
             "cpu_seconds": round(self.cpu_seconds, 3),
             "failure": None if self.failure is None else dict(self.failure),
             "coverage": coverage_json(self.coverage),
+            "sometimes": dict(self.sometimes),
         }
 
 
@@ -235,7 +239,14 @@ def parse_shard_report(
     if passed != (failure is None):
         raise UsageError("shard report: a failed shard must carry its failure (and only it)")
     coverage = coverage_from_json(data.get("coverage"), find)
-    return ShardReport(spec, campaign, passed, counts, seconds, coverage, failure, cpu_seconds)
+    sometimes = data.get("sometimes", {})
+    if not isinstance(sometimes, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, bool) for k, v in sometimes.items()
+    ):
+        raise UsageError("shard report: 'sometimes' must map goal names to true or false")
+    return ShardReport(
+        spec, campaign, passed, counts, seconds, coverage, failure, cpu_seconds, dict(sometimes)
+    )
 
 
 def save_shard_report(report: ShardReport, path: str | Path) -> Path:
@@ -273,7 +284,22 @@ class ShardedResult:
 
     @property
     def passed(self) -> bool:
-        return all(shard.passed for shard in self.shards)
+        """Every shard passed, and every sometimes goal was met by at least one of them."""
+        return all(shard.passed for shard in self.shards) and not self.missed_goals
+
+    @property
+    def sometimes(self) -> dict[str, bool]:
+        """Each sometimes goal of the campaign, met when any shard met it."""
+        out: dict[str, bool] = {}
+        for shard in self.shards:
+            for name, met in shard.sometimes.items():
+                out[name] = out.get(name, False) or met
+        return out
+
+    @property
+    def missed_goals(self) -> list[str]:
+        """The sometimes goals no shard met."""
+        return [name for name, met in self.sometimes.items() if not met]
 
     @property
     def missing(self) -> list[int]:
@@ -298,6 +324,8 @@ class ShardedResult:
         return {
             "campaign": dict(self.campaign),
             "passed": self.passed,
+            "sometimes": self.sometimes,
+            "missed_goals": self.missed_goals,
             "shards": self.count,
             "merged": [s.spec.index for s in self.shards],
             "missing": self.missing,

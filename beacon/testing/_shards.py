@@ -145,6 +145,7 @@ def _report(
         coverage=result.coverage,
         failure=data.get("failure"),
         cpu_seconds=cpu_seconds,
+        sometimes=dict(data.get("sometimes") or {}),
     )
 
 

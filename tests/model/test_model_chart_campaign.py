@@ -361,3 +361,27 @@ def test_a_service_outcome_the_chart_does_not_handle_is_a_chart_error_up_front()
 
     with pytest.raises(ChartError, match="on_fire"):
         run_chart_campaign(ChartSetup(load_chart(DOOR), services=Surprising), examples=5)
+
+
+def test_sharded_sometimes_goals_are_judged_over_every_shard(tmp_path: Path) -> None:
+    from beacon.testing import (
+        ChartCampaignShards,
+        ShardSpec,
+        chart_finder,
+        load_shard_report,
+        merge_reports,
+        run_shard,
+        save_shard_report,
+    )
+
+    path = _door_with_goals(
+        tmp_path, "('retried: opening.jammed -> opened', 'broken: opening.jammed -> broken')"
+    )
+    runner = ChartCampaignShards(chart=str(path), services=f"{SERVICES}:Door", examples=40)
+    reports = [run_shard(runner, ShardSpec(i, 2, 0)) for i in range(2)]
+    assert all(r.passed for r in reports)  # a shard alone is judged on its failures only
+    saved = [save_shard_report(r, tmp_path / f"s{i}.json") for i, r in enumerate(reports)]
+    merged = merge_reports([load_shard_report(p, chart_finder(str(path))) for p in saved])
+    assert merged.sometimes == {"retried": True, "broken": False}
+    assert merged.missed_goals == ["broken"]
+    assert not merged.passed
