@@ -9,12 +9,20 @@ message (each names what is wrong; a reworded one is a changed interface).
 from __future__ import annotations
 
 import base64
+import re
 from typing import Any
 
 import pytest
 
 from beacon import ProtocolViolation, UsageError
-from beacon._crypto import CollectionKeys, KeyBundle, client_state, key_id, parse_key_id
+from beacon._crypto import (
+    CollectionKeys,
+    KeyBundle,
+    SyncKey,
+    client_state,
+    key_id,
+    parse_key_id,
+)
 
 KB = bytes(32)
 
@@ -139,3 +147,78 @@ def test_crypto_keys_under_another_root_say_which_key_failed() -> None:
         KeyMismatchError, match=r"^crypto/keys does not verify under the key bundle from kB$"
     ):
         CollectionKeys.decrypt(_bundle(7), payload)
+
+
+# -- SyncKey.of, key_id and the key checks (their tests lived in tests/fxa, out of make
+# -- mutate's test selection, so every check survived there)
+
+KSYNC = bytes(range(64))
+
+
+def _kid(stamp: int = 1234, state: bytes = bytes(16)) -> str:
+    return f"{stamp}-{base64.urlsafe_b64encode(state).rstrip(b'=').decode()}"
+
+
+def test_a_sync_key_from_ksync_and_kid_takes_its_root_id_and_state_from_them() -> None:
+    key = SyncKey.of(ksync=KSYNC, kid=_kid(state=bytes(range(16))))
+    assert key.root == KeyBundle.from_ksync(KSYNC)
+    assert key.root.encryption_key == KSYNC[:32]
+    assert key.key_id == _kid(state=bytes(range(16)))
+    assert key.client_state == bytes(range(16)).hex()
+
+
+def test_a_sync_key_from_kb_matches_key_id_and_client_state() -> None:
+    key = SyncKey.of(kb=KB, keys_changed_at=0)
+    assert key.key_id == key_id(KB, 0)
+    assert key.client_state == client_state(KB)
+    assert key.root == KeyBundle.from_kb(KB)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kb": KB, "keys_changed_at": 1, "kid": _kid()}, "not both"),
+        ({"kb": KB, "keys_changed_at": 1, "ksync": KSYNC}, "not both"),
+        ({"kb": "x" * 32, "keys_changed_at": 1}, "kb must be 32 bytes"),
+        ({"kb": bytes(31), "keys_changed_at": 1}, "kb must be 32 bytes"),
+        ({"kb": KB, "keys_changed_at": True}, "keys_changed_at must be an int"),
+        ({"kb": KB, "keys_changed_at": 1.0}, "keys_changed_at must be an int"),
+        ({"kb": KB, "keys_changed_at": -1}, "must not be negative"),
+        ({"ksync": KSYNC}, "give ksync and kid"),
+        ({"kid": _kid()}, "give ksync and kid"),
+        ({}, "give ksync and kid"),
+        ({"ksync": KSYNC, "kid": _kid(state=bytes(15))}, "16-byte client state"),
+        ({"ksync": KSYNC, "kid": _kid(state=bytes(17))}, "16-byte client state"),
+        ({"ksync": KSYNC, "kid": _kid(1234), "keys_changed_at": 99}, "differs from the kid"),
+        ({"ksync": bytes(63), "kid": _kid()}, "kSync must be exactly 64 bytes"),
+        ({"ksync": "x" * 64, "kid": _kid()}, "kSync must be exactly 64 bytes"),
+    ],
+)
+def test_a_sync_key_of_the_wrong_shape_says_what_is_wrong(
+    kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(UsageError, match=re.escape(message)):
+        SyncKey.of(**kwargs)
+
+
+def test_a_sync_key_from_ksync_may_repeat_the_kids_timestamp() -> None:
+    assert SyncKey.of(ksync=KSYNC, kid=_kid(1234), keys_changed_at=1234).key_id == _kid(1234)
+
+
+def test_a_key_id_at_time_zero_is_allowed_and_a_negative_time_is_not() -> None:
+    assert key_id(KB, 0).startswith("0-")
+    with pytest.raises(UsageError, match="must not be negative"):
+        key_id(KB, -1)
+
+
+@pytest.mark.parametrize("kb", [bytes(31), "x" * 32])
+def test_kb_must_be_32_bytes(kb: Any) -> None:
+    with pytest.raises(UsageError, match=r"^kB must be exactly 32 bytes$"):
+        client_state(kb)
+
+
+def test_collection_keys_refuse_a_collection_that_is_not_a_key_bundle() -> None:
+    with pytest.raises(UsageError, match=r"^collections must map names to KeyBundles$"):
+        CollectionKeys(_bundle(1), {"bookmarks": _pair(3)})  # type: ignore[dict-item]
+    with pytest.raises(UsageError, match=r"^collections must map names to KeyBundles$"):
+        CollectionKeys(_bundle(1), {3: _bundle(3)})  # type: ignore[dict-item]
