@@ -9,6 +9,7 @@ message (each names what is wrong; a reworded one is a changed interface).
 from __future__ import annotations
 
 import base64
+import json
 import re
 from typing import Any
 
@@ -222,3 +223,40 @@ def test_collection_keys_refuse_a_collection_that_is_not_a_key_bundle() -> None:
         CollectionKeys(_bundle(1), {"bookmarks": _pair(3)})  # type: ignore[dict-item]
     with pytest.raises(UsageError, match=r"^collections must map names to KeyBundles$"):
         CollectionKeys(_bundle(1), {3: _bundle(3)})  # type: ignore[dict-item]
+
+
+# -- the record envelope (mutmut's second run, after the tests above)
+
+
+@pytest.mark.parametrize("text", ["QUJD!", "QU JD", "QUJD\n", "QUJ"])
+def test_strict_base64_refuses_what_a_lenient_decoder_would_accept(text: str) -> None:
+    from beacon._crypto import b64decode_strict
+
+    assert b64decode_strict(text) is None
+    assert b64decode_strict("QUJD") == b"ABC"
+
+
+def test_a_cleartext_with_nan_is_refused_not_written_as_invalid_json() -> None:
+    from beacon._crypto import encrypt_record
+
+    with pytest.raises(UsageError, match=r"^a record's cleartext must be JSON-serialisable$"):
+        encrypt_record(_bundle(1), {"id": "x", "value": float("nan")})
+
+
+def test_non_ascii_text_is_encrypted_as_utf8_not_as_escapes() -> None:
+    # Firefox writes JSON.stringify's output: "é" is two UTF-8 bytes, not a six-byte escape.
+    from beacon._crypto import decrypt_record, encrypt_record
+
+    payload = encrypt_record(_bundle(1), {"id": "x", "t": "é" * 60}, iv=bytes(16))
+    ciphertext = base64.b64decode(json.loads(payload)["ciphertext"])
+    assert len(ciphertext) < 160  # 128 + padding as UTF-8; 368 + padding as \\u00e9 escapes
+    assert decrypt_record(_bundle(1), payload)["t"] == "é" * 60
+
+
+def test_collection_keys_keep_a_frozen_copy_of_their_collections() -> None:
+    given = {"bookmarks": _bundle(3)}
+    keys = CollectionKeys(_bundle(1), given)
+    given["passwords"] = _bundle(5)
+    assert set(keys.collections) == {"bookmarks"}
+    with pytest.raises(TypeError):
+        keys.collections["history"] = _bundle(7)  # type: ignore[index]
