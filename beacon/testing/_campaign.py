@@ -27,7 +27,6 @@ import hashlib
 import json
 import shutil
 import time
-import traceback
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,8 +45,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from beacon._errors import BeaconError
 from beacon.charts import Trace
+from beacon.testing._chart_harness import describe_failure
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
 from beacon.testing._database import DatabaseUnavailable, Namespaced
 from beacon.testing._faults import (
@@ -59,7 +58,6 @@ from beacon.testing._faults import (
     CampaignStep,
 )
 from beacon.testing._html_report import ReportRecorder, TimelinePoint, coverage_goals
-from beacon.testing._invariants import InvariantViolation
 from beacon.testing._replay import Failure, ReplayFile
 from beacon.testing._world import CampaignConfig, World, scratch_dir
 
@@ -237,13 +235,8 @@ def describe(exc: BaseException, *, step: int) -> Failure:
     """A secret-free description of what failed: an invariant's own message, a beacon error's
     kind and message (the error tree never carries secrets), or else the exception type and
     the place it was raised."""
-    if isinstance(exc, InvariantViolation):
-        return Failure(exc.invariant, exc.message, step)
-    if isinstance(exc, BeaconError):
-        return Failure("exception", f"{exc.kind}: {exc}", step)
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-    return Failure("exception", f"{type(exc).__name__}{where}", step)
+    invariant, message = describe_failure(exc)
+    return Failure(invariant, message, step)
 
 
 class _CampaignBase(RuleBasedStateMachine):

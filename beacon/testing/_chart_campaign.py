@@ -33,7 +33,7 @@ import itertools
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,14 +44,9 @@ from hypothesis import strategies as st
 from hypothesis.database import ExampleDatabase
 
 from beacon._errors import UsageError
-from beacon.charts import Chart, Goal, Trace, child_chart_of, collect, goals_met, read_goals
+from beacon.charts import Chart, Goal, Trace, child_chart_of, goals_met, read_goals
 from beacon.testing._chart_guide import Guide
-from beacon.testing._chart_harness import (
-    ChartSetup,
-    Example,
-    describe_failure,
-    inferred_outcomes,
-)
+from beacon.testing._chart_harness import ChartSetup, Example, describe_failure
 from beacon.testing._choices import Chooser, DataChooser, ReplayChooser, ReplayDiverged
 from beacon.testing._coverage_report import CoverageReport
 from beacon.testing._html_report import ReportRecorder, TimelinePoint
@@ -149,34 +144,23 @@ def parse_chart_replay(data: object, *, where: str = "chart replay") -> ChartRep
         raise UsageError(f"{path}: malformed chart replay file ({exc})") from None
 
 
-def _probe_outcomes(setup: ChartSetup) -> dict[str, tuple[str, ...]]:
-    """Outcomes per action as the campaign will see them (bound services win)."""
-    inferred = inferred_outcomes(setup.chart.structure)
-    if setup.services is None:
-        return inferred
-    made = setup.services()
-    real, _ = collect(made if isinstance(made, list | tuple) else [made])
-    return {n: real[n].outcomes if n in real else o for n, o in inferred.items()}
-
-
-def _child_charts(setup: ChartSetup) -> dict[str, Chart]:
-    if setup.services is None:
-        return {}
-    made = setup.services()
-    real, _ = collect(made if isinstance(made, list | tuple) else [made])
+def _child_charts(setup: ChartSetup, probe: Example) -> dict[str, Chart]:
+    """The charts the bound services' nesting actions run, by name."""
     out: dict[str, Chart] = {}
-    for binding in real.values():
+    for binding in probe.bindings.values():
         if binding.chart is not None:
             child = child_chart_of(setup.chart.path, binding.chart)
             out[child.name] = child
     return out
 
 
-def goal_universe(setup: ChartSetup, outcomes: Mapping[str, Sequence[str]]) -> list[str]:
-    """Every coverage goal of the chart (see the module docstring), in a fixed order."""
+def goal_universe(setup: ChartSetup, probe: Example) -> list[str]:
+    """Every coverage goal of the chart (see the module docstring), in a fixed order;
+    ``probe`` is an example built on the setup's services (what they bind and declare)."""
     s = setup.chart.structure
+    outcomes = probe.outcomes
     goals = [f"transition:{t.id}" for t in s.transitions]
-    bound = set() if setup.services is None else set(_bound_names(setup))
+    bound = {n for n, b in probe.bindings.items() if b.chart is None}
     for name in sorted(s.guards()):
         goals += [f"guard:{name}=false", f"guard:{name}=true"]
     finals = set(s.finals)
@@ -192,13 +176,6 @@ def goal_universe(setup: ChartSetup, outcomes: Mapping[str, Sequence[str]]) -> l
             if any(a in bound and outcomes.get(a) for a in s.states[leaf].enter)
         ]
     return goals
-
-
-def _bound_names(setup: ChartSetup) -> list[str]:
-    assert setup.services is not None
-    made = setup.services()
-    real, _ = collect(made if isinstance(made, list | tuple) else [made])
-    return [n for n, b in real.items() if b.chart is None]
 
 
 def _start(
@@ -448,12 +425,15 @@ def run_chart_campaign(
     gets a timeline point after every example.
     """
     chart = setup.chart
-    Example(setup, ReplayChooser(())).check()  # misfit services fail here, not as a finding
-    outcomes = _probe_outcomes(setup)
-    guide = Guide(chart.structure, outcomes) if guided else None
+    # One example built and bound, not run: misfit services fail here, not as a finding, and
+    # it says what the services bind and declare.
+    probe = Example(setup, ReplayChooser(()))
+    probe.check()
+    guide = Guide(chart.structure, probe.outcomes) if guided else None
+    children = _child_charts(setup, probe)
     charts = {chart.name: chart.structure}
-    charts.update({c.name: c.structure for c in _child_charts(setup).values()})
-    universe = goal_universe(setup, outcomes)
+    charts.update({c.name: c.structure for c in children.values()})
+    universe = goal_universe(setup, probe)
     recorder = _Recorder(
         setup=setup,
         guide=guide,
@@ -467,7 +447,7 @@ def run_chart_campaign(
         on_example=on_example,
     )
 
-    charts_by_name = {chart.name: chart, **_child_charts(setup)}
+    charts_by_name = {chart.name: chart, **children}
     title = f"beacon explore --chart {chart.path.name}: seed {seed}, {examples} examples"
     timeline = ReportRecorder(
         recorder.coverage,
@@ -598,7 +578,7 @@ def replay_chart_campaign(recorded: ChartReplay, setup: ChartSetup) -> ChartRepl
     guide = None
     uncovered: list[str] = []
     if recorded.log and recorded.log[0][0] == "guide":
-        guide = Guide(setup.chart.structure, _probe_outcomes(setup))
+        guide = Guide(setup.chart.structure, Example(setup, ReplayChooser(())).outcomes)
         uncovered = guide.goals
     example = _start(setup, chooser, guide, uncovered)
     failure: Failure | None = None

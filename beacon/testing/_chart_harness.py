@@ -30,6 +30,7 @@ from typing import Any, Protocol, cast
 
 from beacon._errors import BeaconError, UsageError
 from beacon.charts import (
+    Binding,
     Chart,
     Machine,
     Step,
@@ -43,7 +44,7 @@ from beacon.charts import (
 )
 from beacon.testing._choices import Chooser
 from beacon.testing._invariants import InvariantViolation
-from beacon.testing._walk import _satisfying
+from beacon.testing._walk import _satisfying, inferred_outcomes
 
 __all__ = [
     "CRASH_AT",
@@ -52,7 +53,6 @@ __all__ = [
     "Example",
     "Invariant",
     "describe_failure",
-    "inferred_outcomes",
 ]
 
 #: Crash after this many steps of the next processing (0: no crash). Shrinks toward 0; drawn
@@ -106,25 +106,6 @@ class _Crash(Exception):
     def __init__(self, snapshot: dict[str, Any]) -> None:
         super().__init__("crash")
         self.snapshot = snapshot
-
-
-def _handled(s: Structure, state: str) -> list[str]:
-    events: list[str] = []
-    for sid in [state, *s.ancestors(state)]:
-        for t in s.states[sid].transitions:
-            events.extend(e for e in t.events if e not in events and not e.startswith("done."))
-    return events
-
-
-def inferred_outcomes(s: Structure) -> dict[str, tuple[str, ...]]:
-    """For each entry action, the events its states (and their ancestors) handle: what a
-    drawn action may return."""
-    out: dict[str, list[str]] = {}
-    for sid, info in s.states.items():
-        for name in info.enter:
-            merged = out.setdefault(name, [])
-            merged.extend(e for e in _handled(s, sid) if e not in merged)
-    return {name: tuple(events) for name, events in out.items()}
 
 
 def _check_kinds(s: Structure, real: Mapping[str, Any]) -> None:
@@ -201,6 +182,11 @@ class Example:
         #: Events sent and restarts: the example's own steps (outcomes are the chart's).
         self.turns = 0
         self.steps: list[str] = []
+
+    @property
+    def bindings(self) -> Mapping[str, Binding]:
+        """What the real services offer the chart, by name (drawn names are not in it)."""
+        return self._real
 
     # -- the proxy service ------------------------------------------------------------------
 

@@ -39,7 +39,7 @@ from beacon.charts import (
 )
 from beacon.testing._coverage_report import CoverageReport
 
-__all__ = ["WalkResult", "walk_chart"]
+__all__ = ["WalkResult", "inferred_outcomes", "walk_chart"]
 
 _VALUES = (0, 1, 2, 3)
 
@@ -68,14 +68,21 @@ def _handled_events(s: Structure, state: str) -> list[str]:
     return events
 
 
+def inferred_outcomes(s: Structure) -> dict[str, tuple[str, ...]]:
+    """For each entry action, the events its states (and their ancestors) handle, in document
+    order: what a scripted or drawn action may return when no service declares its outcomes."""
+    out: dict[str, list[str]] = {}
+    for sid, info in s.states.items():
+        for name in info.enter:
+            merged = out.setdefault(name, [])
+            merged.extend(e for e in _handled_events(s, sid) if e not in merged)
+    return {name: tuple(events) for name, events in out.items()}
+
+
 def _scripted_services(s: Structure, plan: dict[str, bool]) -> object:
     """A service object offering every action and guard the chart names (see the module doc)."""
     namespace: dict[str, Any] = {}
-    outcomes: dict[str, list[str]] = {}
-    for sid, info in s.states.items():
-        for name in info.enter:
-            merged = outcomes.setdefault(name, [])
-            merged.extend(e for e in _handled_events(s, sid) if e not in merged)
+    outcomes = inferred_outcomes(s)
     for name, events in outcomes.items():
 
         def act(self: object, _first: str = events[0]) -> str:
