@@ -8,6 +8,7 @@ against a baseline measured in the same run, so the ratio means something on any
 from __future__ import annotations
 
 import gc
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any, Literal
@@ -70,3 +71,28 @@ def best_of_interleaved(
             elapsed = time.perf_counter() - start
             best[name] = min(best[name], elapsed)
     return best
+
+
+def pairwise_rounds(
+    candidates: dict[str, Callable[[], object]], *, rounds: int
+) -> dict[str, list[float]]:
+    """Wall times (seconds) of each candidate in every round, run alternately within a round.
+
+    Pair the lists index by index (:func:`median_ratio`): both sides of one round met the same
+    machine load, which a ratio of two separate best-of-N minima does not guarantee.
+    """
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            gc.collect()
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def median_ratio(numerators: list[float], denominators: list[float]) -> float:
+    """The median of the per-round ratios ``numerators[i] / denominators[i]``."""
+    if len(numerators) != len(denominators) or not numerators:
+        raise ValueError("pairwise ratios need two non-empty lists of the same length")
+    return statistics.median(n / d for n, d in zip(numerators, denominators, strict=True))
