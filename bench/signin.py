@@ -6,20 +6,24 @@ Against the embedded FxA stand-in in-process:
   and checked against the service's request log;
 * requests of an access-token refresh (target 1) and of a credentials call while the token
   is fresh (target 0: nothing is sent);
-* beacon's v2 stretch (PBKDF2-SHA256, 650 000 rounds, then two HKDFs) against a bare
-  ``hashlib.pbkdf2_hmac`` of the same rounds, interleaved: the stretch costs what the
-  protocol asks, not more.
+* beacon's v2 stretch (PBKDF2-SHA256, 650 000 rounds, then two HKDFs) against the same
+  PBKDF2 alone, the median of pairwise rounds: the stretch costs what the protocol asks,
+  not more.
 """
 
 from __future__ import annotations
 
 import hashlib
+import statistics
 from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
 from beacon._onepw import V2_ITERATIONS, PasswordKeys, make_client_salt
 from beacon.fxa import FirefoxAccount, MemoryStore
 from beacon.server import EmbeddedService
-from bench._figures import best_of_interleaved, figure
+from bench._figures import figure, median_ratio, pairwise_rounds
 
 PASSWORD = "a benchmark password"
 
@@ -37,7 +41,7 @@ def _sign_in(svc: EmbeddedService, email: str, *, v2: bool) -> tuple[int, list[s
     return result.requests, log
 
 
-def run(*, rounds: int = 3, quick: bool = False) -> dict[str, Any]:
+def run(*, rounds: int = 5, quick: bool = False) -> dict[str, Any]:
     """Count the sign-in requests and time the v2 stretch against bare PBKDF2."""
     if quick:
         rounds = 1
@@ -51,10 +55,16 @@ def run(*, rounds: int = 3, quick: bool = False) -> dict[str, Any]:
             fresh = account.resume()
             refreshed = account.resume(refresh=True)
     salt = make_client_salt()
-    times = best_of_interleaved(
+    # The anchor is the fastest PBKDF2 on this machine: OpenSSL's through cryptography (the
+    # one beacon calls); hashlib's runs the same rounds about 1.7x slower here, so against it
+    # a stretch that does strictly more work looked cheaper than its baseline.
+    times = pairwise_rounds(
         {
             "beacon": lambda: PasswordKeys.v2(PASSWORD, salt),
-            "bare": lambda: hashlib.pbkdf2_hmac(
+            "bare": lambda: PBKDF2HMAC(hashes.SHA256(), 32, salt.encode(), V2_ITERATIONS).derive(
+                PASSWORD.encode()
+            ),
+            "hashlib": lambda: hashlib.pbkdf2_hmac(
                 "sha256", PASSWORD.encode(), salt.encode(), V2_ITERATIONS, 32
             ),
         },
@@ -94,12 +104,15 @@ def run(*, rounds: int = 3, quick: bool = False) -> dict[str, Any]:
             ),
             figure(
                 "onepw v2 stretch",
-                times["beacon"] * 1000,
+                statistics.median(times["beacon"]) * 1000,
                 "ms",
-                baseline=times["bare"] * 1000,
-                baseline_name="hashlib.pbkdf2_hmac, same rounds",
+                baseline=statistics.median(times["bare"]) * 1000,
+                baseline_name="PBKDF2-HMAC-SHA256 alone (cryptography), same rounds",
+                ratio=median_ratio(times["beacon"], times["bare"]),
                 target=1.5,
                 better="lower",
+                note=f"median of {rounds} pairwise rounds; the stretch adds HKDF to the PBKDF2;"
+                f" hashlib.pbkdf2_hmac: {statistics.median(times['hashlib']) * 1000:.0f} ms",
             ),
         ],
     }
