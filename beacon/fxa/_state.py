@@ -134,6 +134,12 @@ class AccountState(BaseModel):
             "has_refresh_token": self.refresh_token is not None,
             "has_kb": self.kb is not None,
             "oauth_flow_pending": self.pending is not None,
+            # our FxA device: its id and name, never its send-tab keys or received URLs
+            "device_id": None if self.device is None else self.device.id,
+            "device_name": None if self.device is None else self.device.name,
+            "send_tab_keys_published": self.device is not None
+            and self.device.published_kid is not None,
+            "tabs_received": 0 if self.device is None else len(self.device.received),
         }
 
 

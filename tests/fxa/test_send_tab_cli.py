@@ -92,6 +92,16 @@ def test_two_cli_devices_send_each_other_a_tab_and_show_no_secret(
     assert status == 2
     assert "no device named 'Tablet'" in err
 
+    # `beacon status` names our device and counts its tabs, and prints no URL or key.
+    status, out, _ = cli(phone, "status", "--json")
+    view = json.loads(out)
+    assert (status, view["device_name"], view["tabs_received"]) == (0, "Phone", 1)
+    assert view["device_id"] == listed["Phone"]["id"]
+    assert view["send_tab_keys_published"]
+    status, out, _ = cli(phone, "status")
+    assert "device_name: Phone" in out
+    assert "example.com/x" not in out
+
     # Nothing secret in what was printed, nor in plaintext in the credentials files.
     for home in (laptop, phone):
         raw = (home / "default.fxa").read_bytes()
