@@ -37,7 +37,7 @@ from pydantic import (
 from beacon._crypto import CollectionKeys, KeyBundle, b64decode_strict
 from beacon._errors import ProtocolViolation, UsageError
 from beacon._parse import parse_json
-from beacon._protocol import MAX_TTL, SORTINDEX_LIMIT, new_sync_id, node_of
+from beacon._protocol import MAX_TTL, SORTINDEX_LIMIT, format_timestamp, new_sync_id, node_of
 
 __all__ = [
     "Bso",
@@ -84,15 +84,6 @@ PositiveInt = Annotated[int, Field(gt=0)]
 KeyPair = Annotated[
     list[Annotated[str, AfterValidator(_standard_key)]], Field(min_length=2, max_length=2)
 ]
-
-
-def format_timestamp(value: float) -> str:
-    """Render seconds with exactly two decimals, as headers and JSON bodies need (§3.3).
-
-    >>> format_timestamp(1234.5)
-    '1234.50'
-    """
-    return f"{value:.2f}"
 
 
 class _Wire(BaseModel):

@@ -23,6 +23,7 @@ __all__ = [
     "RECORD_ID_PATTERN",
     "SORTINDEX_LIMIT",
     "STORAGE_VERSION",
+    "format_timestamp",
     "new_sync_id",
     "node_of",
     "valid_collection",
@@ -52,6 +53,15 @@ BACKOFF_HEADERS = ("X-Weave-Backoff", "X-Backoff", "Backoff")
 def valid_collection(name: object) -> bool:
     """Whether ``name`` may name a collection."""
     return isinstance(name, str) and COLLECTION.match(name) is not None
+
+
+def format_timestamp(value: float) -> str:
+    """Render seconds with exactly two decimals, as headers and JSON bodies need (§3.3).
+
+    >>> format_timestamp(1234.5)
+    '1234.50'
+    """
+    return f"{value:.2f}"
 
 
 def valid_record_id(value: object) -> bool:

@@ -25,12 +25,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beacon._errors import ProtocolViolation
-from beacon._models import Bso, InfoConfiguration, format_timestamp
+from beacon._protocol import format_timestamp
 from beacon.client._responses import is_number, last_modified, not_after_response
 from beacon.client._transport import Response
+
+if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    from beacon._models import Bso, InfoConfiguration
 
 __all__ = ["Plan", "Post", "UploadResult", "plan_batches"]
 

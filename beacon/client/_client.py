@@ -38,13 +38,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from beacon._crypto import KeyBundle, SyncKey
 from beacon._errors import BeaconError, UsageError, make_error
-from beacon._models import InfoConfiguration
 from beacon._protocol import valid_collection
 from beacon.charts import Chart, RunResult, Step, Trace, bind, load_chart
 from beacon.client._engines import ClientsEngine, Engine, RecordEngine, StoreBound
@@ -54,6 +53,9 @@ from beacon.client._session_service import SessionService
 from beacon.client._store import Store
 from beacon.client._tokenclient import TokenClient, normalize_token_server_url
 from beacon.client._transport import Transport
+
+if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    from beacon._models import InfoConfiguration
 
 __all__ = ["STATE_FILE", "SyncClient", "SyncResult", "state_file"]
 

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from beacon._errors import ProtocolViolation, UsageError
-from beacon._models import ClientRecord, parse_model
 from beacon.client._engine_api import (
     CLIENTS_TTL,
     ApplyCounts,
@@ -242,6 +241,8 @@ class ClientsEngine:
                     self._records.delete_all(where="AND id = ?", params=(record.id,))
                     applied += 1
                     continue
+                from beacon._models import ClientRecord, parse_model  # pydantic, on first use
+
                 try:
                     parse_model(ClientRecord, record.cleartext)
                     incoming = {**record.cleartext, "id": record.id}

@@ -28,14 +28,17 @@ docs/protocol.md §3.5, §3.6, §4.2; docs/seed-note.md, Persistence):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from beacon._crypto import decrypt_record, encrypt_record
 from beacon._errors import BeaconError, ConflictError, RecordIntegrityError
-from beacon._models import Bso
 from beacon.charts import Outcome, action, outcome
 from beacon.client._engines import Engine, IncomingRecord, OutgoingRecord
 from beacon.client._run import Run, failure
 from beacon.client._storage import MAX_IDS, StorageClient
+
+if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    from beacon._models import Bso
 
 __all__ = ["PAGE_SIZE", "CollectionService"]
 

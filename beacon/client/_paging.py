@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from beacon._errors import ProtocolViolation, UsageError
-from beacon._models import Bso, parse_model
+
+if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    from beacon._models import Bso
 
 __all__ = ["Listing", "Page", "PageSource", "RecordStream", "Sort", "downloaded"]
 
@@ -166,6 +168,8 @@ def downloaded(item: Any, url: str) -> Bso:
     """A listed record: a valid BSO with a server ``modified`` time."""
     if not isinstance(item, dict):
         raise ProtocolViolation(f"{url}: a listed record is not an object")
+    from beacon._models import Bso, parse_model  # pydantic, on first use
+
     bso = parse_model(Bso, item)
     if bso.modified is None:
         raise ProtocolViolation(f"{url}: a listed record has no modified time")

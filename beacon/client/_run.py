@@ -17,7 +17,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beacon._crypto import CollectionKeys, KeyBundle
 from beacon._errors import (
@@ -26,12 +26,14 @@ from beacon._errors import (
     BeaconError,
     TransportError,
 )
-from beacon._models import InfoConfiguration
 from beacon._protocol import node_of
 from beacon.charts import Outcome, outcome
 from beacon.client._store import Store
 from beacon.client._tokenclient import Token, TokenClient
 from beacon.client._transport import Transport
+
+if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    from beacon._models import InfoConfiguration
 
 __all__ = [
     "EngineCounts",

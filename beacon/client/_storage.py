@@ -44,13 +44,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
 from beacon._errors import ProtocolViolation, UsageError
 from beacon._hawk import HawkAuth
-from beacon._models import Bso, InfoCollections, InfoConfiguration, format_timestamp, parse_model
-from beacon._protocol import COLLECTION, RECORD_ID
+from beacon._protocol import COLLECTION, RECORD_ID, format_timestamp
 from beacon.client._batch import UploadResult, plan_batches
 from beacon.client._paging import Listing, Page, RecordStream, Sort, downloaded
 from beacon.client._responses import (
@@ -62,6 +61,9 @@ from beacon.client._responses import (
 )
 from beacon.client._tokenclient import Token
 from beacon.client._transport import Response, Transport
+
+if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    from beacon._models import Bso, InfoConfiguration
 
 __all__ = [
     "MAX_IDS",
@@ -175,6 +177,8 @@ class StorageClient:
         response = self._send("GET", "info/collections", headers=headers, ok=(200, 304))
         if response.status == 304:
             return None
+        from beacon._models import InfoCollections, parse_model  # pydantic, on first use
+
         body = parse_model(InfoCollections, response.content)
         for stamp in body.root.values():
             not_after_response(stamp, response, "a collection's timestamp")
@@ -183,6 +187,8 @@ class StorageClient:
     def info_configuration(self) -> InfoConfiguration:
         """``GET info/configuration`` (limits, §3.7); a 404 (older servers) means defaults.
         The result is also kept for :meth:`post_records`."""
+        from beacon._models import InfoConfiguration, parse_model  # pydantic, on first use
+
         response = self._send("GET", "info/configuration", ok=(200, 404))
         limits = (
             InfoConfiguration()
@@ -224,6 +230,8 @@ class StorageClient:
         response = self._send("GET", path, ok=(200, 404))
         if response.status == 404:
             return None
+        from beacon._models import Bso, parse_model  # pydantic, on first use
+
         bso = parse_model(Bso, response.content)
         if bso.modified is None or bso.id != bso_id:
             raise ProtocolViolation(f"{response.url}: the record has no modified time or wrong id")
@@ -464,6 +472,8 @@ def _number_map(body: Any, what: str) -> dict[str, float | int]:
 
 def _bso(record: Bso | Mapping[str, Any]) -> Bso:
     """A caller's record as a Bso; a bad one is the caller's fault (UsageError)."""
+    from beacon._models import Bso, parse_model  # pydantic, on first use
+
     if isinstance(record, Bso):
         return record
     if not isinstance(record, Mapping):

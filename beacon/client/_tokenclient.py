@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from beacon._errors import (
@@ -39,9 +40,11 @@ from beacon._errors import (
     ServerError,
     UsageError,
 )
-from beacon._models import TokenResponse, parse_model
 from beacon._parse import parse_seconds
 from beacon.client._transport import DEFAULT_RETRY_AFTER, Response, Transport, usable_url
+
+if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    pass
 
 __all__ = [
     "MAX_CLOCK_SKEW",
@@ -249,6 +252,8 @@ def _token_from(response: Response) -> Token:
         raise ProtocolViolation(f"token server response without a valid X-Timestamp: {url}")
     if abs(server_time - response.received_at) > MAX_CLOCK_SKEW:
         raise ProtocolViolation(f"token server X-Timestamp is absurd against our clock: {url}")
+    from beacon._models import TokenResponse, parse_model  # pydantic, on first use
+
     body = parse_model(TokenResponse, response.content)
     endpoint = body.api_endpoint.rstrip("/")
     if not usable_url(endpoint):
