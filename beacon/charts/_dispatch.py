@@ -19,6 +19,9 @@ without changing what any callback receives or returns, or which transitions are
 * A reused instance starts from the same initial transitions every run
   (:func:`keep_initial_transitions`) instead of building new ones, and the domains of the
   chart's transitions are worked out once per chart (:func:`keep_transition_domains`).
+* A reused instance keeps its engine (:func:`reset_engine`): emptied queues and counters, as
+  the library builds a new one, without its locks, queues and invocation manager, and without
+  the garbage the old one leaves to the cyclic collector.
 
 They rely on the registry's layout in python-statemachine 3.2 (``_callbacks._registry``,
 ``CallbackWrapper._callback``, keys ``name@id(owner)``); when it is not what they expect they
@@ -31,6 +34,7 @@ without them side by side (``bench/campaign_speed.py``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -45,6 +49,7 @@ __all__ = [
     "keep_initial_transitions",
     "keep_transition_domains",
     "needs_system_variables",
+    "reset_engine",
     "skip_idle_eventless",
     "transition_domains",
 ]
@@ -199,3 +204,42 @@ def keep_transition_domains(engine: Any, domains: dict[int, Any] | None) -> None
         return domains[key] if key in domains else work_out(transition)
 
     engine.get_transition_domain = get_transition_domain
+
+
+# The engine module's logger: an engine reads its level once, when it is built.
+_ENGINE_LOGGER = logging.getLogger("statemachine.engines.base")
+
+
+def reset_engine(engine: Any) -> bool:
+    """Put ``engine`` back in the state the library builds a new engine in, for its instance's
+    next run; ``False`` (``engine`` untouched) when it cannot be sure to.
+
+    After a run, or between two steps of an abandoned one, an engine holds its queues (a
+    finished run may leave internal events), its stopped flag, its callback-argument cache,
+    its step counters and its invocations; the rest (its machine, the lock, which is free
+    between steps, and the methods beacon gave it) is what a new one would hold. An engine
+    with invocations active or pending is not reset: stopping them is the library's business.
+    """
+    invokes = getattr(engine, "_invoke_manager", None)
+    lock = getattr(engine, "_processing", None)
+    queues: list[Any] = [getattr(engine, n, None) for n in ("external_queue", "internal_queue")]
+    if (
+        invokes is None
+        or getattr(invokes, "_active", True)
+        or getattr(invokes, "_pending", True)
+        or lock is None
+        or lock.locked()
+        or not all(hasattr(q, "clear") for q in queues)
+        or not isinstance(getattr(engine, "_cache", None), dict)
+        or not hasattr(engine, "_root_parallel_final_pending")
+    ):
+        return False
+    for queue in queues:
+        queue.clear()
+    engine._cache.clear()
+    engine.running = True
+    engine._macrostep_count = engine._microstep_count = 0
+    engine._root_parallel_final_pending = None
+    if _ENGINE_LOGGER.isEnabledFor(logging.DEBUG):
+        engine._debug = _ENGINE_LOGGER.debug
+    return True
