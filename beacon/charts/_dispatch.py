@@ -10,6 +10,12 @@ without changing what any callback receives or returns, or which transitions are
   ``on_transition``/``on_enter_state``/``on_exit_state`` and the model's action methods) take
   exactly one argument, ``transition`` or ``state``, so each wrapper is given a direct call
   that passes that keyword argument, as the adapter would.
+* The library also wraps the callables it builds from the document (guard expressions,
+  ``assign``, ``donedata``, the datamodel's initialisation) in that adapter, though they take
+  ``(*args, **kwargs)``, which it passes on unchanged: they are called directly too
+  (:func:`pass_through`). beacon sends events without arguments, so the keyword arguments
+  are the library's own (``event_data``, ``machine``, ``state``...), none of them named
+  ``args`` or ``kwargs``, the only names the adapter would hold back.
 * The library's interpreter prepares SCXML system variables (``_event``, ``_sessionid``,
   ``_name``, ``_ioprocessors``) for every state entered and every transition taken; only
   chart expressions can read them (beacon's callbacks take ``state``/``transition`` only), so
@@ -33,6 +39,7 @@ without them side by side (``bench/campaign_speed.py``).
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import os
@@ -49,6 +56,7 @@ __all__ = [
     "keep_initial_transitions",
     "keep_transition_domains",
     "needs_system_variables",
+    "pass_through",
     "reset_engine",
     "skip_idle_eventless",
     "transition_domains",
@@ -79,7 +87,8 @@ def direct_calls(
 ) -> int:
     """Give beacon's callbacks in ``sm``'s registry direct calls (see the module docstring).
 
-    Returns how many callbacks now go without the library's adapter or preparation.
+    Returns how many of beacon's callbacks now go without the library's adapter, plus one
+    when the preparation is gone (the library's own callables are not counted).
     """
     registry = getattr(getattr(sm, "_callbacks", None), "_registry", None)
     if not isinstance(registry, dict):
@@ -96,15 +105,18 @@ def direct_calls(
             ours[f"{name}@{id(model)}"] = (method, "state")
     for executor in registry.values():
         for wrapper in getattr(executor, "items", ()):
+            if not hasattr(wrapper, "_callback"):
+                continue
             found = ours.get(getattr(wrapper, "unique_key", ""))
-            if found is not None and hasattr(wrapper, "_callback"):
-                direct = _direct(*found)
-                wrapper._callback = direct
-                if getattr(wrapper, "expected_value", True) is None:
-                    # The wrapper's call() only compares the result with an expected value
-                    # (for conditions); with none it returns it as is.
-                    wrapper.call = direct
-                changed += 1
+            direct = _direct(*found) if found is not None else pass_through(wrapper._callback)
+            if direct is None:
+                continue
+            wrapper._callback = direct
+            if getattr(wrapper, "expected_value", True) is None:
+                # The wrapper's call() only compares the result with an expected value (for
+                # conditions); with none it returns it as is.
+                wrapper.call = direct
+            changed += found is not None
     if not keep_prepare:
         prepare = getattr(getattr(sm, "prepare", None), "key", None)
         executor = registry.get(prepare) if prepare is not None else None
@@ -113,6 +125,33 @@ def direct_calls(
             del registry[prepare]
             changed += 1
     return changed
+
+
+_PASS_THROUGH = [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]
+
+
+def pass_through(callback: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The callable inside the library's signature adapter ``callback`` when it takes
+    ``(*args, **kwargs)`` (the adapter then passes every argument on as it is), else None."""
+    code = getattr(callback, "__code__", None)
+    if code is None or code.co_name != "signature_adapter" or callback.__closure__ is None:
+        return None
+    if getattr(callback, "is_coroutine", True):
+        return None
+    cells = dict(zip(code.co_freevars, callback.__closure__, strict=True))
+    cell = cells.get("a_callable")
+    if cell is None:
+        return None
+    inner = cell.cell_contents
+    try:
+        parameters = list(inspect.signature(inner).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if [p.kind for p in parameters] != _PASS_THROUGH:
+        return None
+    if {p.name for p in parameters} != {"args", "kwargs"}:
+        return None  # the adapter would hold back keyword arguments of other names
+    return inner  # type: ignore[no-any-return]
 
 
 def _direct(method: Callable[[Any], Any], argument: str) -> Callable[..., Any]:
