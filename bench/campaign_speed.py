@@ -120,7 +120,10 @@ def extract_issue_code(dest: Path, commit: str = ISSUE_COMMIT) -> str | None:
         stderr = done.stderr.decode(errors="replace").strip().splitlines()
         return f"git archive {commit[:12]} failed: {stderr[-1] if stderr else done.returncode}"
     with tarfile.open(fileobj=io.BytesIO(done.stdout)) as archive:
-        archive.extractall(dest, filter="data")
+        try:
+            archive.extractall(dest, filter="data")
+        except TypeError:  # Python before 3.11.4: no filters (our own history, trusted)
+            archive.extractall(dest)
     return None
 
 
