@@ -206,11 +206,12 @@ def run(
             # The same campaign's work in today's count: the ratio of the CPU times.
             ratios = [o["cpu"] / t["cpu"] for o, t in zip(issue, today, strict=True)]
             baseline = statistics.median(transitions / o["cpu"] for o in issue)
-            how = (
-                f"same campaign ({today[0]['runs']} sync runs, passed={today[0]['passed']}); "
-                f"that code counted {issue[0]['transitions']} transitions (a compound state's "
-                f"entry twice), rates in today's count"
-            )
+            how = f"same campaign ({today[0]['runs']} sync runs, passed={today[0]['passed']})"
+            if issue[0]["transitions"] != transitions:
+                how += (
+                    f"; that code counted {issue[0]['transitions']} transitions (a compound "
+                    "state's entry twice), rates in today's count"
+                )
         else:
             ratios = [
                 (t["transitions"] / t["cpu"]) / (o["transitions"] / o["cpu"])
