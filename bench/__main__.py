@@ -34,12 +34,16 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
     ("download", "bench.download", "full download over loopback: records/s, peak memory"),
     ("requests", "bench.requests", "requests per no-change sync and per first sync"),
     ("server", "bench.server", "embedded service throughput"),
-    ("charts", "bench.charts", "chart dispatch overhead vs bare python-statemachine"),
+    (
+        "charts",
+        "bench.charts",
+        "chart dispatch overhead and load_chart (cold, warm) vs bare python-statemachine",
+    ),
     ("explore", "bench.explore", "model-based exploration speed"),
     (
         "campaign_speed",
         "bench.campaign_speed",
-        "campaign transitions/s with the chart engine's reuse vs without, side by side",
+        "campaign transitions/s: today's code vs the issue-time code, and vs BEACON_CHART_REUSE=0",
     ),
     ("guide", "bench.guide", "coverage-guided vs blind: examples until every transition"),
     ("signin", "bench.signin", "requests per FxA sign-in and refresh; onepw v2 stretch cost"),

@@ -7,8 +7,14 @@ Two figures, measured in the same run:
   transition of every chart run (session, token and collection charts) per wall second. This
   is the whole stack: Hypothesis, the chart engine, the client, HTTP over the in-process
   transport, SQLite on both sides, crypto and the oracles.
-* **path walks**: the deterministic walks generated from ``beacon chart paths`` over the three
-  Sync charts with scripted services (no I/O): the chart engine alone, exploring.
+* **path walks**: :func:`beacon.testing.walk_chart` over the three Sync charts, transitions
+  driven per wall second. No I/O (scripted services), but not the engine's stepping speed
+  either: each walk enumerates the chart's paths (``beacon chart paths``), and every step of
+  a path searches datamodel values and guard answers that enable it (guards parsed and
+  evaluated), binds a machine restored from the previous step's snapshot (a new
+  python-statemachine instance each time: restored machines are never pooled), sends one
+  event and takes a snapshot. The campaign's engine runs reuse their instances; for the
+  engine's cost per transition against the bare library see ``bench/charts.py``.
 * **--workers 2 speed-up**: the same campaign (same total examples, no shrinking) run as one
   process (what ``beacon explore`` does) and as two shards in worker processes (``beacon
   explore --workers 2``: process start, the shared example database and the merge included),
@@ -117,9 +123,13 @@ def run(*, quick: bool = False) -> dict[str, Any]:
                 f"{per_run_ms:.1f} ms per sync run",
             ),
             figure(
-                "path-walk transitions/s (chart engine alone)",
+                "path-walk transitions/s (walk_chart: path search + one restored machine "
+                "per step, no I/O)",
                 walk_rate,
                 "transitions/s",
+                note=f"{walked} transitions over {len(SYNC_CHARTS)} charts x "
+                f"{1 if quick else 10} rounds; each step: guard search, bind(restore=snapshot), "
+                "a new library instance, send, snapshot",
             ),
             figure(
                 "--workers 2 speed-up vs one process (same examples, wall clock)",

@@ -202,6 +202,8 @@ def _new_instance(chart: Chart, model: Any) -> StateChart[Any]:
             keep_prepare=tuning.keep_prepare,
         )
         _tune_engine(sm._engine, tuning)
+        # Built and started now; its first restart keeps the initial transitions it builds.
+        _dispatch.keep_initial_transitions(sm._engine, model._beacon_initial)
     return sm
 
 
@@ -660,13 +662,16 @@ class Machine:
 def _restart(sm: StateChart[Any], model: Any, tuning: _Tuning) -> None:
     """Put a finished library instance back in its initial configuration, as a new one is.
 
-    Its callback registry (bound to the same model object) stays; the engine, queues and
-    configuration are new, then the initial states are entered (their entry actions run).
+    Its callback registry (bound to the same model object) stays; the engine is emptied (or
+    new, when it cannot be), the configuration new, then the initial states are entered
+    (their entry actions run).
     """
     sm.current_state_value = None
     sm.history_values = {}
-    engine = sm._get_engine()  # type: ignore[no-untyped-call]
-    sm._engine = engine
-    _tune_engine(engine, tuning)
-    _dispatch.keep_initial_transitions(engine, model._beacon_initial)
+    engine = sm._engine
+    if not _dispatch.reset_engine(engine):
+        engine = sm._get_engine()  # type: ignore[no-untyped-call]
+        sm._engine = engine
+        _tune_engine(engine, tuning)
+        _dispatch.keep_initial_transitions(engine, model._beacon_initial)
     engine.start()

@@ -10,6 +10,12 @@ without changing what any callback receives or returns, or which transitions are
   ``on_transition``/``on_enter_state``/``on_exit_state`` and the model's action methods) take
   exactly one argument, ``transition`` or ``state``, so each wrapper is given a direct call
   that passes that keyword argument, as the adapter would.
+* The library also wraps the callables it builds from the document (guard expressions,
+  ``assign``, ``donedata``, the datamodel's initialisation) in that adapter, though they take
+  ``(*args, **kwargs)``, which it passes on unchanged: they are called directly too
+  (:func:`pass_through`). beacon sends events without arguments, so the keyword arguments
+  are the library's own (``event_data``, ``machine``, ``state``...), none of them named
+  ``args`` or ``kwargs``, the only names the adapter would hold back.
 * The library's interpreter prepares SCXML system variables (``_event``, ``_sessionid``,
   ``_name``, ``_ioprocessors``) for every state entered and every transition taken; only
   chart expressions can read them (beacon's callbacks take ``state``/``transition`` only), so
@@ -19,18 +25,23 @@ without changing what any callback receives or returns, or which transitions are
 * A reused instance starts from the same initial transitions every run
   (:func:`keep_initial_transitions`) instead of building new ones, and the domains of the
   chart's transitions are worked out once per chart (:func:`keep_transition_domains`).
+* A reused instance keeps its engine (:func:`reset_engine`): emptied queues and counters, as
+  the library builds a new one, without its locks, queues and invocation manager, and without
+  the garbage the old one leaves to the cyclic collector.
 
 They rely on the registry's layout in python-statemachine 3.2 (``_callbacks._registry``,
 ``CallbackWrapper._callback``, keys ``name@id(owner)``); when it is not what they expect they
 leave the instance as it is, so a library change costs speed, never behaviour.
 ``BEACON_CHART_REUSE=0`` in the environment turns this off together with instance reuse
-(``_bind.py``) and the mark cache (``_service.py``): the benchmark measures the engine
-without them side by side (``bench/campaign_speed.py``).
+(``_bind.py``) and the mark cache (``_service.py``): ``bench/campaign_speed.py`` measures
+the engine without them side by side (and against the code before any of this).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import logging
 import os
 import re
 from collections.abc import Callable, Iterable
@@ -45,6 +56,8 @@ __all__ = [
     "keep_initial_transitions",
     "keep_transition_domains",
     "needs_system_variables",
+    "pass_through",
+    "reset_engine",
     "skip_idle_eventless",
     "transition_domains",
 ]
@@ -74,7 +87,8 @@ def direct_calls(
 ) -> int:
     """Give beacon's callbacks in ``sm``'s registry direct calls (see the module docstring).
 
-    Returns how many callbacks now go without the library's adapter or preparation.
+    Returns how many of beacon's callbacks now go without the library's adapter, plus one
+    when the preparation is gone (the library's own callables are not counted).
     """
     registry = getattr(getattr(sm, "_callbacks", None), "_registry", None)
     if not isinstance(registry, dict):
@@ -91,15 +105,18 @@ def direct_calls(
             ours[f"{name}@{id(model)}"] = (method, "state")
     for executor in registry.values():
         for wrapper in getattr(executor, "items", ()):
+            if not hasattr(wrapper, "_callback"):
+                continue
             found = ours.get(getattr(wrapper, "unique_key", ""))
-            if found is not None and hasattr(wrapper, "_callback"):
-                direct = _direct(*found)
-                wrapper._callback = direct
-                if getattr(wrapper, "expected_value", True) is None:
-                    # The wrapper's call() only compares the result with an expected value
-                    # (for conditions); with none it returns it as is.
-                    wrapper.call = direct
-                changed += 1
+            direct = _direct(*found) if found is not None else pass_through(wrapper._callback)
+            if direct is None:
+                continue
+            wrapper._callback = direct
+            if getattr(wrapper, "expected_value", True) is None:
+                # The wrapper's call() only compares the result with an expected value (for
+                # conditions); with none it returns it as is.
+                wrapper.call = direct
+            changed += found is not None
     if not keep_prepare:
         prepare = getattr(getattr(sm, "prepare", None), "key", None)
         executor = registry.get(prepare) if prepare is not None else None
@@ -108,6 +125,33 @@ def direct_calls(
             del registry[prepare]
             changed += 1
     return changed
+
+
+_PASS_THROUGH = [inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD]
+
+
+def pass_through(callback: Callable[..., Any]) -> Callable[..., Any] | None:
+    """The callable inside the library's signature adapter ``callback`` when it takes
+    ``(*args, **kwargs)`` (the adapter then passes every argument on as it is), else None."""
+    code = getattr(callback, "__code__", None)
+    if code is None or code.co_name != "signature_adapter" or callback.__closure__ is None:
+        return None
+    if getattr(callback, "is_coroutine", True):
+        return None
+    cells = dict(zip(code.co_freevars, callback.__closure__, strict=True))
+    cell = cells.get("a_callable")
+    if cell is None:
+        return None
+    inner = cell.cell_contents
+    try:
+        parameters = list(inspect.signature(inner).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if [p.kind for p in parameters] != _PASS_THROUGH:
+        return None
+    if {p.name for p in parameters} != {"args", "kwargs"}:
+        return None  # the adapter would hold back keyword arguments of other names
+    return inner  # type: ignore[no-any-return]
 
 
 def _direct(method: Callable[[Any], Any], argument: str) -> Callable[..., Any]:
@@ -199,3 +243,42 @@ def keep_transition_domains(engine: Any, domains: dict[int, Any] | None) -> None
         return domains[key] if key in domains else work_out(transition)
 
     engine.get_transition_domain = get_transition_domain
+
+
+# The engine module's logger: an engine reads its level once, when it is built.
+_ENGINE_LOGGER = logging.getLogger("statemachine.engines.base")
+
+
+def reset_engine(engine: Any) -> bool:
+    """Put ``engine`` back in the state the library builds a new engine in, for its instance's
+    next run; ``False`` (``engine`` untouched) when it cannot be sure to.
+
+    After a run, or between two steps of an abandoned one, an engine holds its queues (a
+    finished run may leave internal events), its stopped flag, its callback-argument cache,
+    its step counters and its invocations; the rest (its machine, the lock, which is free
+    between steps, and the methods beacon gave it) is what a new one would hold. An engine
+    with invocations active or pending is not reset: stopping them is the library's business.
+    """
+    invokes = getattr(engine, "_invoke_manager", None)
+    lock = getattr(engine, "_processing", None)
+    queues: list[Any] = [getattr(engine, n, None) for n in ("external_queue", "internal_queue")]
+    if (
+        invokes is None
+        or getattr(invokes, "_active", True)
+        or getattr(invokes, "_pending", True)
+        or lock is None
+        or lock.locked()
+        or not all(hasattr(q, "clear") for q in queues)
+        or not isinstance(getattr(engine, "_cache", None), dict)
+        or not hasattr(engine, "_root_parallel_final_pending")
+    ):
+        return False
+    for queue in queues:
+        queue.clear()
+    engine._cache.clear()
+    engine.running = True
+    engine._macrostep_count = engine._microstep_count = 0
+    engine._root_parallel_final_pending = None
+    if _ENGINE_LOGGER.isEnabledFor(logging.DEBUG):
+        engine._debug = _ENGINE_LOGGER.debug
+    return True

@@ -47,6 +47,7 @@ from hypothesis.stateful import (
 
 from beacon.charts import Trace
 from beacon.testing._chart_harness import describe_failure
+from beacon.testing._collector import campaign_pace
 from beacon.testing._coverage_report import CoverageReport, sync_chart_report
 from beacon.testing._database import DatabaseUnavailable, Namespaced
 from beacon.testing._faults import (
@@ -452,7 +453,8 @@ def run_campaign(
     started = time.perf_counter()
     passed = True
     try:
-        run_state_machine_as_test(machine, settings=chosen)
+        with campaign_pace():
+            run_state_machine_as_test(machine, settings=chosen)
     except DatabaseUnavailable:
         raise  # the store failed, not the client: no result to report
     except Exception:

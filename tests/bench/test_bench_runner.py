@@ -119,6 +119,10 @@ def test_download_tiny_run_goes_through_a_server_process() -> None:
 @pytest.mark.usefixtures("bench_package")
 def test_charts_tiny_run_compares_beacon_with_bare_python_statemachine() -> None:
     # Its generated chart must pass beacon's load checks (a final without a role once failed).
-    [figure] = _check_figures(_module("charts").run(quick=True))
+    figure, cold, warm = _check_figures(_module("charts").run(quick=True))
     assert figure["baseline"] > 0
     assert figure["ratio"] > 0
+    for load in (cold, warm):
+        assert load["baseline_name"] == "statemachine.io.load"
+        assert load["value"] > 0
+        assert load["ratio"] > 0
