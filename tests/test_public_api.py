@@ -192,6 +192,9 @@ def test_the_sync_command_imports_only_its_own_subcommand() -> None:
     # A no-change sync validates nothing with pydantic (a 304 has no body): the wire models
     # load on the first parse, not with the client (~15% of a no-change process).
     assert {"pydantic", "beacon._models"} & loaded == set()
+    # nor does it explore its charts: the analyses load when a campaign or a check asks
+    analyses = {f"beacon.charts.{m}" for m in ("_coverage", "_goals", "_paths", "_space")}
+    assert analyses & loaded == set()
 
 
 def test_help_and_unknown_commands_still_see_every_subcommand() -> None:

@@ -97,36 +97,48 @@ import importlib as _importlib
 import typing as _typing
 
 from beacon.charts._bind import Machine, RunResult, bind, run_child
-from beacon.charts._coverage import Coverage
 from beacon.charts._finding import Finding
-from beacon.charts._goals import (
-    GOALS_VARIABLE,
-    Goal,
-    GoalStep,
-    goal_findings,
-    goals_met,
-    read_goals,
-)
 from beacon.charts._load import Chart, chart_path, child_chart_of, load_chart, packaged_charts
-from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
 from beacon.charts._model import StateInfo, Structure, TransitionInfo, normalize_guard
-from beacon.charts._paths import EventPath, PathStep, transition_paths
-from beacon.charts._replay import Divergence, ReplayReport, replay
 from beacon.charts._roles import ROLES, Role
 from beacon.charts._service import Binding, Outcome, action, collect, guard, outcome
-from beacon.charts._space import Node, Space
 from beacon.charts._trace import ActionRecord, Step, Trace
 
 if _typing.TYPE_CHECKING:
     from beacon.charts._check import check_chart
+    from beacon.charts._coverage import Coverage
     from beacon.charts._export import BEACON_NS, SCXML_NS, export_scxml, read_scxml
+    from beacon.charts._goals import (
+        GOALS_VARIABLE,
+        Goal,
+        GoalStep,
+        goal_findings,
+        goals_met,
+        read_goals,
+    )
+    from beacon.charts._matrix import MatrixCell, completeness_matrix, format_matrix
+    from beacon.charts._paths import EventPath, PathStep, transition_paths
     from beacon.charts._render import Overlay, edge_class, render_dot, render_mermaid, render_svg
+    from beacon.charts._replay import Divergence, ReplayReport, replay
+    from beacon.charts._space import Node, Space
     from beacon.charts._xstate import export_xstate
 
-# The renderer (and Graphviz behind it), the checker (YAML, jsonschema) and the exporters load
-# on first use (PEP 562): running a chart never draws or exports it, and a chart from the load
-# cache needs no check.
+# The renderer (and Graphviz behind it), the checker (YAML, jsonschema), the exporters and the
+# analyses (coverage, goals, matrix, paths, replay, state space) load on first use (PEP 562):
+# running a chart never draws, exports or explores it, and a chart from the load cache needs
+# no check.
 _LAZY = {
+    **dict.fromkeys(("Coverage",), "beacon.charts._coverage"),
+    **dict.fromkeys(
+        ("GOALS_VARIABLE", "Goal", "GoalStep", "goal_findings", "goals_met", "read_goals"),
+        "beacon.charts._goals",
+    ),
+    **dict.fromkeys(
+        ("MatrixCell", "completeness_matrix", "format_matrix"), "beacon.charts._matrix"
+    ),
+    **dict.fromkeys(("EventPath", "PathStep", "transition_paths"), "beacon.charts._paths"),
+    **dict.fromkeys(("Divergence", "ReplayReport", "replay"), "beacon.charts._replay"),
+    **dict.fromkeys(("Node", "Space"), "beacon.charts._space"),
     "check_chart": "beacon.charts._check",
     **dict.fromkeys(
         ("BEACON_NS", "SCXML_NS", "export_scxml", "read_scxml"), "beacon.charts._export"
