@@ -1,184 +1,474 @@
-"""Embedded service throughput over loopback: requests/s for the three hot requests.
+"""Embedded service speed over loopback, against a bare Starlette app serving the same bytes.
 
-Measures, over real HTTP on 127.0.0.1 (uvicorn + httpx, one keep-alive connection):
+Two child processes, one load generator in the parent:
 
-* ``GET info/collections`` (Hawk-verified, tiny body);
-* ``GET storage/<c>?full=1`` of a 1,000-record collection;
-* ``POST storage/<c>`` of a 100-record batch (``batch=true&commit=true``).
+* beacon's :class:`~beacon.server.EmbeddedService` (SQLite file, uvicorn, as ``beacon serve``
+  runs it) in one child;
+* a bare Starlette app in another child, on the same uvicorn setup
+  (:func:`beacon._serving.serve_in_thread`), that answers each request with the status,
+  headers (``X-Weave-Timestamp``, ``X-Last-Modified``, ``X-Weave-Records``, ...) and body
+  beacon gave for it, captured first: no auth, no SQLite, no protocol logic;
+* the parent drives each over one keep-alive httpx connection. Requests to beacon carry real
+  Hawk headers, signed before each round's clock starts (every request its own nonce; a round
+  lasts well under the server's 60 s skew window), so the figures are the service's, not the
+  client's signing.
 
-Each is timed side by side with a bare Starlette app on the same uvicorn setup that answers the
-same bytes without auth, SQLite or protocol logic, so the ratio is the share of transport cost
-in beacon's total (1.0 would mean the service adds nothing). The in-process transport's rate for
-info/collections is reported too (what the model-based tests see).
+Figures (each ratio the median of per-round pairwise ratios, ``bench/_figures.py``):
+
+* ``GET info/collections`` and ``GET storage/<c>?full=1&sort=oldest&limit=500`` (the page a
+  beacon client asks for) of a 1,000-record collection of ~1 KB encrypted payloads: beacon's
+  requests/s over the bare app's, target >= 0.7;
+* ``POST`` of a 100-record batch (``batch=true&commit=true``), reported against the bare app
+  reading the same body (target >= 0.3: beacon parses, validates and stores every record);
+* commit linearity: the marginal cost per record of committing a batch of 10,000 records
+  (built by 100 ``batch=`` POSTs) over that of a 100-record batch (one POST), the fixed cost of a
+  request removed by committing a 1-record batch in the same round. Target <= 1.5: a commit
+  whose cost per record grew with the batch would be quadratic.
+
+``run(profile=path)`` runs beacon's child under cProfile and writes its stats to ``path``.
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import os
-import threading
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
-import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from beacon._crypto import key_id
+from beacon._crypto import KeyBundle, encrypt_record, key_id
 from beacon._hawk import HawkAuth
-from beacon.server import EmbeddedService
-from bench._figures import best_of_interleaved, figure
+from bench._figures import figure, median_ratio, pairwise_rounds
 
-PAYLOAD = "x" * 300
-TARGET = 0.2  # beacon's rate at least a fifth of the bare app's, per request type
+COLLECTION = "bench"
+RECORDS = 1000
+PAGE = 500
+GET_TARGET = 0.7
+POST_TARGET = 0.3
+LINEAR_TARGET = 1.5
+# Headers the bare app repeats verbatim; uvicorn and Starlette add date, server, length.
+_KEPT = (
+    "content-type",
+    "x-weave-timestamp",
+    "x-last-modified",
+    "x-weave-records",
+    "x-weave-next-offset",
+)
+
+Answer = tuple[int, list[tuple[str, str]], bytes]
+
+
+def _beacon_child(conn: Connection, data_dir: str, profile: str | None) -> None:  # pragma: no cover
+    """Child process: the embedded service on loopback until the parent says stop."""
+    from beacon._serving import serve_in_thread
+    from beacon.server import EmbeddedService
+
+    with EmbeddedService(data_dir=data_dir, nodes=1) as svc:
+        app: Any = svc.app
+        profiler = None
+        if profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            app = _profiled(svc.app, profiler)
+        with serve_in_thread(app, name="beacon-server") as serving:
+            account = svc.create_account()
+            conn.send((serving.url, account.access_token, account.keys_changed_at))
+            conn.recv()
+        if profiler is not None and profile:
+            profiler.dump_stats(profile)
+
+
+def _profiled(app: Any, profiler: Any) -> Any:  # pragma: no cover - child, profiling only
+    """``app`` with ``profiler`` enabled in the server's thread from its first request on."""
+    started = False
+
+    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal started
+        if not started:
+            started = True
+            profiler.enable()  # cProfile watches the thread that enables it: the server's
+        await app(scope, receive, send)
+
+    return wrapper
+
+
+def _bare_child(
+    conn: Connection, answers: dict[tuple[str, str], Answer]
+) -> None:  # pragma: no cover
+    """Child process: a bare Starlette app that answers each path with captured bytes."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from beacon._serving import serve_in_thread
+
+    def endpoint(answer: Answer) -> Callable[[Request], Any]:
+        status, headers, body = answer
+
+        async def respond(request: Request) -> Response:
+            await request.body()
+            return Response(body, status, headers=dict(headers))
+
+        return respond
+
+    routes = [
+        Route(path, endpoint(answer), methods=[method])
+        for (method, path), answer in answers.items()
+    ]
+    with serve_in_thread(Starlette(routes=routes), name="bare") as serving:
+        conn.send(serving.url)
+        conn.recv()
 
 
 @contextmanager
-def _serve(app: Any) -> Iterator[str]:
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        access_log=False,
-        lifespan="off",
-        ws="none",
-        http="h11",
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
+def _child(target: Callable[..., None], *args: object) -> Iterator[Any]:
+    """Run ``target(conn, *args)`` in a spawned process; yield what it sends first."""
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe()
+    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
+    proc.start()
     try:
-        yield f"http://127.0.0.1:{port}"
+        if not parent.poll(60):
+            raise RuntimeError(f"{target.__name__} did not start in its child process")
+        yield parent.recv()
     finally:
-        server.should_exit = True
-        thread.join(10)
+        parent.send("stop")
+        proc.join(30)
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(5)
+        parent.close()
 
 
-def _bare_app(bodies: dict[str, bytes]) -> Starlette:
-    async def info(request: Request) -> Response:
-        return Response(bodies["info"], media_type="application/json")
-
-    async def listing(request: Request) -> Response:
-        return Response(bodies["get"], media_type="application/json")
-
-    async def post(request: Request) -> Response:
-        await request.body()
-        return Response(bodies["post"], media_type="application/json")
-
-    return Starlette(
-        routes=[
-            Route("/info", info),
-            Route("/get", listing),
-            Route("/post", post, methods=["POST"]),
-        ]
-    )
+def _cleartext(n: int) -> dict[str, Any]:
+    """About 700 bytes of JSON, different per record: ~1 KB once encrypted and encoded."""
+    return {"id": f"r{n:05d}", "title": f"record {n}", "text": (f"{n:08d} " * 80)[:680]}
 
 
-def run(*, requests: int = 300, rounds: int = 3, quick: bool = False) -> dict[str, Any]:
-    """Requests/s for each request type, best of ``rounds`` alternated rounds."""
-    if quick:
-        requests, rounds = min(requests, 20), 1
-    svc = EmbeddedService(clock=time.time)
-    account = svc.create_account()
+class _Signer:
+    """Hawk headers made ahead of a round: one fresh nonce and the current time each."""
+
+    def __init__(self, http: httpx.Client, auth: HawkAuth) -> None:
+        self._http = http
+        self._auth = auth
+
+    def headers(self, method: str, url: str, count: int) -> list[dict[str, str]]:
+        request = self._http.build_request(method, url)
+        return [{"Authorization": self._auth.header_for(request)} for _ in range(count)]
+
+
+def _answer(response: httpx.Response) -> Answer:
+    if response.status_code not in (200, 202):
+        raise AssertionError(f"the service answered {response.status_code} to {response.url}")
+    kept = [(k, v) for k, v in response.headers.items() if k.lower() in _KEPT]
+    return response.status_code, kept, response.content
+
+
+@dataclass(frozen=True)
+class _Target:
+    """The three hot URLs of one server."""
+
+    info: str
+    page: str
+    post: str
+
+    def url(self, kind: str) -> str:
+        return str(getattr(self, kind))
+
+
+def _token(http: httpx.Client, base: str, access_token: str, kca: int) -> tuple[HawkAuth, str]:
     kb = os.urandom(32)
-    batch = [{"id": f"p{i:03d}", "payload": PAYLOAD, "sortindex": i} for i in range(100)]
-    try:
-        with svc.serve() as base, httpx.Client() as http:
-            token = http.get(
-                base + "/1.0/sync/1.5",
-                headers={
-                    "Authorization": f"Bearer {account.access_token}",
-                    "X-KeyID": key_id(kb, account.keys_changed_at),
-                },
-            ).json()
-            auth = HawkAuth(token["id"], token["key"])
-            root = token["api_endpoint"]
-            for start in range(0, 1000, 100):
-                records = [
-                    {"id": f"r{i:04d}", "payload": PAYLOAD} for i in range(start, start + 100)
+    answer = http.get(
+        base + "/1.0/sync/1.5",
+        headers={"Authorization": f"Bearer {access_token}", "X-KeyID": key_id(kb, kca)},
+    )
+    answer.raise_for_status()
+    token = answer.json()
+    return HawkAuth(token["id"], token["key"]), str(token["api_endpoint"])
+
+
+def _targets(root: str) -> _Target:
+    return _Target(
+        info=f"{root}/info/collections",
+        page=f"{root}/storage/{COLLECTION}?full=1&sort=oldest&limit={PAGE}",
+        post=f"{root}/storage/posted?batch=true&commit=true",
+    )
+
+
+def _capture(
+    http: httpx.Client, auth: HawkAuth, root: str, records: list[dict[str, Any]]
+) -> dict[tuple[str, str], Answer]:
+    """Upload the collection, then beacon's answers to the hot requests, keyed for the bare app."""
+    for start in range(0, RECORDS, 100):
+        http.post(
+            f"{root}/storage/{COLLECTION}?batch=true&commit=true",
+            json=records[start : start + 100],
+            auth=auth,
+        ).raise_for_status()
+    urls = _targets(root)
+    answers = {
+        ("GET", httpx.URL(urls.info).path): _answer(http.get(urls.info, auth=auth)),
+        ("GET", httpx.URL(urls.page).path): _answer(http.get(urls.page, auth=auth)),
+        ("POST", httpx.URL(urls.post).path): _answer(
+            http.post(urls.post, json=records[:100], auth=auth)
+        ),
+    }
+    if answers[("GET", httpx.URL(urls.page).path)][2].count(b'"payload"') != PAGE:
+        raise AssertionError("the 500-record page did not read back")
+    return answers
+
+
+def run(
+    *,
+    info_requests: int = 200,
+    page_requests: int = 40,
+    post_requests: int = 30,
+    rounds: int = 7,
+    linear_rounds: int = 3,
+    large_batch: int = 10_000,
+    quick: bool = False,
+    profile: str | None = None,
+) -> dict[str, Any]:
+    """Figures for the hot requests and for commit linearity; see the module docstring."""
+    if quick:
+        info_requests, page_requests, post_requests = 10, 4, 4
+        rounds, linear_rounds, large_batch = 2, 1, 300
+    counts = {"info": info_requests, "page": page_requests, "post": post_requests}
+    bundle = KeyBundle.generate()
+    records: list[dict[str, Any]] = [
+        {"id": f"r{n:05d}", "payload": encrypt_record(bundle, _cleartext(n)), "sortindex": n % 7}
+        for n in range(RECORDS)
+    ]
+    with (
+        tempfile.TemporaryDirectory(prefix="beacon-bench-server-") as data_dir,
+        _child(_beacon_child, data_dir, profile) as (base, access_token, kca),
+        httpx.Client(timeout=60) as http,
+    ):
+        auth, root = _token(http, base, access_token, kca)
+        answers = _capture(http, auth, root, records)
+        with _child(_bare_child, answers) as bare_base:
+            hot = _hot_rounds(
+                http,
+                _Signer(http, auth),
+                beacon=_targets(root),
+                bare=_targets(bare_base + httpx.URL(root).path),
+                counts=counts,
+                batch=records[:100],
+                rounds=rounds,
+            )
+        linear = _commit_rounds(
+            http, auth, root, records, sizes=(1, 100, large_batch), rounds=linear_rounds
+        )
+    page_bytes = len(answers[("GET", httpx.URL(_targets(root).page).path)][2])
+    return _report(
+        hot,
+        linear,
+        counts=counts,
+        rounds=rounds,
+        linear_rounds=linear_rounds,
+        large_batch=large_batch,
+        payload_bytes=sum(len(r["payload"]) for r in records) // len(records),
+        page_bytes=page_bytes,
+    )
+
+
+def _hot_rounds(
+    http: httpx.Client,
+    signer: _Signer,
+    *,
+    beacon: _Target,
+    bare: _Target,
+    counts: dict[str, int],
+    batch: list[dict[str, Any]],
+    rounds: int,
+) -> dict[str, list[float]]:
+    """Per-round wall times of each request type, beacon and bare side by side."""
+    import json
+
+    body = json.dumps(batch).encode()
+    json_type = {"Content-Type": "application/json"}
+
+    def signed(kind: str) -> Callable[[], None]:
+        method = "POST" if kind == "post" else "GET"
+        url = beacon.url(kind)
+        content, extra = (body, json_type) if method == "POST" else (None, {})
+        # Signed now, before the round's clock starts; each header used once (nonces).
+        signed_headers = signer.headers(method, url, counts[kind])
+
+        def go() -> None:
+            for headers in signed_headers:
+                response = http.request(method, url, content=content, headers={**headers, **extra})
+                if response.status_code != 200:
+                    raise AssertionError(f"beacon answered {response.status_code} to {kind}")
+
+        return go
+
+    def plain(kind: str) -> Callable[[], None]:
+        method = "POST" if kind == "post" else "GET"
+        url, count = bare.url(kind), counts[kind]
+        content, extra = (body, json_type) if method == "POST" else (None, {})
+
+        def go() -> None:
+            for _ in range(count):
+                response = http.request(method, url, content=content, headers=extra)
+                if response.status_code != 200:
+                    raise AssertionError(f"the bare app answered {response.status_code}")
+
+        return go
+
+    times: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        # Headers are signed outside the timed calls, fresh for every round (skew window).
+        candidates: dict[str, Callable[[], object]] = {}
+        for kind in ("info", "page", "post"):
+            candidates[kind] = signed(kind)
+            candidates[kind + "_bare"] = plain(kind)
+        for name, seconds in pairwise_rounds(candidates, rounds=1).items():
+            times.setdefault(name, []).extend(seconds)
+    return times
+
+
+def _commit_rounds(
+    http: httpx.Client,
+    auth: HawkAuth,
+    root: str,
+    records: list[dict[str, Any]],
+    *,
+    sizes: tuple[int, ...],
+    rounds: int,
+) -> dict[str, dict[int, list[float]]]:
+    """Per-round wall times of building (100-record ``batch=`` POSTs) and committing a batch
+    of each size: ``{"upload": {size: [...]}, "commit": {size: [...]}}``."""
+    times: dict[str, dict[int, list[float]]] = {
+        "upload": {size: [] for size in sizes},
+        "commit": {size: [] for size in sizes},
+    }
+
+    def signed(request: httpx.Request) -> httpx.Request:
+        request.headers["Authorization"] = auth.header_for(request)
+        return request
+
+    for round_no in range(rounds):
+        for size in sizes:
+            url = f"{root}/storage/linear{size}r{round_no}"
+            chunks = [
+                [
+                    {**records[(start + i) % len(records)], "id": f"b{start + i:06d}"}
+                    for i in range(min(100, size - start))
                 ]
-                http.post(root + "/storage/bench?batch=true&commit=true", json=records, auth=auth)
-            bodies = {
-                "info": http.get(root + "/info/collections", auth=auth).content,
-                "get": http.get(root + "/storage/bench?full=1", auth=auth).content,
-                "post": http.post(
-                    root + "/storage/posted?batch=true&commit=true", json=batch, auth=auth
-                ).content,
-            }
-            if bodies["get"].count(b'"id"') != 1000:
-                raise AssertionError("the 1,000-record collection did not read back")
-            with _serve(_bare_app(bodies)) as bare, svc.client() as local:
-                local_auth = HawkAuth(token["id"], token["key"])
+                for start in range(0, size, 100)
+            ]
+            batch_id = "true"
+            building = 0.0
+            for chunk in chunks:
+                append = signed(
+                    http.build_request("POST", url, params={"batch": batch_id}, json=chunk)
+                )
+                start_time = time.perf_counter()
+                response = http.send(append)
+                building += time.perf_counter() - start_time
+                if response.status_code != 202:
+                    raise AssertionError(f"a batch append answered {response.status_code}")
+                batch_id = response.json()["batch"]
+            commit = signed(
+                http.build_request(
+                    "POST", url, params={"batch": batch_id, "commit": "true"}, json=[]
+                )
+            )
+            start_time = time.perf_counter()
+            response = http.send(commit)
+            committing = time.perf_counter() - start_time
+            if response.status_code != 200 or response.json()["failed"]:
+                raise AssertionError(f"the commit of {size} records failed")
+            times["commit"][size].append(committing)
+            times["upload"][size].append(building + committing)
+    return times
 
-                def loop(call: Callable[[], httpx.Response]) -> Callable[[], None]:
-                    def go() -> None:
-                        for _ in range(requests):
-                            if call().status_code != 200:
-                                raise AssertionError("a benchmark request failed")
 
-                    return go
+def _report(
+    hot: dict[str, list[float]],
+    linear: dict[str, dict[int, list[float]]],
+    *,
+    counts: dict[str, int],
+    rounds: int,
+    linear_rounds: int,
+    large_batch: int,
+    payload_bytes: int,
+    page_bytes: int,
+) -> dict[str, Any]:
+    import statistics
 
-                # The in-process client is based at its own URL: same path, other host.
-                local_root = root.replace(base, "")
-                candidates: dict[str, Callable[[], object]] = {
-                    "info": loop(lambda: http.get(root + "/info/collections", auth=auth)),
-                    "info_bare": loop(lambda: http.get(bare + "/info")),
-                    "get": loop(lambda: http.get(root + "/storage/bench?full=1", auth=auth)),
-                    "get_bare": loop(lambda: http.get(bare + "/get")),
-                    "post": loop(
-                        lambda: http.post(
-                            root + "/storage/posted?batch=true&commit=true", json=batch, auth=auth
-                        )
-                    ),
-                    "post_bare": loop(lambda: http.post(bare + "/post", json=batch)),
-                    "info_inprocess": loop(
-                        lambda: local.get(local_root + "/info/collections", auth=local_auth)
-                    ),
-                }
-                best = best_of_interleaved(candidates, rounds=rounds)
-    finally:
-        svc.close()
-    rate = {name: requests / seconds for name, seconds in best.items()}
+    def rate(kind: str) -> float:
+        return counts[kind.removesuffix("_bare")] / statistics.median(hot[kind])
+
+    def ratio(kind: str) -> float:  # beacon's rate / bare rate = bare time / beacon time
+        return median_ratio(hot[kind + "_bare"], hot[kind])
+
+    # Marginal cost per record: (t(N) - t(1)) / (N - 1), per round.
+    def per_record(part: str, size: int) -> list[float]:
+        pairs = zip(linear[part][size], linear[part][1], strict=True)
+        return [(t - one) / (size - 1) for t, one in pairs]
+
+    names = {
+        "info": "GET info/collections (loopback)",
+        "page": f"GET {PAGE} records full, 1 KB payloads (loopback)",
+        "post": "POST batch of 100 records (loopback)",
+    }
+    targets = {"info": GET_TARGET, "page": GET_TARGET, "post": POST_TARGET}
+    figures = [
+        figure(
+            names[kind],
+            rate(kind),
+            "requests/s",
+            baseline=rate(kind + "_bare"),
+            baseline_name="bare Starlette, other process",
+            ratio=ratio(kind),
+            target=targets[kind],
+            note="ratio: median of per-round pairwise ratios",
+        )
+        for kind in ("info", "page", "post")
+    ]
+    for part, what in (
+        ("upload", "batch upload (appends + commit)"),
+        ("commit", "batch commit"),
+    ):
+        small, large = per_record(part, 100), per_record(part, large_batch)
+        figures.append(
+            figure(
+                f"{what} per record, {large_batch:,} vs 100 records",
+                statistics.median(large) * 1e6,
+                "µs/record",
+                baseline=statistics.median(small) * 1e6,
+                baseline_name="batch of 100",
+                ratio=median_ratio(large, small) if min(small) > 0 else None,
+                target=LINEAR_TARGET,
+                better="lower",
+                note="marginal cost: a 1-record batch's time removed per round",
+            )
+        )
     return {
-        "params": {"requests": requests, "rounds": rounds, "payload_bytes": len(PAYLOAD)},
-        "figures": [
-            figure(
-                "GET info/collections (loopback)",
-                rate["info"],
-                "requests/s",
-                baseline=rate["info_bare"],
-                baseline_name="bare Starlette",
-                target=TARGET,
-            ),
-            figure(
-                "GET 1,000 records full (loopback)",
-                rate["get"],
-                "requests/s",
-                baseline=rate["get_bare"],
-                baseline_name="bare Starlette",
-                target=TARGET,
-            ),
-            figure(
-                "POST batch of 100 records (loopback)",
-                rate["post"],
-                "requests/s",
-                baseline=rate["post_bare"],
-                baseline_name="bare Starlette",
-                target=TARGET,
-            ),
-            figure(
-                "GET info/collections (in-process transport)",
-                rate["info_inprocess"],
-                "requests/s",
-                note="what the model-based tests see; no socket",
-            ),
-        ],
+        "params": {
+            "requests": counts,
+            "rounds": rounds,
+            "linear_rounds": linear_rounds,
+            "records": RECORDS,
+            "page": PAGE,
+            "payload_bytes": payload_bytes,
+            "page_bytes": page_bytes,
+            "signing": "pre-signed per round, one nonce per request",
+        },
+        "rounds": hot,
+        "batch_seconds": {
+            part: {str(size): seconds for size, seconds in by_size.items()}
+            for part, by_size in linear.items()
+        },
+        "figures": figures,
     }
