@@ -32,6 +32,8 @@ Figures (each ratio the median of per-round pairwise ratios, ``bench/_figures.py
 
 from __future__ import annotations
 
+import gc
+import json
 import multiprocessing
 import os
 import tempfile
@@ -46,7 +48,7 @@ import httpx
 
 from beacon._crypto import KeyBundle, encrypt_record, key_id
 from beacon._hawk import HawkAuth
-from bench._figures import figure, median_ratio, pairwise_rounds
+from bench._figures import figure, median_ratio
 
 COLLECTION = "bench"
 RECORDS = 1000
@@ -128,7 +130,8 @@ def _bare_child(
     ]
     with serve_in_thread(Starlette(routes=routes), name="bare") as serving:
         conn.send(serving.url)
-        conn.recv()
+        while conn.recv() == "cpu":
+            conn.send(time.process_time())
 
 
 def _ask(conn: Connection, question: str) -> Any:
@@ -240,7 +243,7 @@ def run(
     info_requests: int = 200,
     page_requests: int = 40,
     post_requests: int = 30,
-    rounds: int = 7,
+    rounds: int = 9,
     linear_rounds: int = 5,
     large_batch: int = 10_000,
     quick: bool = False,
@@ -335,49 +338,37 @@ def _hot_rounds(
     batch: list[dict[str, Any]],
     rounds: int,
 ) -> dict[str, list[float]]:
-    """Per-round wall times of each request type, beacon and bare side by side."""
-    import json
+    """Per-round wall times of each request type, beacon's (``kind``) and the bare app's
+    (``kind_bare``), in the shape of :func:`bench._figures.pairwise_rounds`.
 
+    Within a round the two sides alternate request by request (ABBA: neither always goes
+    first, after the other's request has run through the caches), so both meet the same load
+    to the millisecond (a shared machine's load swings a 1 ms request by as much again from
+    one 50 ms stretch to the next); beacon's headers are signed before the round starts.
+    """
     body = json.dumps(batch).encode()
     json_type = {"Content-Type": "application/json"}
-
-    def signed(kind: str) -> Callable[[], None]:
-        method = "POST" if kind == "post" else "GET"
-        url = beacon.url(kind)
-        content, extra = (body, json_type) if method == "POST" else (None, {})
-        # Signed now, before the round's clock starts; each header used once (nonces).
-        signed_headers = signer.headers(method, url, counts[kind])
-
-        def go() -> None:
-            for headers in signed_headers:
-                response = http.request(method, url, content=content, headers={**headers, **extra})
-                if response.status_code != 200:
-                    raise AssertionError(f"beacon answered {response.status_code} to {kind}")
-
-        return go
-
-    def plain(kind: str) -> Callable[[], None]:
-        method = "POST" if kind == "post" else "GET"
-        url, count = bare.url(kind), counts[kind]
-        content, extra = (body, json_type) if method == "POST" else (None, {})
-
-        def go() -> None:
-            for _ in range(count):
-                response = http.request(method, url, content=content, headers=extra)
-                if response.status_code != 200:
-                    raise AssertionError(f"the bare app answered {response.status_code}")
-
-        return go
-
     times: dict[str, list[float]] = {}
     for _ in range(rounds):
-        # Headers are signed outside the timed calls, fresh for every round (skew window).
-        candidates: dict[str, Callable[[], object]] = {}
         for kind in ("info", "page", "post"):
-            candidates[kind] = signed(kind)
-            candidates[kind + "_bare"] = plain(kind)
-        for name, seconds in pairwise_rounds(candidates, rounds=1).items():
-            times.setdefault(name, []).extend(seconds)
+            method = "POST" if kind == "post" else "GET"
+            content, extra = (body, json_type) if method == "POST" else (None, {})
+            signed = signer.headers(method, beacon.url(kind), counts[kind])
+            gc.collect()
+            spent = {kind: 0.0, kind + "_bare": 0.0}
+            for index, headers in enumerate(signed):
+                pair = [
+                    (kind, beacon.url(kind), {**headers, **extra}),
+                    (kind + "_bare", bare.url(kind), extra),
+                ]
+                for name, url, sent in pair if index % 2 else pair[::-1]:  # ABBA: no side first
+                    start = time.perf_counter()
+                    response = http.request(method, url, content=content, headers=sent)
+                    spent[name] += time.perf_counter() - start
+                    if response.status_code != 200:
+                        raise AssertionError(f"{name} answered {response.status_code}")
+            for name, seconds in spent.items():
+                times.setdefault(name, []).append(seconds)
     return times
 
 

@@ -11,7 +11,7 @@ Contract:
 * :func:`known_bad` flags a ``crypto`` payload with an all-zero IV (§3.11).
 * :func:`wire_json` renders a stored BSO as a GET answers it (§3.2): ASCII JSON bytes, kept in
   the database beside the record so a page of records is joined, not rebuilt;
-  :func:`payload_of` reads the payload back out of them.
+  :func:`payload_of` and :func:`key_of` read the payload and the (modified, id) key back.
 
 § numbers refer to docs/protocol.md.
 """
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from beacon._protocol import COLLECTION, MAX_TTL, RECORD_ID, SORTINDEX_LIMIT
@@ -111,3 +112,9 @@ def wire_json(bso_id: str, modified: int, payload: str, sortindex: int | None) -
 def payload_of(wire: bytes) -> str:
     """The payload of a BSO rendered by :func:`wire_json`."""
     return str(json.loads(wire)["payload"])
+
+
+def key_of(wire: bytes) -> tuple[int, str]:
+    """(modified in ms, id) of a BSO rendered by :func:`wire_json`, exactly."""
+    data = json.loads(wire, parse_float=Decimal)
+    return int(data["modified"] * 1000), str(data["id"])

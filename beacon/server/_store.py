@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from beacon.server._batches import drop_batches
-from beacon.server._bso import payload_of, wire_json
+from beacon.server._bso import key_of, payload_of, wire_json
 
 _ORDER = {
     None: "id ASC",
@@ -206,9 +206,9 @@ class Query(NamedTuple):
 
 def _listing(
     conn: sqlite3.Connection, column: str, node: int, uid: int, name: str, now: int, query: Query
-) -> tuple[list[Any], str | None]:
-    """``column`` of the matching BSOs in a stable order, and the next offset token if more
-    remain (§3.5)."""
+) -> tuple[list[Any], bool]:
+    """``column`` of the matching BSOs in a stable order (at most ``limit``), and whether more
+    remain (§3.5). One column only: a page's 500 rows cost less without their keys."""
     where = [
         "node = :node",
         "uid = :uid",
@@ -233,31 +233,45 @@ def _listing(
     params["limit"] = -1 if limit is None else limit + 1
     params["position"] = query.offset.position
     sql = (
-        f"SELECT {column}, modified, id FROM bsos WHERE "
+        f"SELECT {column} FROM bsos WHERE "
         + " AND ".join(where)
         + f" ORDER BY {_ORDER[query.sort]} LIMIT :limit OFFSET :position"
     )
-    rows = conn.execute(sql, params).fetchall()
-    if limit is None or len(rows) <= limit:
-        return [row[0] for row in rows], None
-    del rows[limit:]
+    values = [row[0] for row in conn.execute(sql, params)]
+    if limit is None or len(values) <= limit:
+        return values, False
+    del values[limit:]
+    return values, True
+
+
+def _next(query: Query, key: tuple[int, str]) -> str:
+    """The offset token after a page whose last row has ``key`` (modified, id)."""
     if query.sort in _AFTER:
-        return [row[0] for row in rows], _token(rows[-1][1], rows[-1][2])
-    return [row[0] for row in rows], str(query.offset.position + limit)
+        return _token(*key)
+    assert query.limit is not None
+    return str(query.offset.position + query.limit)
 
 
 def list_wire(
     conn: sqlite3.Connection, node: int, uid: int, name: str, now: int, query: Query
 ) -> tuple[list[bytes], str | None]:
     """The wire form of each matching BSO, and the next offset token if more remain."""
-    return _listing(conn, "wire", node, uid, name, now, query)
+    wires, more = _listing(conn, "wire", node, uid, name, now, query)
+    return wires, _next(query, key_of(wires[-1])) if more else None
 
 
 def list_ids(
     conn: sqlite3.Connection, node: int, uid: int, name: str, now: int, query: Query
 ) -> tuple[list[str], str | None]:
     """The id of each matching BSO, and the next offset token if more remain."""
-    return _listing(conn, "id", node, uid, name, now, query)
+    ids, more = _listing(conn, "id", node, uid, name, now, query)
+    if not more:
+        return ids, None
+    (modified,) = conn.execute(
+        "SELECT modified FROM bsos WHERE node = ? AND uid = ? AND collection = ? AND id = ?",
+        (node, uid, name, ids[-1]),
+    ).fetchone()
+    return ids, _next(query, (int(modified), ids[-1]))
 
 
 class _Stored(NamedTuple):

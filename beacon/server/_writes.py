@@ -117,7 +117,7 @@ def _quota(ctx: NodeRequest, incoming: int) -> dict[str, str]:
     quota = ctx.core.quota_bytes
     if quota is None:
         return {}
-    with ctx.core.db.transaction() as conn:
+    with ctx.core.db.reading() as conn:
         used = _store.used_bytes(conn, ctx.node, ctx.uid, ctx.now)
     if used + incoming > quota:
         raise StorageHTTPError(403, RESP_OVER_QUOTA)
@@ -177,7 +177,7 @@ def post_collection(ctx: NodeRequest) -> Reply:
     raw_items = _parse_list(ctx)
     node, uid, name, now = ctx.node, ctx.uid, ctx.collection, ctx.now
     with _write_lock(ctx):
-        with ctx.core.db.transaction() as conn:
+        with ctx.core.db.reading() as conn:
             current = _store.collection_modified(conn, node, uid, name)
             check_preconditions(ctx, current)
             info = None
