@@ -114,7 +114,10 @@ def payload_of(wire: bytes) -> str:
     return str(json.loads(wire)["payload"])
 
 
+_EXACT = json.JSONDecoder(parse_float=Decimal)  # built once: json.loads would build one a call
+
+
 def key_of(wire: bytes) -> tuple[int, str]:
     """(modified in ms, id) of a BSO rendered by :func:`wire_json`, exactly."""
-    data = json.loads(wire, parse_float=Decimal)
+    data = _EXACT.decode(wire.decode("ascii"))
     return int(data["modified"] * 1000), str(data["id"])
