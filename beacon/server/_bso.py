@@ -96,17 +96,11 @@ def wire_json(bso_id: str, modified: int, payload: str, sortindex: int | None) -
 
     ASCII whatever the payload holds (non-ASCII is escaped), so the bytes are the response's.
     """
+    tail = "}" if sortindex is None else f',"sortindex":{int(sortindex)}}}'
     text = (
-        '{"id":'
-        + quote(bso_id)
-        + ',"modified":'
-        + render_ts(modified)
-        + ',"payload":'
-        + quote(payload)
+        f'{{"id":{quote(bso_id)},"modified":{render_ts(modified)},"payload":{quote(payload)}{tail}'
     )
-    if sortindex is not None:
-        text += ',"sortindex":' + str(int(sortindex))
-    return (text + "}").encode("ascii")
+    return text.encode("ascii")
 
 
 def payload_of(wire: bytes) -> str:

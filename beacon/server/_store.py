@@ -371,8 +371,10 @@ def apply_items(
             (node, uid, name, bso_id, state.sortindex, state.modified, state.expiry, size, wire)
         )
     conn.executemany(
-        "INSERT OR REPLACE INTO bsos (node, uid, collection, id, sortindex, modified, expiry,"
-        " bytes, wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO bsos (node, uid, collection, id, sortindex, modified, expiry, bytes, wire)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node, uid, collection, id) DO UPDATE"
+        " SET sortindex = excluded.sortindex, modified = excluded.modified,"
+        " expiry = excluded.expiry, bytes = excluded.bytes, wire = excluded.wire",
         written,
     )
     conn.executemany(

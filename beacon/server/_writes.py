@@ -95,7 +95,8 @@ def _parse_list(ctx: NodeRequest) -> list[dict[str, Any]]:
     ids = [x.get("id") for x in data]
     if any(i is None for i in ids):
         raise StorageHTTPError(400, RESP_INVALID_BSO)
-    keys = [json.dumps(i, sort_keys=True) for i in ids]
+    # Ids compare as JSON values (1 and "1" differ); strings, the usual case, as themselves.
+    keys = ids if all(type(i) is str for i in ids) else [json.dumps(i, sort_keys=True) for i in ids]
     if len(set(keys)) != len(keys):
         raise StorageHTTPError(400, RESP_INVALID_BSO)
     return data
