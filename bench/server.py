@@ -34,21 +34,19 @@ from __future__ import annotations
 
 import gc
 import json
-import multiprocessing
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 import httpx
 
 from beacon._crypto import KeyBundle, encrypt_record, key_id
 from beacon._hawk import HawkAuth
+from bench._batch_rounds import batch_rounds
 from bench._figures import figure, median_ratio
+from bench._server_children import Answer, ask, bare_child, beacon_child, child
 
 COLLECTION = "bench"
 RECORDS = 1000
@@ -64,100 +62,6 @@ _KEPT = (
     "x-weave-records",
     "x-weave-next-offset",
 )
-
-Answer = tuple[int, list[tuple[str, str]], bytes]
-
-
-def _beacon_child(conn: Connection, data_dir: str, profile: str | None) -> None:  # pragma: no cover
-    """Child process: the embedded service on loopback until the parent says stop."""
-    from beacon._serving import serve_in_thread
-    from beacon.server import EmbeddedService
-
-    with EmbeddedService(data_dir=data_dir, nodes=1) as svc:
-        app: Any = svc.app
-        profiler = None
-        if profile:
-            import cProfile
-
-            profiler = cProfile.Profile()
-            app = _profiled(svc.app, profiler)
-        with serve_in_thread(app, name="beacon-server") as serving:
-            account = svc.create_account()
-            conn.send((serving.url, account.access_token, account.keys_changed_at))
-            while conn.recv() == "cpu":  # the CPU seconds this process has used, all threads
-                conn.send(time.process_time())
-        if profiler is not None and profile:
-            profiler.dump_stats(profile)
-
-
-def _profiled(app: Any, profiler: Any) -> Any:  # pragma: no cover - child, profiling only
-    """``app`` with ``profiler`` enabled in the server's thread from its first request on."""
-    started = False
-
-    async def wrapper(scope: Any, receive: Any, send: Any) -> None:
-        nonlocal started
-        if not started:
-            started = True
-            profiler.enable()  # cProfile watches the thread that enables it: the server's
-        await app(scope, receive, send)
-
-    return wrapper
-
-
-def _bare_child(
-    conn: Connection, answers: dict[tuple[str, str], Answer]
-) -> None:  # pragma: no cover
-    """Child process: a bare Starlette app that answers each path with captured bytes."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    from beacon._serving import serve_in_thread
-
-    def endpoint(answer: Answer) -> Callable[[Request], Any]:
-        status, headers, body = answer
-
-        async def respond(request: Request) -> Response:
-            await request.body()
-            return Response(body, status, headers=dict(headers))
-
-        return respond
-
-    routes = [
-        Route(path, endpoint(answer), methods=[method])
-        for (method, path), answer in answers.items()
-    ]
-    with serve_in_thread(Starlette(routes=routes), name="bare") as serving:
-        conn.send(serving.url)
-        while conn.recv() == "cpu":
-            conn.send(time.process_time())
-
-
-def _ask(conn: Connection, question: str) -> Any:
-    conn.send(question)
-    return conn.recv()
-
-
-@contextmanager
-def _child(target: Callable[..., None], *args: object) -> Iterator[tuple[Connection, Any]]:
-    """Run ``target(conn, *args)`` in a spawned process; yield our end of the pipe and what
-    the child sent first."""
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    proc = ctx.Process(target=target, args=(child, *args), daemon=True)
-    proc.start()
-    try:
-        if not parent.poll(60):
-            raise RuntimeError(f"{target.__name__} did not start in its child process")
-        yield parent, parent.recv()
-    finally:
-        parent.send("stop")
-        proc.join(30)
-        if proc.is_alive():
-            proc.terminate()
-            proc.join(5)
-        parent.close()
 
 
 def _cleartext(n: int) -> dict[str, Any]:
@@ -261,12 +165,12 @@ def run(
     ]
     with (
         tempfile.TemporaryDirectory(prefix="beacon-bench-server-") as data_dir,
-        _child(_beacon_child, data_dir, profile) as (beacon, (base, access_token, kca)),
+        child(beacon_child, data_dir, profile) as (beacon, (base, access_token, kca)),
         httpx.Client(timeout=60) as http,
     ):
         auth, root = _token(http, base, access_token, kca)
         answers = _capture(http, auth, root, records)
-        with _child(_bare_child, answers) as (_, bare_base):
+        with child(bare_child, answers) as (_, bare_base):
             _same_bytes(http, _targets(bare_base + httpx.URL(root).path), answers)
             hot = _hot_rounds(
                 http,
@@ -277,14 +181,14 @@ def run(
                 batch=records[:100],
                 rounds=rounds,
             )
-        linear = _commit_rounds(
+        linear = batch_rounds(
             http,
             auth,
             root,
             records,
             sizes=(1, 100, large_batch),
             rounds=linear_rounds,
-            server_cpu=lambda: _ask(beacon, "cpu"),
+            server_cpu=lambda: ask(beacon, "cpu"),
         )
     in_process = _in_process_rate(info_requests, rounds)
     page_bytes = len(answers[("GET", httpx.URL(_targets(root).page).path)][2])
@@ -369,86 +273,6 @@ def _hot_rounds(
                         raise AssertionError(f"{name} answered {response.status_code}")
             for name, seconds in spent.items():
                 times.setdefault(name, []).append(seconds)
-    return times
-
-
-def _upload_batch(
-    http: httpx.Client,
-    auth: HawkAuth,
-    url: str,
-    chunks: list[list[dict[str, Any]]],
-    server_cpu: Callable[[], float],
-) -> tuple[float, float]:
-    """Build a batch with one ``batch=`` POST per chunk, then commit it: the service's CPU
-    seconds for the build and for the commit."""
-
-    def signed(request: httpx.Request) -> httpx.Request:
-        request.headers["Authorization"] = auth.header_for(request)
-        return request
-
-    batch_id = "true"
-    start = server_cpu()
-    for chunk in chunks:
-        response = http.send(
-            signed(http.build_request("POST", url, params={"batch": batch_id}, json=chunk))
-        )
-        if response.status_code != 202:
-            raise AssertionError(f"a batch append answered {response.status_code}")
-        batch_id = response.json()["batch"]
-    commit = signed(
-        http.build_request("POST", url, params={"batch": batch_id, "commit": "true"}, json=[])
-    )
-    built = server_cpu()
-    response = http.send(commit)
-    committed = server_cpu()
-    if response.status_code != 200 or response.json()["failed"]:
-        raise AssertionError("a batch commit failed")
-    # Untimed: drop it again, so each batch meets a database of the same size.
-    http.send(signed(http.build_request("DELETE", url))).raise_for_status()
-    return built - start, committed - built
-
-
-def _commit_rounds(
-    http: httpx.Client,
-    auth: HawkAuth,
-    root: str,
-    records: list[dict[str, Any]],
-    *,
-    sizes: tuple[int, ...],
-    rounds: int,
-    server_cpu: Callable[[], float],
-    small_reps: int = 40,
-) -> dict[str, dict[int, list[float]]]:
-    """Per-round service CPU seconds of building (100-record ``batch=`` POSTs) and of
-    committing a batch of each size: ``{"upload": {size: [...]}, "commit": {size: [...]}}``.
-
-    CPU time, not wall time: the other sessions on a shared machine stretch a wall clock by
-    more than the difference looked for. Batches of up to 100 records are repeated
-    ``small_reps`` times a round and their mean is the round's: a mean, so that the small
-    batches carry their share of the WAL checkpoints a big one meets in one go."""
-    import statistics
-
-    times: dict[str, dict[int, list[float]]] = {
-        "upload": {size: [] for size in sizes},
-        "commit": {size: [] for size in sizes},
-    }
-    for round_no in range(rounds):
-        for size in sizes:
-            chunks = [
-                [
-                    {**records[(start + i) % len(records)], "id": f"b{start + i:06d}"}
-                    for i in range(min(100, size - start))
-                ]
-                for start in range(0, size, 100)
-            ]
-            runs = [
-                _upload_batch(
-                    http, auth, f"{root}/storage/linear{size}r{round_no}x{rep}", chunks, server_cpu
-                )
-                for rep in range(small_reps if size <= 100 else 1)
-            ]
-            times["commit"][size].append(statistics.mean(c for _, c in runs))
-            times["upload"][size].append(statistics.mean(b + c for b, c in runs))
     return times
 
 
