@@ -8,6 +8,7 @@ import json
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,7 +129,7 @@ def test_a_migrated_file_answers_the_same_bytes_and_commits_its_open_batch(
     clock = Clock()
     svc = EmbeddedService(data_dir=tmp_path, clock=clock, rng=counter_rng())
     user = make_user(svc, clock)
-    records = [
+    records: list[dict[str, Any]] = [
         {"id": "a", "payload": "caf\u00e9 \u2713", "sortindex": 3},
         {"id": "b", "payload": '{"IV": "\\"quoted\\""}'},
     ]

@@ -54,7 +54,7 @@ def test_partial_updates_re_render_the_stored_record(user: User, clock: Clock) -
 
 def test_an_item_later_in_one_post_sees_what_an_earlier_one_made(user: User) -> None:
     items = [{"id": "r", "payload": "one", "sortindex": 4}, {"id": "r", "ttl": 60}]
-    # duplicate ids in one POST are refused (§3.6), so go through a batch: appends then commit
+    # duplicate ids in one POST are refused (docs/protocol.md §3.6): a batch takes them
     opened = user.post("/storage/notes?batch=true", json=items[:1])
     batch = opened.json()["batch"]
     assert user.post(f"/storage/notes?batch={batch}", json=items[1:]).status_code == 202
