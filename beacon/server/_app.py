@@ -100,6 +100,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     )
 
 
+class CorsFront:
+    """Starlette's CORS middleware for requests that carry an ``Origin``; the others (no
+    browser is asking) skip its per-request work but get the one header it would have
+    added to them, ``Vary: Origin``."""
+
+    def __init__(self, app: ASGIApp, /, **cors: Any) -> None:
+        self.app = app
+        self.cors = CORSMiddleware(app, **cors)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or any(name == b"origin" for name, _ in scope["headers"]):
+            await self.cors(scope, receive, send)
+            return
+
+        async def vary(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"vary", b"Origin")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, vary)
+
+
 class ServiceMiddleware:
     """Fault injection, backoff headers, node timestamps and the request log."""
 
@@ -138,14 +161,12 @@ class ServiceMiddleware:
                 # (it did under load: a test read the log before the server thread wrote it).
                 self._log(scope, message["status"], injected=False)
                 logged = True
-                headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
-                names = {name.lower() for name, _ in headers}
-                for name, value in extra.items():
-                    headers.append((name.lower().encode(), value.encode()))
-                if is_node and b"x-weave-timestamp" not in names:
-                    stamp = render_ts(now_ms(core.clock))
-                    headers.append((b"x-weave-timestamp", stamp.encode()))
-                message = {**message, "headers": headers}
+                headers: list[tuple[bytes, bytes]] = message.get("headers", [])
+                added = [(name.lower().encode(), value.encode()) for name, value in extra.items()]
+                if is_node and not any(name.lower() == b"x-weave-timestamp" for name, _ in headers):
+                    added.append((b"x-weave-timestamp", render_ts(now_ms(core.clock)).encode()))
+                if added:
+                    message = {**message, "headers": [*headers, *added]}
             await send(message)
 
         try:
@@ -174,7 +195,7 @@ def build_app(core: Core, faults: Faults, *, signup: bool = True) -> Starlette:
         exception_handlers={HTTPException: _http_error},
         middleware=[
             Middleware(
-                CORSMiddleware,
+                CorsFront,
                 allow_origins=["*"],
                 allow_methods=CORS_METHODS,
                 allow_headers=CORS_ALLOWED_HEADERS,

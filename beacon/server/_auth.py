@@ -27,7 +27,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from beacon._hawk import HawkInvalid, parse_header, verify
 from beacon._hawk import split_host as hawk_split_host
@@ -60,8 +60,7 @@ class StorageUser:
     uid: int
 
 
-@dataclass(frozen=True)
-class RequestFacts:
+class RequestFacts(NamedTuple):
     """What authentication needs to know about a request."""
 
     method: str
@@ -160,7 +159,7 @@ class HawkGate:
         self._remember_nonce(header.id, header.nonce, header.ts, now)
         if data["uid"] != facts.uid:
             raise StorageHTTPError(400, 0)  # token uid ≠ path uid (§2.4 item 6)
-        with self._db.transaction() as conn:
+        with self._db.reading() as conn:
             record = _node_records.get(conn, facts.node, facts.uid)
         if record.retired or data["expires"] <= record.void_through:
             raise unauthorized()  # moved away, replaced by a new client state, or revoked

@@ -9,16 +9,22 @@ Contract:
   or returns the failure reason string used in POST ``failed`` maps. ``modified`` and
   ``collection`` are accepted and ignored; any other key is refused.
 * :func:`known_bad` flags a ``crypto`` payload with an all-zero IV (§3.11).
+* :func:`wire_json` renders a stored BSO as a GET answers it (§3.2): ASCII JSON bytes, kept in
+  the database beside the record so a page of records is joined, not rebuilt;
+  :func:`payload_of` and :func:`key_of` read the payload and the (modified, id) key back.
 
 § numbers refer to docs/protocol.md.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from decimal import Decimal
 from typing import Any
 
 from beacon._protocol import COLLECTION, MAX_TTL, RECORD_ID, SORTINDEX_LIMIT
+from beacon.server._wire import quote, render_ts
 
 _COLLECTION, _ID = COLLECTION, RECORD_ID  # the protocol's rules (beacon._protocol)
 _KNOWN_BAD = re.compile(r'IV":\s*"AAAAAAAAAAAAAAAAAAAAAA=="')
@@ -83,3 +89,29 @@ def payload_bytes(item: dict[str, Any]) -> int:
 def known_bad(collection: str, item: dict[str, Any]) -> bool:
     payload = item.get("payload")
     return collection == "crypto" and isinstance(payload, str) and bool(_KNOWN_BAD.search(payload))
+
+
+def wire_json(bso_id: str, modified: int, payload: str, sortindex: int | None) -> bytes:
+    """The output BSO (§3.2): id, modified (two decimals), payload, sortindex only if set.
+
+    ASCII whatever the payload holds (non-ASCII is escaped), so the bytes are the response's.
+    """
+    tail = "}" if sortindex is None else f',"sortindex":{int(sortindex)}}}'
+    text = (
+        f'{{"id":{quote(bso_id)},"modified":{render_ts(modified)},"payload":{quote(payload)}{tail}'
+    )
+    return text.encode("ascii")
+
+
+def payload_of(wire: bytes) -> str:
+    """The payload of a BSO rendered by :func:`wire_json`."""
+    return str(json.loads(wire)["payload"])
+
+
+_EXACT = json.JSONDecoder(parse_float=Decimal)  # built once: json.loads would build one a call
+
+
+def key_of(wire: bytes) -> tuple[int, str]:
+    """(modified in ms, id) of a BSO rendered by :func:`wire_json`, exactly."""
+    data = _EXACT.decode(wire.decode("ascii"))
+    return int(data["modified"] * 1000), str(data["id"])

@@ -7,7 +7,8 @@ Contract:
   secrets: the service survives a restart.
 * One connection, shared by every thread, guarded by :attr:`Database.lock` (an ``RLock``).
   :meth:`Database.transaction` takes the lock and commits (or rolls back) as one unit; every
-  read and write in the server goes through it.
+  write in the server goes through it. :meth:`Database.reading` takes the lock only, for
+  requests that only read.
 * A new database file is created owner-only (0600): it holds the secrets.
 * :meth:`Database.secret` returns a named random secret, generated on first use and stored in
   the ``meta`` table (master secret for tokens, OAuth signing secret, metrics secret). Secrets
@@ -28,7 +29,24 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-_SCHEMA = """
+from beacon._errors import UsageError
+from beacon.server._bso import wire_json
+
+_BSOS = """
+-- ``wire`` is the BSO as a GET answers it (ASCII JSON, _bso.wire_json), written with the
+-- record, so a page is a join of stored bytes; ``bytes`` is the payload's UTF-8 size (quota).
+CREATE TABLE IF NOT EXISTS bsos (
+    node INTEGER NOT NULL, uid INTEGER NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
+    sortindex INTEGER, modified INTEGER NOT NULL, expiry INTEGER,
+    bytes INTEGER NOT NULL, wire BLOB NOT NULL,
+    PRIMARY KEY (node, uid, collection, id)
+);
+-- Pages sort by (modified, id): the index serves the order and the keyset offsets (§3.5).
+CREATE INDEX IF NOT EXISTS bsos_by_modified_id ON bsos (node, uid, collection, modified, id);
+"""
+
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 -- Firefox Accounts stand-in: one row per account.
 CREATE TABLE IF NOT EXISTS accounts (
@@ -72,18 +90,12 @@ CREATE TABLE IF NOT EXISTS collections (
     node INTEGER NOT NULL, uid INTEGER NOT NULL, name TEXT NOT NULL, modified INTEGER NOT NULL,
     PRIMARY KEY (node, uid, name)
 );
-CREATE TABLE IF NOT EXISTS bsos (
-    node INTEGER NOT NULL, uid INTEGER NOT NULL, collection TEXT NOT NULL, id TEXT NOT NULL,
-    sortindex INTEGER, payload TEXT NOT NULL, modified INTEGER NOT NULL, expiry INTEGER,
-    PRIMARY KEY (node, uid, collection, id)
-);
-DROP INDEX IF EXISTS bsos_by_modified;
--- Pages sort by (modified, id): the index serves the order and the keyset offsets (§3.5).
-CREATE INDEX IF NOT EXISTS bsos_by_modified_id ON bsos (node, uid, collection, modified, id);
+-- ``records``/``bytes`` count what was appended, so an append need not recount the batch.
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     node INTEGER NOT NULL, uid INTEGER NOT NULL, collection TEXT NOT NULL,
-    created INTEGER NOT NULL
+    created INTEGER NOT NULL,
+    records INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS batch_items (
     batch INTEGER NOT NULL, seq INTEGER NOT NULL, id TEXT NOT NULL, fields TEXT NOT NULL,
@@ -91,8 +103,70 @@ CREATE TABLE IF NOT EXISTS batch_items (
     PRIMARY KEY (batch, seq)
 );
 """
+    + _BSOS
+)
 
 DB_FILENAME = "beacon-server.sqlite3"
+#: ``PRAGMA user_version`` of the schema above. Files from before versioning are 0.
+SCHEMA_VERSION = 1
+# The page cache (KiB): the default 2 MiB holds fewer than 2,000 records of 1 KB.
+_CACHE_KIB = 32 * 1024
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script, for running inside one transaction
+    (``executescript`` would commit first)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        if not pending and (not line.strip() or line.lstrip().startswith("--")):
+            continue  # comments between statements
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    assert not pending.strip(), "the schema script ends in an unfinished statement"
+    return statements
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate_0_to_1(conn: sqlite3.Connection) -> None:
+    """Unversioned files: render each record's ``wire`` form (the payload column goes) and
+    count each open batch's records and bytes."""
+    if "payload" in _columns(conn, "bsos"):  # empty when the table is missing
+        conn.execute("DROP INDEX IF EXISTS bsos_by_modified")
+        conn.execute("DROP INDEX IF EXISTS bsos_by_modified_id")
+        conn.execute("ALTER TABLE bsos RENAME TO bsos_v0")
+        for statement in _statements(_BSOS):
+            conn.execute(statement)
+        rows = conn.execute(
+            "SELECT node, uid, collection, id, sortindex, modified, expiry, payload FROM bsos_v0"
+        )
+        conn.executemany(
+            "INSERT INTO bsos (node, uid, collection, id, sortindex, modified, expiry, bytes,"
+            " wire) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (*row[:7], len(row[7].encode("utf-8")), wire_json(row[3], row[5], row[7], row[4]))
+                for row in rows  # read row by row: the file may hold many records
+            ),
+        )
+        conn.execute("DROP TABLE bsos_v0")
+    batch_columns = _columns(conn, "batches")
+    if batch_columns and "records" not in batch_columns:
+        conn.execute("ALTER TABLE batches ADD COLUMN records INTEGER NOT NULL DEFAULT 0")
+        conn.execute("ALTER TABLE batches ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0")
+        conn.execute(
+            "UPDATE batches SET records = (SELECT COUNT(*) FROM batch_items WHERE batch ="
+            " batches.id), bytes = (SELECT COALESCE(SUM(bytes), 0) FROM batch_items WHERE"
+            " batch = batches.id)"
+        )
+
+
+# Version n -> n + 1, each run in the transaction that sets the new user_version.
+_MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {0: _migrate_0_to_1}
 
 
 class Database:
@@ -111,7 +185,37 @@ class Database:
             if path is not None:
                 self._conn.execute("PRAGMA journal_mode=WAL")
                 self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.executescript(_SCHEMA)
+                self._conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
+            try:
+                self._upgrade()
+            except BaseException:
+                self._conn.close()
+                raise
+
+    def _upgrade(self) -> None:
+        """Create the schema, or bring an older file's up to :data:`SCHEMA_VERSION`."""
+        conn = self._conn
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise UsageError(
+                f"{self.path} was written by a newer beacon (server schema {version}; this"
+                f" beacon reads up to {SCHEMA_VERSION}); upgrade beacon to open it"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            fresh = conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()[0] == 0
+            if not fresh:
+                for step in range(version, SCHEMA_VERSION):
+                    _MIGRATIONS[step](conn)
+            for statement in _statements(_SCHEMA):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
 
     def __repr__(self) -> str:
         return f"Database({str(self.path) if self.path else ':memory:'})"
@@ -127,6 +231,13 @@ class Database:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """Hold the lock for reads only, without BEGIN and COMMIT (half a read's cost): with
+        one connection behind one lock no write can come between two reads."""
+        with self.lock:
+            yield self._conn
 
     def secret(self, name: str, *, make: Callable[[], str] | None = None) -> str:
         """The stored secret ``name``, created (random, or by ``make``) on first use."""

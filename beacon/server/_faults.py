@@ -213,9 +213,7 @@ class Faults(InjectedAnswers):
         core = self._core
         with core.db.transaction() as conn:
             user = self._user(conn, fxa_uid)
-            rows, _ = _store.query_bsos(
-                conn, user.node, user.uid, collection, now=now_ms(core.clock)
-            )
+            rows = _store.records(conn, user.node, user.uid, collection, now_ms(core.clock))
         return {
             r.id: {"payload": r.payload, "modified": r.modified / 1000, "sortindex": r.sortindex}
             for r in rows

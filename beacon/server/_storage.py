@@ -23,13 +23,15 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
-from starlette.datastructures import Headers, QueryParams
+from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Scope
 
 from beacon.server import _store
 from beacon.server._auth import RequestFacts, StorageUser, split_host
@@ -54,13 +56,14 @@ _SORTS = frozenset({"newest", "oldest", "index"})
 
 @dataclass
 class NodeRequest:
-    """One authenticated storage request."""
+    """One authenticated storage request. ``headers`` maps lower-case names to the first
+    value sent; ``query`` is parsed on first use (most requests have none)."""
 
     core: Core
     user: StorageUser
     method: str
-    query: QueryParams
-    headers: Headers
+    query_string: bytes
+    headers: Mapping[str, str]
     body: bytes
     collection: str | None
     bso_id: str | None
@@ -74,13 +77,17 @@ class NodeRequest:
     def uid(self) -> int:
         return self.user.uid
 
+    @cached_property
+    def query(self) -> QueryParams:
+        return QueryParams(self.query_string)
+
 
 @dataclass
 class Reply:
     """What a handler answers; the wrapper adds the timestamp headers."""
 
     status: int
-    body: str
+    body: str | bytes
     last_modified: int | None
     headers: dict[str, str] = field(default_factory=dict)
     media_type: str = "application/json"
@@ -140,26 +147,11 @@ def output_format(accept: str | None) -> str:
     raise StorageHTTPError(406, 0)
 
 
-def bso_text(row: _store.BsoRow) -> str:
-    """The output BSO (§3.2): id, modified (two decimals), payload, sortindex only if set."""
-    text = (
-        '{"id":'
-        + quote(row.id)
-        + ',"modified":'
-        + render_ts(row.modified)
-        + ',"payload":'
-        + quote(row.payload)
-    )
-    if row.sortindex is not None:
-        text += ',"sortindex":' + str(int(row.sortindex))
-    return text + "}"
-
-
 # -- read endpoints ---------------------------------------------------------------------------
 
 
 def info_collections(ctx: NodeRequest) -> Reply:
-    with ctx.core.db.transaction() as conn:
+    with ctx.core.db.reading() as conn:
         store = _store.store_modified(conn, ctx.node, ctx.uid)
         check_preconditions(ctx, store)
         names = _store.info_collections(conn, ctx.node, ctx.uid)
@@ -168,7 +160,7 @@ def info_collections(ctx: NodeRequest) -> Reply:
 
 
 def info_quota(ctx: NodeRequest) -> Reply:
-    with ctx.core.db.transaction() as conn:
+    with ctx.core.db.reading() as conn:
         store = _store.store_modified(conn, ctx.node, ctx.uid)
         check_preconditions(ctx, store)
         used = _store.used_bytes(conn, ctx.node, ctx.uid, ctx.now)
@@ -177,7 +169,7 @@ def info_quota(ctx: NodeRequest) -> Reply:
 
 
 def info_collection_usage(ctx: NodeRequest) -> Reply:
-    with ctx.core.db.transaction() as conn:
+    with ctx.core.db.reading() as conn:
         store = _store.store_modified(conn, ctx.node, ctx.uid)
         check_preconditions(ctx, store)
         usage = _store.collection_usage(conn, ctx.node, ctx.uid, ctx.now)
@@ -185,7 +177,7 @@ def info_collection_usage(ctx: NodeRequest) -> Reply:
 
 
 def info_collection_counts(ctx: NodeRequest) -> Reply:
-    with ctx.core.db.transaction() as conn:
+    with ctx.core.db.reading() as conn:
         store = _store.store_modified(conn, ctx.node, ctx.uid)
         check_preconditions(ctx, store)
         counts = _store.collection_counts(conn, ctx.node, ctx.uid, ctx.now)
@@ -216,49 +208,54 @@ def get_collection(ctx: NodeRequest) -> Reply:
         raise StorageHTTPError(400, 0)
     full = "full" in query
     fmt = output_format(ctx.headers.get("accept"))
-    with ctx.core.db.transaction() as conn:
+    listing = _store.Query(ids, newer, older, sort, limit, offset)
+    with ctx.core.db.reading() as conn:
         modified = _store.collection_modified(conn, ctx.node, ctx.uid, ctx.collection)
         check_preconditions(ctx, modified)
-        rows, next_offset = _store.query_bsos(
-            conn,
-            ctx.node,
-            ctx.uid,
-            ctx.collection,
-            now=ctx.now,
-            ids=ids,
-            newer=newer,
-            older=older,
-            sort=sort,
-            limit=limit,
-            offset=offset,
-        )
-    items = [bso_text(r) for r in rows] if full else [quote(r.id) for r in rows]
+        if full:  # stored wire forms: the page is joined, not rendered (``_store``)
+            items, next_offset = _store.list_wire(
+                conn, ctx.node, ctx.uid, ctx.collection, ctx.now, listing
+            )
+        else:
+            ids_found, next_offset = _store.list_ids(
+                conn, ctx.node, ctx.uid, ctx.collection, ctx.now, listing
+            )
+            items = [quote(i).encode("ascii") for i in ids_found]
     headers = {"X-Weave-Records": str(len(items))}
     if next_offset is not None:
         headers["X-Weave-Next-Offset"] = next_offset
     if fmt == "newlines":
-        body = "".join(item + "\n" for item in items)
-        return Reply(200, body, modified, headers, media_type="application/newlines")
-    return Reply(200, "[" + ",".join(items) + "]", modified, headers)
+        items.append(b"")
+        return Reply(200, b"\n".join(items), modified, headers, media_type="application/newlines")
+    return Reply(200, _json_array(items), modified, headers)
+
+
+def _json_array(items: list[bytes]) -> bytes:
+    """``[a,b,...]`` in one copy of the page (``b"[" + ... + b"]"`` would copy ~0.5 MB twice)."""
+    if not items:
+        return b"[]"
+    items[0] = b"[" + items[0]
+    items[-1] += b"]"
+    return b",".join(items)
 
 
 def get_item(ctx: NodeRequest) -> Reply:
     assert ctx.collection is not None
     assert ctx.bso_id is not None
-    with ctx.core.db.transaction() as conn:
+    with ctx.core.db.reading() as conn:
         row = _store.get_bso(conn, ctx.node, ctx.uid, ctx.collection, ctx.bso_id, ctx.now)
     if row is None:
         raise StorageHTTPError(404, 0)
     check_preconditions(ctx, row.modified)
-    return Reply(200, bso_text(row), row.modified)
+    return Reply(200, row.wire, row.modified)
 
 
 # -- the wrapper ------------------------------------------------------------------------------
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(request: Request, headers: Mapping[str, str], limit: int) -> bytes:
     """The request body, or 413 once it exceeds ``max_request_bytes`` (§3.6)."""
-    declared = (request.headers.get("content-length") or "").strip()
+    declared = (headers.get("content-length") or "").strip()
     if declared.isascii() and declared.isdigit() and exceeds(declared, limit):
         raise StorageHTTPError(413, RESP_SIZE_LIMIT)
     chunks: list[bytes] = []
@@ -297,51 +294,64 @@ def render(reply: Reply, now: int) -> Response:
     return Response(reply.body, reply.status, headers=headers, media_type=reply.media_type)
 
 
+def _headers(scope: Scope) -> dict[str, str]:
+    """Request headers by lower-case name (ASGI sends them so), the first value of each:
+    one pass, where each ``Headers.get`` would scan them all again."""
+    found: dict[str, str] = {}
+    for name, value in scope["headers"]:
+        found.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+    return found
+
+
 def node_endpoint(handler: Handler, *, allow_expired: bool = False) -> Callable[..., object]:
     """Wrap a handler: node check, body limit, Hawk, name validation, error rendering."""
 
     async def endpoint(request: Request) -> Response:
-        core: Core = request.app.state.core
+        scope = request.scope
+        core: Core = scope["app"].state.core
         now = now_ms(core.clock)
+        method: str = scope["method"]
         try:
-            node = path_number(request.path_params["node"])
-            uid = path_number(request.path_params["uid"])
+            params = scope["path_params"]
+            node = path_number(params["node"])
+            uid = path_number(params["uid"])
             if not 1 <= node <= core.nodes:
                 raise StorageHTTPError(404, 0)
+            headers = _headers(scope)
             body = b""
-            if request.method in ("POST", "PUT"):
-                body = await _read_body(request, core.limits.max_request_bytes)
-            host, port = split_host(request.headers.get("host", ""), request.url.scheme)
-            raw_path: bytes = request.scope.get("raw_path") or request.url.path.encode()
-            query_string: bytes = request.scope.get("query_string", b"")
+            if method in ("POST", "PUT"):
+                body = await _read_body(request, headers, core.limits.max_request_bytes)
+            host, port = split_host(headers.get("host", ""), scope["scheme"])
+            raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+            query_string: bytes = scope.get("query_string", b"")
             resource = raw_path.decode("latin-1")
             if query_string:
                 resource += "?" + query_string.decode("latin-1")
             user = core.gate.authenticate(
                 RequestFacts(
-                    method=request.method,
+                    method=method,
                     resource=resource,
                     host=host,
                     port=port,
-                    authorization=request.headers.get("authorization"),
+                    authorization=headers.get("authorization"),
                     node=node,
                     uid=uid,
-                    allow_expired=allow_expired and request.method in ("GET", "HEAD"),
+                    allow_expired=allow_expired and method in ("GET", "HEAD"),
                 )
             )
-            collection = request.path_params.get("collection")
+            collection = params.get("collection")
             if collection is not None and not valid_collection(collection):
                 raise StorageHTTPError(400, RESP_INVALID_COLLECTION)
-            bso_id = request.path_params.get("bso_id")
+            bso_id = params.get("bso_id")
             if bso_id is not None and not valid_id(bso_id):
                 raise StorageHTTPError(400, RESP_INVALID_BSO)
             reply = handler(
                 NodeRequest(
                     core=core,
                     user=user,
-                    method=request.method,
-                    query=request.query_params,
-                    headers=request.headers,
+                    method=method,
+                    query_string=query_string,
+                    headers=headers,
                     body=body,
                     collection=collection,
                     bso_id=bso_id,

@@ -15,8 +15,11 @@ name one user's store; timestamps are integer milliseconds, multiples of 10):
   key, ``<modified>.<base64url(id)>``, so a page costs the same however deep it is (an SQL
   ``OFFSET`` re-reads every earlier row); for ``sort=index`` it is a position (``<n>``), and a
   plain position is accepted for every order.
-* Batches (§3.6) hold validated items until commit; a committed batch row is deleted and
-  AUTOINCREMENT never reuses its id, so it cannot be resurrected.
+* Each BSO is stored with its ``wire`` form (``_bso.wire_json``: what a GET answers for it),
+  rendered when it is written, so :func:`list_wire` reads a page as stored bytes.
+* :func:`apply_items` reads the rows it updates in a few ``IN (...)`` queries and writes each
+  distinct id once, so its statements and rows touched are linear in the items.
+* Batches (§3.6) live in ``_batches``; deleting a collection or a store drops its batches.
 
 § numbers refer to docs/protocol.md.
 """
@@ -25,13 +28,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-BATCH_LIFETIME_MS = 2 * 3600 * 1000
+from beacon.server._batches import drop_batches
+from beacon.server._bso import key_of, payload_of, wire_json
 
 _ORDER = {
     None: "id ASC",
@@ -57,7 +59,8 @@ class Offset(NamedTuple):
 
 
 def parse_offset(token: str | None, sort: str | None) -> Offset | None:
-    """The offset a token from :func:`query_bsos` names, or None when it is not one."""
+    """The offset a token from :func:`list_wire` or :func:`list_ids` names, or None when it is
+    not one."""
     if token is None or token == "":
         return _START
     if token.isascii() and token.isdigit() and len(token) <= 12:
@@ -78,18 +81,22 @@ def parse_offset(token: str | None, sort: str | None) -> Offset | None:
 _START = Offset()
 
 
-def _token(row: BsoRow) -> str:
-    encoded = base64.urlsafe_b64encode(row.id.encode("ascii")).rstrip(b"=").decode("ascii")
-    return f"{row.modified}.{encoded}"
+def _token(modified: int, bso_id: str) -> str:
+    encoded = base64.urlsafe_b64encode(bso_id.encode("ascii")).rstrip(b"=").decode("ascii")
+    return f"{modified}.{encoded}"
 
 
 class BsoRow(NamedTuple):
-    """A visible BSO as stored (a tuple: rows are built by the thousand)."""
+    """A visible BSO as stored: its fields and its ``wire`` form."""
 
     id: str
     modified: int
-    payload: str
     sortindex: int | None
+    wire: bytes
+
+    @property
+    def payload(self) -> str:
+        return payload_of(self.wire)
 
 
 def store_modified(conn: sqlite3.Connection, node: int, uid: int) -> int:
@@ -154,7 +161,7 @@ def collection_counts(conn: sqlite3.Connection, node: int, uid: int, now: int) -
 def collection_usage(conn: sqlite3.Connection, node: int, uid: int, now: int) -> dict[str, int]:
     """Payload bytes per collection (UTF-8), visible records only."""
     rows = conn.execute(
-        "SELECT collection, SUM(LENGTH(CAST(payload AS BLOB))) FROM bsos WHERE node = ?"
+        "SELECT collection, SUM(bytes) FROM bsos WHERE node = ?"
         " AND uid = ? AND (expiry IS NULL OR expiry > ?) GROUP BY collection"
         " ORDER BY collection",
         (node, uid, now),
@@ -162,32 +169,46 @@ def collection_usage(conn: sqlite3.Connection, node: int, uid: int, now: int) ->
     return {str(name): int(size or 0) for name, size in rows}
 
 
+_ROW = "id, modified, sortindex, wire"
+
+
 def get_bso(
     conn: sqlite3.Connection, node: int, uid: int, name: str, bso_id: str, now: int
 ) -> BsoRow | None:
     row = conn.execute(
-        "SELECT id, modified, payload, sortindex FROM bsos WHERE node = ? AND uid = ?"
+        f"SELECT {_ROW} FROM bsos WHERE node = ? AND uid = ?"
         " AND collection = ? AND id = ? AND (expiry IS NULL OR expiry > ?)",
         (node, uid, name, bso_id, now),
     ).fetchone()
-    return None if row is None else BsoRow(row[0], int(row[1]), row[2], row[3])
+    return None if row is None else BsoRow._make(row)
 
 
-def query_bsos(
-    conn: sqlite3.Connection,
-    node: int,
-    uid: int,
-    name: str,
-    *,
-    now: int,
-    ids: Sequence[str] | None = None,
-    newer: int | None = None,
-    older: int | None = None,
-    sort: str | None = None,
-    limit: int | None = None,
-    offset: Offset = _START,
-) -> tuple[list[BsoRow], str | None]:
-    """Matching BSOs in a stable order and the next offset token if more remain (§3.5)."""
+def records(conn: sqlite3.Connection, node: int, uid: int, name: str, now: int) -> list[BsoRow]:
+    """Every visible BSO of a collection, by id."""
+    rows = conn.execute(
+        f"SELECT {_ROW} FROM bsos WHERE node = ? AND uid = ? AND collection = ?"
+        " AND (expiry IS NULL OR expiry > ?) ORDER BY id",
+        (node, uid, name, now),
+    )
+    return [BsoRow._make(row) for row in rows]
+
+
+class Query(NamedTuple):
+    """Which BSOs a listing selects, in which order, from where (§3.5)."""
+
+    ids: Sequence[str] | None = None
+    newer: int | None = None
+    older: int | None = None
+    sort: str | None = None
+    limit: int | None = None
+    offset: Offset = _START
+
+
+def _listing(
+    conn: sqlite3.Connection, column: str, node: int, uid: int, name: str, now: int, query: Query
+) -> tuple[list[Any], bool]:
+    """``column`` of the matching BSOs in a stable order (at most ``limit``), and whether more
+    remain (§3.5). One column only: a page's 500 rows cost less without their keys."""
     where = [
         "node = :node",
         "uid = :uid",
@@ -195,33 +216,118 @@ def query_bsos(
         "(expiry IS NULL OR expiry > :now)",
     ]
     params: dict[str, Any] = {"node": node, "uid": uid, "name": name, "now": now}
-    if ids is not None:
-        marks = [f":id{i}" for i in range(len(ids))]
+    if query.ids is not None:
+        marks = [f":id{i}" for i in range(len(query.ids))]
         where.append(f"id IN ({','.join(marks)})")
-        params.update({mark[1:]: value for mark, value in zip(marks, ids, strict=True)})
-    if newer is not None:
+        params.update({mark[1:]: value for mark, value in zip(marks, query.ids, strict=True)})
+    if query.newer is not None:
         where.append("modified > :newer")
-        params["newer"] = newer
-    if older is not None:
+        params["newer"] = query.newer
+    if query.older is not None:
         where.append("modified < :older")
-        params["older"] = older
-    if offset.after is not None:
-        where.append(_AFTER[sort])
-        params["after_modified"], params["after_id"] = offset.after
+        params["older"] = query.older
+    if query.offset.after is not None:
+        where.append(_AFTER[query.sort])
+        params["after_modified"], params["after_id"] = query.offset.after
+    limit = query.limit
     params["limit"] = -1 if limit is None else limit + 1
-    params["position"] = offset.position
+    params["position"] = query.offset.position
     sql = (
-        "SELECT id, modified, payload, sortindex FROM bsos WHERE "
+        f"SELECT {column} FROM bsos WHERE "
         + " AND ".join(where)
-        + f" ORDER BY {_ORDER[sort]} LIMIT :limit OFFSET :position"
+        + f" ORDER BY {_ORDER[query.sort]} LIMIT :limit OFFSET :position"
     )
-    rows = [BsoRow._make(r) for r in conn.execute(sql, params)]
-    if limit is None or len(rows) <= limit:
-        return rows, None
-    rows = rows[:limit]
-    if sort in _AFTER:
-        return rows, _token(rows[-1])
-    return rows, str(offset.position + limit)
+    values = [row[0] for row in conn.execute(sql, params)]
+    if limit is None or len(values) <= limit:
+        return values, False
+    del values[limit:]
+    return values, True
+
+
+def _next(query: Query, key: tuple[int, str]) -> str:
+    """The offset token after a page whose last row has ``key`` (modified, id)."""
+    if query.sort in _AFTER:
+        return _token(*key)
+    assert query.limit is not None
+    return str(query.offset.position + query.limit)
+
+
+def list_wire(
+    conn: sqlite3.Connection, node: int, uid: int, name: str, now: int, query: Query
+) -> tuple[list[bytes], str | None]:
+    """The wire form of each matching BSO, and the next offset token if more remain."""
+    wires, more = _listing(conn, "wire", node, uid, name, now, query)
+    return wires, _next(query, key_of(wires[-1])) if more else None
+
+
+def list_ids(
+    conn: sqlite3.Connection, node: int, uid: int, name: str, now: int, query: Query
+) -> tuple[list[str], str | None]:
+    """The id of each matching BSO, and the next offset token if more remain."""
+    ids, more = _listing(conn, "id", node, uid, name, now, query)
+    if not more:
+        return ids, None
+    (modified,) = conn.execute(
+        "SELECT modified FROM bsos WHERE node = ? AND uid = ? AND collection = ? AND id = ?",
+        (node, uid, name, ids[-1]),
+    ).fetchone()
+    return ids, _next(query, (int(modified), ids[-1]))
+
+
+class _Stored(NamedTuple):
+    """A BSO's state while items are applied. ``payload`` is None while the stored row's
+    ``wire`` is still right (then it need not be read: most updates replace the payload)."""
+
+    sortindex: int | None
+    modified: int
+    expiry: int | None
+    payload: str | None
+
+
+_IN_CHUNK = 500  # ids per IN (...) lookup, well under SQLite's bound on parameters
+
+
+def _existing(
+    conn: sqlite3.Connection, node: int, uid: int, name: str, ids: Sequence[str]
+) -> dict[str, _Stored]:
+    """The stored rows of ``ids`` (live or expired), a few lookups for any number of ids."""
+    found: dict[str, _Stored] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = conn.execute(
+            "SELECT id, sortindex, modified, expiry FROM bsos WHERE node = ? AND uid = ?"
+            f" AND collection = ? AND id IN ({marks})",
+            (node, uid, name, *chunk),
+        )
+        for bso_id, sortindex, modified, expiry in rows:
+            found[bso_id] = _Stored(sortindex, modified, expiry, None)
+    return found
+
+
+def _merge(
+    old: _Stored | None,
+    item: dict[str, Any],
+    stored_payload: Callable[[], str],
+    *,
+    when: int,
+    now: int,
+) -> _Stored:
+    """One item applied to a BSO's state (§3.2): a new or expired BSO gets defaults; updating
+    only ``ttl`` keeps ``modified``; TTLs count from ``when``. ``stored_payload`` reads the
+    payload of the stored row, for an update that keeps it."""
+    ttl_expiry = None if item.get("ttl") is None else when + int(item["ttl"]) * 1000
+    if old is None or (old.expiry is not None and old.expiry <= now):
+        return _Stored(item.get("sortindex"), when, ttl_expiry, item.get("payload") or "")
+    expiry = ttl_expiry if "ttl" in item else old.expiry
+    if "payload" not in item and "sortindex" not in item:
+        return old._replace(expiry=expiry)
+    sortindex = item.get("sortindex", old.sortindex)
+    if "payload" in item:
+        payload = item["payload"] or ""
+    else:
+        payload = old.payload if old.payload is not None else stored_payload()
+    return _Stored(sortindex, when, expiry, payload)
 
 
 def apply_items(
@@ -234,33 +340,47 @@ def apply_items(
     when: int,
     now: int,
 ) -> None:
-    """Upsert validated items with partial-update semantics at write time ``when`` (§3.2)."""
+    """Upsert validated items with partial-update semantics at write time ``when`` (§3.2).
+
+    Items apply in order (a later item for an id sees what the earlier ones made of it);
+    each id is written once, with its final state.
+    """
+    items = list(items)
+    stored = _existing(conn, node, uid, name, list(dict.fromkeys(item["id"] for item in items)))
+    states: dict[str, _Stored] = {}
     for item in items:
-        key = (node, uid, name, item["id"])
-        row = conn.execute(
-            "SELECT sortindex, payload, modified, expiry FROM bsos WHERE node = ? AND uid = ?"
-            " AND collection = ? AND id = ?",
-            key,
-        ).fetchone()
-        live = row is not None and (row[3] is None or row[3] > now)
-        ttl_expiry = None if item.get("ttl") is None else when + int(item["ttl"]) * 1000
-        if not live:
-            sortindex = item.get("sortindex")
-            payload = item.get("payload") or ""
-            modified = when
-            expiry = ttl_expiry
-        else:
-            assert row is not None
-            sortindex = item["sortindex"] if "sortindex" in item else row[0]
-            payload = (item["payload"] or "") if "payload" in item else row[1]
-            changed = "payload" in item or "sortindex" in item
-            modified = when if changed else int(row[2])
-            expiry = ttl_expiry if "ttl" in item else row[3]
-        conn.execute(
-            "INSERT OR REPLACE INTO bsos (node, uid, collection, id, sortindex, payload,"
-            " modified, expiry) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (*key, sortindex, payload, modified, expiry),
+        bso_id = item["id"]
+
+        def stored_payload(bso_id: str = bso_id) -> str:
+            row = conn.execute(
+                "SELECT wire FROM bsos WHERE node = ? AND uid = ? AND collection = ? AND id = ?",
+                (node, uid, name, bso_id),
+            ).fetchone()
+            return payload_of(row[0])
+
+        old = states.get(bso_id) or stored.get(bso_id)
+        states[bso_id] = _merge(old, item, stored_payload, when=when, now=now)
+    written, expiries = [], []
+    for bso_id, state in states.items():
+        if state.payload is None:  # the stored row's wire form stands; only its TTL moved
+            expiries.append((state.expiry, node, uid, name, bso_id))
+            continue
+        wire = wire_json(bso_id, state.modified, state.payload, state.sortindex)
+        size = len(state.payload.encode("utf-8"))
+        written.append(
+            (node, uid, name, bso_id, state.sortindex, state.modified, state.expiry, size, wire)
         )
+    conn.executemany(
+        "INSERT INTO bsos (node, uid, collection, id, sortindex, modified, expiry, bytes, wire)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (node, uid, collection, id) DO UPDATE"
+        " SET sortindex = excluded.sortindex, modified = excluded.modified,"
+        " expiry = excluded.expiry, bytes = excluded.bytes, wire = excluded.wire",
+        written,
+    )
+    conn.executemany(
+        "UPDATE bsos SET expiry = ? WHERE node = ? AND uid = ? AND collection = ? AND id = ?",
+        expiries,
+    )
 
 
 def delete_bso(conn: sqlite3.Connection, node: int, uid: int, name: str, bso_id: str) -> None:
@@ -285,85 +405,15 @@ def delete_collection(conn: sqlite3.Connection, node: int, uid: int, name: str) 
             f"DELETE FROM {table} WHERE node = ? AND uid = ? AND {column} = ?",
             (node, uid, name),
         )
-    _drop_batches(conn, "node = ? AND uid = ? AND collection = ?", (node, uid, name))
+    drop_batches(conn, "node = ? AND uid = ? AND collection = ?", (node, uid, name))
 
 
 def delete_all(conn: sqlite3.Connection, node: int, uid: int) -> None:
     """Delete every collection and record; the store row keeps its high-water timestamp."""
     conn.execute("DELETE FROM bsos WHERE node = ? AND uid = ?", (node, uid))
     conn.execute("DELETE FROM collections WHERE node = ? AND uid = ?", (node, uid))
-    _drop_batches(conn, "node = ? AND uid = ?", (node, uid))
-
-
-def _drop_batches(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> None:
-    conn.execute(
-        f"DELETE FROM batch_items WHERE batch IN (SELECT id FROM batches WHERE {where})", params
-    )
-    conn.execute(f"DELETE FROM batches WHERE {where}", params)
+    drop_batches(conn, "node = ? AND uid = ?", (node, uid))
 
 
 def used_bytes(conn: sqlite3.Connection, node: int, uid: int, now: int) -> int:
     return sum(collection_usage(conn, node, uid, now).values())
-
-
-# -- batches (§3.6) ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BatchInfo:
-    id: int
-    records: int
-    bytes: int
-
-
-def create_batch(conn: sqlite3.Connection, node: int, uid: int, name: str, now: int) -> int:
-    cursor = conn.execute(
-        "INSERT INTO batches (node, uid, collection, created) VALUES (?, ?, ?, ?)",
-        (node, uid, name, now),
-    )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
-
-
-def find_batch(
-    conn: sqlite3.Connection, node: int, uid: int, name: str, batch_id: int, now: int
-) -> BatchInfo | None:
-    """The open batch ``batch_id`` of this user and collection, unless expired."""
-    row = conn.execute(
-        "SELECT created FROM batches WHERE id = ? AND node = ? AND uid = ? AND collection = ?",
-        (batch_id, node, uid, name),
-    ).fetchone()
-    if row is None or int(row[0]) + BATCH_LIFETIME_MS <= now:
-        return None
-    records, size = conn.execute(
-        "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM batch_items WHERE batch = ?",
-        (batch_id,),
-    ).fetchone()
-    return BatchInfo(batch_id, int(records), int(size))
-
-
-def append_batch(
-    conn: sqlite3.Connection, batch_id: int, items: Sequence[tuple[dict[str, Any], int]]
-) -> None:
-    """Append (item, payload bytes) pairs in order."""
-    row = conn.execute(
-        "SELECT COALESCE(MAX(seq), 0) FROM batch_items WHERE batch = ?", (batch_id,)
-    ).fetchone()
-    start = int(row[0]) + 1
-    conn.executemany(
-        "INSERT INTO batch_items (batch, seq, id, fields, bytes) VALUES (?, ?, ?, ?, ?)",
-        [
-            (batch_id, start + i, item["id"], json.dumps(item), size)
-            for i, (item, size) in enumerate(items)
-        ],
-    )
-
-
-def take_batch(conn: sqlite3.Connection, batch_id: int) -> list[dict[str, Any]]:
-    """The batch's items in order; the batch is gone afterwards."""
-    rows = conn.execute(
-        "SELECT fields FROM batch_items WHERE batch = ? ORDER BY seq", (batch_id,)
-    ).fetchall()
-    conn.execute("DELETE FROM batch_items WHERE batch = ?", (batch_id,))
-    conn.execute("DELETE FROM batches WHERE id = ?", (batch_id,))
-    return [json.loads(row[0]) for row in rows]

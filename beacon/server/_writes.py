@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from beacon.server import _store
+from beacon.server import _batches, _store
 from beacon.server._bso import check_bso, known_bad, payload_bytes
 from beacon.server._storage import (
     Handler,
@@ -95,7 +95,8 @@ def _parse_list(ctx: NodeRequest) -> list[dict[str, Any]]:
     ids = [x.get("id") for x in data]
     if any(i is None for i in ids):
         raise StorageHTTPError(400, RESP_INVALID_BSO)
-    keys = [json.dumps(i, sort_keys=True) for i in ids]
+    # Ids compare as JSON values (1 and "1" differ); strings, the usual case, as themselves.
+    keys = ids if all(type(i) is str for i in ids) else [json.dumps(i, sort_keys=True) for i in ids]
     if len(set(keys)) != len(keys):
         raise StorageHTTPError(400, RESP_INVALID_BSO)
     return data
@@ -117,7 +118,7 @@ def _quota(ctx: NodeRequest, incoming: int) -> dict[str, str]:
     quota = ctx.core.quota_bytes
     if quota is None:
         return {}
-    with ctx.core.db.transaction() as conn:
+    with ctx.core.db.reading() as conn:
         used = _store.used_bytes(conn, ctx.node, ctx.uid, ctx.now)
     if used + incoming > quota:
         raise StorageHTTPError(403, RESP_OVER_QUOTA)
@@ -177,12 +178,12 @@ def post_collection(ctx: NodeRequest) -> Reply:
     raw_items = _parse_list(ctx)
     node, uid, name, now = ctx.node, ctx.uid, ctx.collection, ctx.now
     with _write_lock(ctx):
-        with ctx.core.db.transaction() as conn:
+        with ctx.core.db.reading() as conn:
             current = _store.collection_modified(conn, node, uid, name)
             check_preconditions(ctx, current)
             info = None
             if batch_id is not None:
-                info = _store.find_batch(conn, node, uid, name, batch_id, now)
+                info = _batches.find_batch(conn, node, uid, name, batch_id, now)
                 if info is None:
                     raise StorageHTTPError(400, 0)
         accepted, success, failed = _sort_items(
@@ -194,14 +195,14 @@ def post_collection(ctx: NodeRequest) -> Reply:
         quota_headers = _quota(ctx, sum(n for _, n in accepted))
         with ctx.core.db.transaction() as conn:
             if batch is not None and commit is None:
-                if batch_id is None:
-                    batch_id = _store.create_batch(conn, node, uid, name, now)
-                _store.append_batch(conn, batch_id, accepted)
-                body = {"batch": str(batch_id), "success": success, "failed": failed}
+                if info is None:
+                    info = _batches.create_batch(conn, node, uid, name, now)
+                _batches.append_batch(conn, info, accepted)
+                body = {"batch": str(info.id), "success": success, "failed": failed}
                 return Reply(202, dumps(body), current, quota_headers)
             items = [item for item, _ in accepted]
-            if batch_id is not None:
-                items = _store.take_batch(conn, batch_id) + items
+            if info is not None:
+                items = _batches.take_batch(conn, info.id) + items
             if items:
                 when = _store.write_time(conn, node, uid, now)
                 _store.apply_items(conn, node, uid, name, items, when=when, now=now)

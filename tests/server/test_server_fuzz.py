@@ -183,7 +183,7 @@ def _snapshot(svc: EmbeddedService, uid: int) -> Any:
     with svc._core.db.transaction() as conn:
         return (
             conn.execute(
-                "SELECT collection, id, payload, sortindex, modified, expiry FROM bsos"
+                "SELECT collection, id, wire, sortindex, modified, expiry FROM bsos"
                 " WHERE uid = ? ORDER BY collection, id",
                 (uid,),
             ).fetchall(),
