@@ -27,6 +27,7 @@ import gc
 import json
 import multiprocessing
 import os
+import pickle
 import sqlite3
 import tempfile
 import time
@@ -145,8 +146,7 @@ def _bare_app(pages: Sequence[bytes]) -> Callable[..., Any]:
 def _serve_pages(conn: Connection, path: str) -> None:  # pragma: no cover - child process
     from beacon._serving import serve_in_thread
 
-    pages = json.loads(Path(path).read_text())
-    app = _bare_app([page.encode("utf-8") for page in pages])
+    app = _bare_app(pickle.loads(Path(path).read_bytes()))
     with serve_in_thread(app, name="bare") as serving:
         conn.send(serving.url)
         conn.recv()
@@ -156,8 +156,8 @@ def _serve_pages(conn: Connection, path: str) -> None:  # pragma: no cover - chi
 def bare_server(pages: Sequence[bytes], workdir: Path) -> Iterator[str]:
     """The pages served by a bare app in another process (same uvicorn set-up as beacon's
     embedded service); yields its base URL."""
-    path = workdir / "bare-pages.json"
-    path.write_text(json.dumps([page.decode("utf-8") for page in pages]))
+    path = workdir / "bare-pages.pickle"
+    path.write_bytes(pickle.dumps(list(pages)))
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_serve_pages, args=(child, str(path)), daemon=True)
@@ -271,31 +271,16 @@ def _round(captured: Captured, base: str, workdir: str) -> Anchors:
 def _anchor_child(
     conn: Connection, path: str, base: str, workdir: str
 ) -> None:  # pragma: no cover - child process
-    data = json.loads(Path(path).read_text())
-    captured = Captured(
-        pages=tuple(p.encode("utf-8") for p in data["pages"]),
-        enc_key=bytes.fromhex(data["enc_key"]),
-        hmac_key=bytes.fromhex(data["hmac_key"]),
-        posts=tuple(p.encode("utf-8") for p in data["posts"]),
-    )
+    captured = pickle.loads(Path(path).read_bytes())
     conn.send(_round(captured, base, workdir).__dict__)
     conn.close()
 
 
 def measure(captured: Captured, base: str, workdir: Path) -> Anchors:
     """One round of every anchor in a fresh process (spawned, like the download's)."""
-    path = workdir / "anchor-input.json"
+    path = workdir / "anchor-input.pickle"
     if not path.exists():
-        path.write_text(
-            json.dumps(
-                {
-                    "pages": [p.decode("utf-8") for p in captured.pages],
-                    "enc_key": captured.enc_key.hex(),
-                    "hmac_key": captured.hmac_key.hex(),
-                    "posts": [p.decode("utf-8") for p in captured.posts],
-                }
-            )
-        )
+        path.write_bytes(pickle.dumps(captured))
     ctx = multiprocessing.get_context("spawn")
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_anchor_child, args=(child, str(path), base, str(workdir)))

@@ -1,8 +1,10 @@
-"""The download path's store: each record stored once, a page applied in one go, schema 3.
+"""The download and upload paths: each record decoded once per layer and stored once.
 
 A base equal to the payload is stored as a marker, not as a second sealed copy; a local edit
 moves the old payload into the base; a page applied at once decides exactly as one record at
-a time would; a schema-2 file (bases as copies) is upgraded and reads back the same.
+a time would; a schema-2 file (bases as copies) is upgraded and reads back the same; a full
+listing read in one pass reads as the careful path does, hostile bodies included; a POST body
+carries what pydantic's dump would.
 """
 
 from __future__ import annotations
@@ -16,11 +18,17 @@ from typing import Any
 import pytest
 
 from beacon._crypto import KeyBundle
+from beacon._errors import ProtocolViolation
+from beacon._models import Bso
+from beacon.client._batch import _wire
 from beacon.client._engines import IncomingRecord, RecordEngine
+from beacon.client._paging import downloaded
 from beacon.client._records import Records
 from beacon.client._sealed import SAME_AS_PAYLOAD
 from beacon.client._sqlite import SCHEMA_VERSION
+from beacon.client._storage import _full_listing
 from beacon.client._store import Store
+from beacon.client._transport import Response
 
 ROOT = KeyBundle.from_kb(bytes(range(32)))
 
@@ -211,3 +219,64 @@ def test_a_schema_2_file_is_upgraded_and_its_records_read_back_the_same(tmp_path
         assert isinstance(_stored_base(s, "down"), bytes)  # sealed apart: kept as it was
         assert isinstance(_stored_base(s, "edited"), bytes)  # a real base: kept
         assert _rows(s) == before
+
+
+# -- the listing read in one pass, the POST body without pydantic's dump ---------------------
+
+
+def _careful(response: Response) -> tuple[Bso, ...] | str:
+    """What the careful path (the bounded parser, then one BSO at a time) makes of a body."""
+    try:
+        body = response.json()
+        if not isinstance(body, list):
+            return "not a list"
+        return tuple(downloaded(item, response.url) for item in body)
+    except ProtocolViolation as exc:
+        return str(exc)
+
+
+def _fast(response: Response) -> tuple[Bso, ...] | str:
+    try:
+        return _full_listing(response)
+    except ProtocolViolation as exc:
+        return "not a list" if "not a list" in str(exc) else str(exc)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'[{"id":"a","payload":"x","modified":1.5},{"id":"b","payload":"y","modified":2}]',
+        b"[]",
+        b'[{"id":"a","payload":"x","modified":1.5,"sortindex":3,"ttl":60,"collection":"c"}]',
+        b'[{"id":"a","id":"b","payload":"x","modified":1.0}]',  # the last duplicate key wins
+        b'[{"id":"a","payload":"x"}]',  # no modified time
+        b'[{"id":"a","payload":"x","modified":1.001}]',
+        b'[{"id":"a","payload":"x","modified":NaN}]',
+        b'[{"id":"a","payload":"x","modified":1e400}]',
+        b'[{"id":"a","payload":"\\ud800","modified":1.0}]',  # a lone surrogate
+        b'[{"id":"a","payload":"\xff","modified":1.0}]',  # not UTF-8
+        b'[{"id":"a","payload":"x","modified":1.0}] trailing',
+        b'[{"id":"a","payload":"x","modified":1.0,"extra":[[[[1]]]]}]',
+        b'[{"id":"a","payload":1,"modified":1.0}]',
+        b"[" * 150 + b"]" * 150,
+        b'{"id":"a"}',
+        b"[1]",
+        b'[{"id":"bad\\nid","payload":"x","modified":1.0}]',
+    ],
+)
+def test_a_listing_read_in_one_pass_reads_as_the_careful_path_does(body: bytes) -> None:
+    response = Response("GET", "https://node/storage/c", 200, {"x-weave-timestamp": "9.00"}, body)
+    assert _fast(response) == _careful(response)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"id": "a", "payload": "x"},
+        {"id": "a", "payload": "x", "sortindex": 0, "ttl": 0},
+        {"id": "a", "payload": "", "modified": 3.5, "collection": "c", "ttl": 9},
+    ],
+)
+def test_a_post_carries_what_the_model_dump_would(fields: dict[str, Any]) -> None:
+    bso = Bso.model_validate(fields)
+    assert _wire(bso) == bso.model_dump(exclude_none=True, exclude={"modified", "collection"})
