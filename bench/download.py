@@ -49,6 +49,7 @@ from beacon import RecordEngine, SyncClient
 from beacon._crypto import CollectionKeys, KeyBundle, key_id
 from beacon._hawk import HawkAuth
 from beacon.client import PAGE_SIZE, ApplyCounts, IncomingRecord
+from beacon.client._collection_service import UPLOAD_PAGE
 from bench._anchors import Anchors, Captured, bare_server, measure, post_bodies
 from bench._figures import figure, median_ratio
 
@@ -295,6 +296,18 @@ class _Raw:
         self._base = token["api_endpoint"]
         self._http = http
 
+    def post(self, path: str, params: dict[str, str], body: bytes) -> httpx.Response:
+        response = self._http.post(
+            f"{self._base}/{path}",
+            params=params,
+            content=body,
+            headers={"Content-Type": "application/json"},
+            auth=self._auth,
+        )
+        if response.status_code not in (200, 202):
+            raise AssertionError(f"POST {path}: {response.status_code}")
+        return response
+
     def get(self, path: str, params: dict[str, str] | None = None) -> httpx.Response:
         response = self._http.get(f"{self._base}/{path}", params=params, auth=self._auth)
         if response.status_code != 200:
@@ -347,6 +360,26 @@ def _capture(account: _Account, kb: bytes, count: int) -> tuple[Captured, float,
     return captured, first, last
 
 
+def _server_posts(account: _Account, kb: bytes, posts: Sequence[bytes], per_batch: int) -> float:
+    """Seconds the embedded service takes for the upload's own POST bodies, sent raw (no
+    client work) in batches as the client sends them (``batch=true``, ``batch=<id>``...,
+    ``commit=true``; one batch per upload page): the server's share of an upload."""
+    with httpx.Client(timeout=120) as http:
+        raw = _Raw(account, kb, http)
+        start = time.perf_counter()
+        for first in range(0, len(posts), per_batch):
+            group = posts[first : first + per_batch]
+            batch = "true"
+            for index, body in enumerate(group):
+                params = {"batch": batch}
+                if index == len(group) - 1:
+                    params["commit"] = "true"
+                response = raw.post(f"storage/{COLLECTION}", params, body)
+                if response.status_code == 202:
+                    batch = response.json()["batch"]
+        return time.perf_counter() - start
+
+
 def _rate(count: int, seconds: float) -> float:
     return count / seconds if seconds else 0.0
 
@@ -382,7 +415,7 @@ def run(
     ups: list[_Upload] = []
     anchors: list[Anchors] = []
     with (
-        _service(1 + rounds) as accounts,
+        _service(2 + rounds) as accounts,
         tempfile.TemporaryDirectory(prefix="beacon-bench-") as tmp,
         ExitStack() as stack,
     ):
@@ -397,6 +430,8 @@ def run(
                 base = stack.enter_context(bare_server(captured.pages, root))
             anchors.append(measure(captured, base, root))
             downs.append(_download(accounts[1], kb, large, root / f"down-{n}", budget=budget))
+        per_batch = max(1, UPLOAD_PAGE * len(captured.posts) // max(captured.records, 1))
+        server_posts = _server_posts(accounts[-1], kb, captured.posts, per_batch)
     if not down_small.finished:
         raise RuntimeError(f"the {small:,}-record download did not finish in {budget:.0f} s")
     out["figures"] = _figures(small, large, up_small, down_small, ups, downs, anchors)
@@ -408,6 +443,18 @@ def run(
             baseline=first_page * 1000,
             baseline_name="its first page",
             note=f"raw GETs of {PAGE_SIZE} records (no client work): the server's paging share",
+        )
+    )
+    out["figures"].append(
+        figure(
+            f"server time per uploaded record ({large:,})",
+            server_posts / large * 1e6,
+            "µs",
+            baseline=1e6 / statistics.median(a.rate("post") for a in anchors),
+            baseline_name="bare HTTP POST sink",
+            better="lower",
+            note="the upload's POST bodies sent raw to the embedded service, in batches as the"
+            " client sends them (no client work): the server's share of an upload",
         )
     )
     out["downloads"] = {str(small): down_small.__dict__, str(large): [d.__dict__ for d in downs]}

@@ -110,7 +110,7 @@ def test_requests_tiny_run_counts_one_request_for_a_no_change_sync() -> None:
 def test_download_tiny_run_goes_through_a_server_process() -> None:
     result = _module("download").run(small=20, large=60)
     figures = _check_figures(result)
-    units = ["records/s", "µs", "records/s", "MiB", "records/s", "µs", "records/s", "ms"]
+    units = ["records/s", "µs", "records/s", "MiB", "records/s", "µs", "records/s", "ms", "µs"]
     assert [f["unit"] for f in figures] == units
     rounds = result["downloads"]["60"]
     assert [(d["finished"], d["records"]) for d in rounds] == [(True, 60)] * 2
