@@ -34,8 +34,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, NoReturn
+from typing import Any, NamedTuple, NoReturn
 
+import pydantic_core
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -333,16 +334,29 @@ def encrypt_record(
     return json.dumps(envelope, separators=(",", ":"))
 
 
-@dataclass(frozen=True)
-class _Envelope:
+class _Envelope(NamedTuple):  # a tuple: built per record, cheaper than a frozen dataclass
     ciphertext_b64: str
     iv: bytes
     mac_hex: str
 
 
+def _envelope_or_none(payload: str) -> Any:
+    """The envelope's JSON, as :func:`_loads_or_none` reads it. An envelope is a flat object
+    of strings, which no bound of :mod:`beacon._parse` can refuse: such a value is taken as
+    parsed, anything else goes through the bounded parser."""
+    if type(payload) is str:
+        try:
+            obj = pydantic_core.from_json(payload, allow_inf_nan=False, cache_strings=False)
+        except ValueError:
+            return None  # what the bounded parser answers for text it cannot parse
+        if type(obj) is dict and all(type(v) is str for v in obj.values()):
+            return obj
+    return _loads_or_none(payload)
+
+
 def _open_envelope(payload: str) -> _Envelope:
     """Parse the envelope's shape only; nothing here is trusted yet."""
-    obj = _loads_or_none(payload)
+    obj = _envelope_or_none(payload)
     if not isinstance(obj, dict):
         _fail_integrity()
     ciphertext_b64, iv_b64, mac_hex = obj.get("ciphertext"), obj.get("IV"), obj.get("hmac")

@@ -31,7 +31,11 @@ BENCHMARKS: tuple[tuple[str, str, str], ...] = (
         "bench.local_edits",
         "bulk local edits (put_many) vs a bare SQLite executemany",
     ),
-    ("download", "bench.download", "full download over loopback: records/s, peak memory"),
+    (
+        "download",
+        "bench.download",
+        "full download and upload over loopback vs their serial floor, CPU/record, peak memory",
+    ),
     ("requests", "bench.requests", "requests per no-change sync and per first sync"),
     ("server", "bench.server", "embedded service throughput"),
     (

@@ -159,11 +159,7 @@ def plan_batches(records: Sequence[Bso], limits: InfoConfiguration) -> Plan:
 
     post_bytes_cap = min(limits.max_post_bytes, limits.max_total_bytes)
     for bso in last_by_id.values():
-        encoded = json.dumps(
-            bso.model_dump(exclude_none=True, exclude={"modified", "collection"}),
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode("utf-8")
+        encoded = json.dumps(_wire(bso), separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         payload = len(bso.payload.encode("utf-8"))
         if (
             payload > limits.max_record_payload_bytes
@@ -189,6 +185,18 @@ def plan_batches(records: Sequence[Bso], limits: InfoConfiguration) -> Plan:
         chunk_payload += payload
     close_batch()
     return Plan(tuple(batches), rejected)
+
+
+def _wire(bso: Bso) -> dict[str, Any]:
+    """What a POST carries of a BSO: id, payload, sortindex and ttl when set (never modified).
+    The same object as ``model_dump(exclude_none=True, exclude={"modified", "collection"})``
+    (a BSO's fields have no aliases), built without pydantic's per-record dump."""
+    wire: dict[str, Any] = {"id": bso.id, "payload": bso.payload}
+    if bso.sortindex is not None:
+        wire["sortindex"] = bso.sortindex
+    if bso.ttl is not None:
+        wire["ttl"] = bso.ttl
+    return wire
 
 
 def _result(response: Response) -> tuple[list[str], dict[str, str]]:

@@ -16,7 +16,7 @@ from beacon.client._engine_api import (
     IncomingRecord,
     OutgoingRecord,
 )
-from beacon.client._records import Records, Row, check_record_id, content, dumps
+from beacon.client._records import Records, Row, Write, check_record_id, content, dumps
 from beacon.client._store import Store
 
 __all__ = ["EDITED", "RecordEngine"]
@@ -31,6 +31,39 @@ def _edit_time(record: IncomingRecord) -> float:
     if isinstance(edited, int | float) and not isinstance(edited, bool) and edited > 0:
         return float(edited)
     return record.modified
+
+
+#: A remote record ready to be decided: the record, its content's text (None: a deletion) and
+#: its edit time.
+_Prepared = tuple[IncomingRecord, str | None, float]
+
+
+def _prepare(record: IncomingRecord) -> _Prepared | None:
+    """The record's stored text and edit time, or None when it cannot be applied."""
+    try:
+        check_record_id(record.id)
+        if record.cleartext.get("id", record.id) != record.id:
+            return None
+        edited = _edit_time(record)
+        fields = {k: v for k, v in record.cleartext.items() if k != EDITED}
+        payload = None if record.deleted else dumps({**fields, "id": record.id})
+    except (UsageError, TypeError, ValueError, AttributeError):
+        return None
+    return record, payload, edited
+
+
+def _written(write: Write, before: Row | None) -> Row:
+    """The row as ``write`` leaves it, for a later record of the same page."""
+    counter = (before.change_counter if before is not None else 0) + int(write.bump)
+    raw = (
+        None,
+        write.deleted,
+        write.server_modified,
+        write.local_modified,
+        write.changed,
+        counter,
+    )
+    return Row(raw, write.payload, write.base)
 
 
 def _local_wins(row: Row, incoming: str | None, edited: float) -> bool:
@@ -161,21 +194,25 @@ class RecordEngine:
     # -- the Engine Protocol ---------------------------------------------------------------------
 
     def apply_incoming(self, records: Sequence[IncomingRecord]) -> ApplyCounts:
-        """Apply remote records, last writer wins (see the class docstring); idempotent."""
-        with self._records.store.transaction():
-            return ApplyCounts.of([self._apply_one(record) for record in records])
+        """Apply remote records, last writer wins (see the class docstring); idempotent.
 
-    def _apply_one(self, record: IncomingRecord) -> str:
-        try:
-            check_record_id(record.id)
-            if record.cleartext.get("id", record.id) != record.id:
-                return "failed"
-            edited = _edit_time(record)
-            fields = {k: v for k, v in record.cleartext.items() if k != EDITED}
-            payload = None if record.deleted else dumps({**fields, "id": record.id})
-        except (UsageError, TypeError, ValueError, AttributeError):
+        One query reads the rows the records meet and one ``executemany`` writes the page;
+        a record met twice is decided against what the first one wrote, as one by one.
+        """
+        with self._records.store.transaction():
+            prepared = [_prepare(record) for record in records]
+            rows = self._records.rows(p[0].id for p in prepared if p is not None)
+            writes: list[Write] = []
+            outcomes = [self._decide(p, rows, writes) for p in prepared]
+            self._records.write_many(writes)
+            return ApplyCounts.of(outcomes)
+
+    def _decide(self, prepared: _Prepared | None, rows: dict[str, Row], writes: list[Write]) -> str:
+        """The outcome of one record; its write (if any) goes to ``writes`` and ``rows``."""
+        if prepared is None:
             return "failed"
-        row = self._records.row(record.id)
+        record, payload, edited = prepared
+        row = rows.get(record.id)
         incoming = content(payload, record.deleted)
         if row is not None:
             if row.server_modified is not None and record.modified < row.server_modified:
@@ -183,7 +220,7 @@ class RecordEngine:
             if row.content == incoming or (row.changed and _local_wins(row, incoming, edited)):
                 # Same content (only the server time moves), or our pending edit stays outgoing.
                 same = row.content == incoming
-                self._records.write(
+                write = Write(
                     record.id,
                     payload=row.payload,
                     deleted=row.deleted,
@@ -193,8 +230,10 @@ class RecordEngine:
                     bump=False,
                     base=incoming if same else row.base,
                 )
+                writes.append(write)
+                rows[record.id] = _written(write, row)
                 return "reconciled"
-        self._records.write(
+        write = Write(
             record.id,
             payload=payload,
             deleted=record.deleted,
@@ -204,6 +243,8 @@ class RecordEngine:
             bump=True,  # a remote write supersedes any edit outgoing() already returned
             base=incoming,
         )
+        writes.append(write)
+        rows[record.id] = _written(write, row)
         return "applied"
 
     def outgoing(self) -> list[OutgoingRecord]:

@@ -7,9 +7,12 @@ agreed with a server (applied from it or uploaded to it; :func:`content` of the 
 lets an engine tell a real local edit from a row that is outgoing only because of a reset.
 
 Payloads and bases are sealed at rest (:mod:`._sealed`): this module seals what it writes and
-opens what it reads, so the engines see only text. Local edits that keep the row's server view
-and base (:meth:`Records.edit`, :meth:`Records.edit_many`) are one upsert each, with no read
-first, so many of them go to SQLite as one ``executemany``.
+opens what it reads, so the engines see only text. A base equal to the payload (every row
+applied from a server or uploaded to it) is stored as a marker, not as a second sealed copy:
+each record is stored once. Local edits that keep the row's server view and base
+(:meth:`Records.edit`, :meth:`Records.edit_many`) are one upsert each, with no read first, so
+many of them go to SQLite as one ``executemany``; a page of remote records is read with one
+query (:meth:`Records.rows`) and written with one ``executemany`` (:meth:`Records.write_many`).
 
 § numbers refer to docs/protocol.md.
 """
@@ -18,13 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from beacon._errors import UsageError
 from beacon.client._engine_api import RECORD_ID
+from beacon.client._sealed import SAME_AS_PAYLOAD
 from beacon.client._store import Store
 
-__all__ = ["TOMBSTONE", "Records", "Row", "check_record_id", "content", "dumps"]
+__all__ = ["TOMBSTONE", "Records", "Row", "Write", "check_record_id", "content", "dumps"]
 
 #: The content of a deleted record. Live content is a JSON object's text, so never equal to it.
 TOMBSTONE = "tombstone"
@@ -36,7 +40,8 @@ def content(payload: str | None, deleted: bool) -> str | None:
 
 
 class Row:
-    """One row of the store's ``records`` table for a collection."""
+    """One row of the store's ``records`` table for a collection (``row``: the columns of
+    ``_COLUMNS``, of which the payload and the base are given opened)."""
 
     __slots__ = (
         "base",
@@ -77,16 +82,44 @@ def check_record_id(record_id: str) -> str:
 
 _COLUMNS = "payload, deleted, server_modified, local_modified, changed, change_counter, base"
 
-# A local edit: the server's view (server_modified) and the base stay as they are. A deletion
-# of a row already deleted everywhere (a tombstone not outgoing) changes nothing.
+# A local edit: the server's view (server_modified) and the base stay as they are (a base that
+# was "the payload" keeps the payload being replaced). A deletion of a row already deleted
+# everywhere (a tombstone not outgoing) changes nothing.
 _EDIT = (
     "INSERT INTO records (collection, id, payload, deleted, server_modified, local_modified,"
     " changed, change_counter, base) VALUES (?, ?, ?, ?, NULL, ?, 1, 1, NULL)"
     " ON CONFLICT (collection, id) DO UPDATE SET payload = excluded.payload,"
     " deleted = excluded.deleted, local_modified = excluded.local_modified, changed = 1,"
-    " change_counter = change_counter + 1"
+    " change_counter = change_counter + 1,"
+    f" base = CASE WHEN records.base = '{SAME_AS_PAYLOAD}' THEN records.payload"
+    " ELSE records.base END"
     " WHERE NOT (excluded.deleted = 1 AND records.deleted = 1 AND records.changed = 0)"
 )
+
+_WRITE = (
+    "INSERT INTO records (collection, id, payload, deleted, server_modified,"
+    " local_modified, changed, change_counter, base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (collection, id) DO UPDATE SET payload = excluded.payload,"
+    " deleted = excluded.deleted, server_modified = excluded.server_modified,"
+    " local_modified = excluded.local_modified, changed = excluded.changed,"
+    " change_counter = change_counter + excluded.change_counter, base = excluded.base"
+)
+
+#: Ids per ``IN (...)`` query: under SQLite's oldest limit of 999 bound parameters.
+_IDS_PER_QUERY = 500
+
+
+class Write(NamedTuple):
+    """One upsert of :meth:`Records.write_many` (see :meth:`Records.write`)."""
+
+    record_id: str
+    payload: str | None
+    deleted: bool
+    server_modified: float | None
+    local_modified: float
+    changed: bool
+    bump: bool
+    base: str | None
 
 
 class Records:
@@ -111,11 +144,25 @@ class Records:
 
     def _row(self, record_id: str, raw: Sequence[Any]) -> Row:
         seal = self.store.seal
-        return Row(
-            raw,
-            seal.open(self.collection, record_id, raw[0]),
-            seal.open(self.collection, record_id, raw[6]),
+        payload = seal.open(self.collection, record_id, raw[0])
+        base = (
+            payload if raw[6] == SAME_AS_PAYLOAD else seal.open(self.collection, record_id, raw[6])
         )
+        return Row(raw, payload, base)
+
+    def rows(self, record_ids: Iterable[str]) -> dict[str, Row]:
+        """The rows of these ids that exist, by id: one query per 500 ids."""
+        wanted = list(dict.fromkeys(record_ids))
+        found: dict[str, Row] = {}
+        for start in range(0, len(wanted), _IDS_PER_QUERY):
+            chunk = wanted[start : start + _IDS_PER_QUERY]
+            marks = ",".join("?" * len(chunk))
+            for raw in self.sql(
+                f"SELECT id, {_COLUMNS} FROM records WHERE collection = ? AND id IN ({marks})",
+                (self.collection, *chunk),
+            ):
+                found[raw[0]] = self._row(raw[0], raw[1:])
+        return found
 
     def row(self, record_id: str) -> Row | None:
         rows = self.sql(
@@ -151,26 +198,42 @@ class Records:
         base: str | None = None,
     ) -> None:
         """Upsert a row; ``bump`` increments the change counter (a local edit)."""
-        seal = self.store.seal
-        self.sql(
-            "INSERT INTO records (collection, id, payload, deleted, server_modified,"
-            " local_modified, changed, change_counter, base) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (collection, id) DO UPDATE SET payload = excluded.payload,"
-            " deleted = excluded.deleted, server_modified = excluded.server_modified,"
-            " local_modified = excluded.local_modified, changed = excluded.changed,"
-            " change_counter = change_counter + excluded.change_counter, base = excluded.base",
-            (
-                self.collection,
-                record_id,
-                seal.seal(self.collection, record_id, payload),
-                int(deleted),
-                server_modified,
-                local_modified,
-                int(changed),
-                int(bump),
-                seal.seal(self.collection, record_id, base),
-            ),
+        self.write_many(
+            [
+                Write(
+                    record_id,
+                    payload,
+                    deleted,
+                    server_modified,
+                    local_modified,
+                    changed,
+                    bump,
+                    base,
+                )
+            ]
         )
+
+    def write_many(self, writes: Iterable[Write]) -> None:
+        """Many upserts in one ``executemany`` (in the caller's transaction, or its own)."""
+        seal = self.store.seal
+        collection = self.collection
+        rows = [
+            (
+                collection,
+                w.record_id,
+                seal.seal(collection, w.record_id, w.payload),
+                int(w.deleted),
+                w.server_modified,
+                w.local_modified,
+                int(w.changed),
+                int(w.bump),
+                SAME_AS_PAYLOAD
+                if w.base is not None and w.base == w.payload
+                else seal.seal(collection, w.record_id, w.base),
+            )
+            for w in writes
+        ]
+        self.store.execute_many(_WRITE, rows)
 
     def changed_rows(self) -> list[tuple[str, Row]]:
         rows = self.sql(
@@ -212,7 +275,8 @@ class Records:
         ]
         self.store.execute_many(
             "UPDATE records SET changed = 0, server_modified = ?,"
-            f" base = CASE WHEN deleted = 1 THEN '{TOMBSTONE}' ELSE payload END"
+            f" base = CASE WHEN deleted = 1 THEN '{TOMBSTONE}'"
+            f" WHEN payload IS NULL THEN NULL ELSE '{SAME_AS_PAYLOAD}' END"
             " WHERE collection = ? AND id = ? AND change_counter = ?",
             rows,
         )

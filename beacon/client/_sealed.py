@@ -8,8 +8,10 @@ Contract:
 2. **Sealed values.** A record's payload and its base (the content last agreed with a server)
    are AES-256-GCM ciphertexts, ``version || nonce (12 random bytes) || ciphertext+tag``,
    stored as BLOBs, with the collection and the record id as associated data: a sealed
-   value copied into another row does not open. The tombstone marker of a base stays as it
-   is (the ``deleted`` column says as much).
+   value copied into another row does not open. Two markers of a base stay as they are: the
+   tombstone (the ``deleted`` column says as much) and :data:`SAME_AS_PAYLOAD`, a base equal
+   to the row's payload (what every row applied from or uploaded to a server holds), so that
+   such a row stores its content once.
 3. **A kB change.** After a password reset the wrapped key opens only under the previous kB:
    :func:`unlock` with ``previous`` wraps it under the new one too (no record is rewritten),
    keeping the old wrap until the new kB is proven (:func:`settle`: the token server took its
@@ -38,7 +40,7 @@ from beacon._errors import BeaconError, UsageError
 if TYPE_CHECKING:
     from beacon.client._sqlite import StateFile
 
-__all__ = ["SETTING", "Seal", "settle", "unlock"]
+__all__ = ["SAME_AS_PAYLOAD", "SETTING", "Seal", "settle", "unlock"]
 
 #: The settings key holding the wrapped data key.
 SETTING = "records_key"
@@ -46,6 +48,10 @@ _VERSION = b"\x01"
 _NONCE = 12
 #: A base that is a tombstone is stored as this marker, never sealed.
 _TOMBSTONE = "tombstone"
+#: A base equal to the row's payload is stored as this marker, never sealed. Not JSON object
+#: text, so no payload or base can equal it.
+SAME_AS_PAYLOAD = "=payload"
+_MARKERS = (_TOMBSTONE, SAME_AS_PAYLOAD)
 
 
 class Seal:
@@ -64,8 +70,8 @@ class Seal:
         return "Seal(<data key>)"
 
     def seal(self, collection: str, record_id: str, text: str | None) -> bytes | str | None:
-        """``text`` sealed for this row; None and the tombstone marker stay as they are."""
-        if text is None or text == _TOMBSTONE:
+        """``text`` sealed for this row; None and the two markers stay as they are."""
+        if text is None or text in _MARKERS:
             return text
         nonce = self._rng(_NONCE)
         aad = f"{collection}\x00{record_id}".encode()

@@ -43,7 +43,7 @@ __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "StateFile"]
 #: ``PRAGMA application_id``: "bcn1" as a big-endian int32.
 APPLICATION_ID = 0x62636E31
 #: ``PRAGMA user_version``; bump with a migration when the schema changes.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE settings (key TEXT PRIMARY KEY, value NOT NULL);
@@ -72,6 +72,14 @@ _MIGRATIONS: dict[int, str] = {
     1: """
     DROP INDEX IF EXISTS records_changed;
     CREATE INDEX records_outgoing ON records (collection, id) WHERE changed = 1;
+    """,
+    # 2 -> 3: a base equal to the payload is the marker '=payload' (beacon.client._sealed),
+    # not a second copy: each record stored once. Older beacons would read the marker as a
+    # damaged sealed value, hence the new version. Bases that are byte-for-byte copies of the
+    # payload (what an upload left) become the marker here; copies sealed apart (a download
+    # wrote them) cannot be compared without the key and stay until the row is next written.
+    2: """
+    UPDATE records SET base = '=payload' WHERE typeof(base) = 'blob' AND base = payload;
     """,
 }
 

@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
 
+from pydantic import TypeAdapter
+
 from beacon._errors import ProtocolViolation, UsageError
 from beacon._hawk import HawkAuth
 from beacon._protocol import COLLECTION, RECORD_ID, format_timestamp
@@ -317,15 +319,18 @@ class StorageClient:
             params=params,
             headers=_iuus(if_unmodified_since),
         )
-        body = response.json()
-        if not isinstance(body, list):
-            raise ProtocolViolation(f"{response.url}: the collection listing is not a list")
         if full:
-            records = tuple(downloaded(item, response.url) for item in body)
+            records = _full_listing(response)
             found_ids = tuple(r.id for r in records)
+            stamp = weave_timestamp(response)
             for record in records:
-                not_after_response(record.modified or 0.0, response, "a record's modified time")
+                modified = record.modified or 0.0
+                if not (0 <= modified <= stamp):  # not_after_response says what is wrong
+                    not_after_response(modified, response, "a record's modified time")
         else:
+            body = response.json()
+            if not isinstance(body, list):
+                raise ProtocolViolation(f"{response.url}: the collection listing is not a list")
             if not all(isinstance(i, str) for i in body):
                 raise ProtocolViolation(f"{response.url}: the id listing holds non-strings")
             records, found_ids = (), tuple(body)
@@ -448,6 +453,30 @@ class StorageClient:
         the server's timestamp, or None on 404."""
         response = self._send("DELETE", "", ok=(200, 204, 404))
         return None if response.status == 404 else _written(response)
+
+
+#: A full listing read straight from the body's bytes into BSOs (the body decoded once).
+_LISTING: TypeAdapter[list[Bso]] = TypeAdapter(list[Bso])
+
+
+def _full_listing(response: Response) -> tuple[Bso, ...]:
+    """The BSOs of a ``full`` listing.
+
+    A listing that fits ``list[Bso]`` and gives every record a ``modified`` time is a list of
+    flat objects of bounded strings and numbers, which :mod:`beacon._parse` accepts as is:
+    it is read in one pass. Anything else takes the careful path, whose errors say what is
+    wrong (not a list, a record not an object, not a BSO, no modified time).
+    """
+    try:
+        bsos = _LISTING.validate_json(response.content, by_alias=True, by_name=False)
+    except ValueError:  # pydantic's ValidationError, whatever made the body unfit
+        bsos = None
+    if bsos is not None and all(bso.modified is not None for bso in bsos):
+        return tuple(bsos)
+    body = response.json()
+    if not isinstance(body, list):
+        raise ProtocolViolation(f"{response.url}: the collection listing is not a list")
+    return tuple(downloaded(item, response.url) for item in body)
 
 
 def _written(response: Response) -> float:

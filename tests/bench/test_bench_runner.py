@@ -110,10 +110,13 @@ def test_requests_tiny_run_counts_one_request_for_a_no_change_sync() -> None:
 def test_download_tiny_run_goes_through_a_server_process() -> None:
     result = _module("download").run(small=20, large=60)
     figures = _check_figures(result)
-    assert [f["unit"] for f in figures] == ["records/s", "MiB", "records/s", "ms"]
-    assert result["downloads"]["60"]["finished"] is True
-    assert result["downloads"]["60"]["records"] == 60
-    assert result["downloads"]["60"]["requests"] >= result["downloads"]["20"]["requests"]
+    units = ["records/s", "µs", "records/s", "MiB", "records/s", "µs", "records/s", "ms", "µs"]
+    assert [f["unit"] for f in figures] == units
+    rounds = result["downloads"]["60"]
+    assert [(d["finished"], d["records"]) for d in rounds] == [(True, 60)] * 2
+    assert rounds[0]["requests"] >= result["downloads"]["20"]["requests"]
+    assert [a["records"] for a in result["anchors"]] == [60] * 2  # one anchor round per round
+    assert figures[0]["ratio"] > 0  # the download against its serial floor
 
 
 @pytest.mark.usefixtures("bench_package")
