@@ -42,12 +42,11 @@ Contract:
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import quote
-
-from pydantic import TypeAdapter
 
 from beacon._errors import ProtocolViolation, UsageError
 from beacon._hawk import HawkAuth
@@ -65,6 +64,8 @@ from beacon.client._tokenclient import Token
 from beacon.client._transport import Response, Transport
 
 if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
+    from pydantic import TypeAdapter
+
     from beacon._models import Bso, InfoConfiguration
 
 __all__ = [
@@ -455,8 +456,14 @@ class StorageClient:
         return None if response.status == 404 else _written(response)
 
 
-#: A full listing read straight from the body's bytes into BSOs (the body decoded once).
-_LISTING: TypeAdapter[list[Bso]] = TypeAdapter(list[Bso])
+@functools.cache
+def _listing() -> TypeAdapter[list[Bso]]:
+    """A full listing read straight from the body's bytes into BSOs (the body decoded once);
+    built on the first download, as the models are (a no-change sync needs neither)."""
+
+    from beacon._models import Bso
+
+    return TypeAdapter(list[Bso])
 
 
 def _full_listing(response: Response) -> tuple[Bso, ...]:
@@ -468,7 +475,7 @@ def _full_listing(response: Response) -> tuple[Bso, ...]:
     wrong (not a list, a record not an object, not a BSO, no modified time).
     """
     try:
-        bsos = _LISTING.validate_json(response.content, by_alias=True, by_name=False)
+        bsos = _listing().validate_json(response.content, by_alias=True, by_name=False)
     except ValueError:  # pydantic's ValidationError, whatever made the body unfit
         bsos = None
     if bsos is not None and all(bso.modified is not None for bso in bsos):

@@ -6,10 +6,10 @@ Contract:
   (or creates) ``<data_dir>/beacon-server.sqlite3``; ``data_dir=None`` keeps everything in
   memory. Secrets (token master secret, OAuth and metrics secrets) are generated once and
   kept in the database, so tokens and accounts survive a restart. A file an older beacon
-  wrote is migrated on open; one a newer beacon wrote is a ``UsageError`` (see ``_db``). ``master_secret`` (one
-  string, or several for rotation: tokens are minted with the first and verified against
-  each) replaces the generated one, so a standard token server sharing it (syncstorage-rs,
-  Mozilla's ``tokenlib``) mints tokens these storage nodes accept.
+  wrote is migrated on open; one a newer beacon wrote is a ``UsageError`` (see ``_db``).
+  ``master_secret`` (one string, or several for rotation: tokens are minted with the first
+  and verified against each) replaces the generated one, so a standard token server sharing
+  it (syncstorage-rs, Mozilla's ``tokenlib``) mints tokens these storage nodes accept.
 * ``clock`` (epoch seconds) drives every timestamp, TTL, token expiry and the Hawk skew check;
   ``rng`` every random choice (account uids, token salts).
 * ``svc.app`` is the Starlette app; ``svc.transport()`` a new in-process sync httpx transport
