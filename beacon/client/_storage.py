@@ -460,6 +460,7 @@ class StorageClient:
 def _listing() -> TypeAdapter[list[Bso]]:
     """A full listing read straight from the body's bytes into BSOs (the body decoded once);
     built on the first download, as the models are (a no-change sync needs neither)."""
+    from pydantic import TypeAdapter
 
     from beacon._models import Bso
 
