@@ -220,15 +220,23 @@ def _listing(
         marks = [f":id{i}" for i in range(len(query.ids))]
         where.append(f"id IN ({','.join(marks)})")
         params.update({mark[1:]: value for mark, value in zip(marks, query.ids, strict=True)})
-    if query.newer is not None:
+    newer, older, after = query.newer, query.older, query.offset.after
+    # A keyset offset and a time bound on the same side are one lower (or upper) bound: keep
+    # the tighter one alone, so SQLite ranges over (modified, id) instead of scanning every
+    # row after ``newer`` (a whole collection uploaded in one batch shares one ``modified``).
+    if after is not None and query.sort == "oldest" and newer is not None:
+        newer, after = (None, after) if after[0] > newer else (newer, None)
+    if after is not None and query.sort == "newest" and older is not None:
+        older, after = (None, after) if after[0] < older else (older, None)
+    if newer is not None:
         where.append("modified > :newer")
-        params["newer"] = query.newer
-    if query.older is not None:
+        params["newer"] = newer
+    if older is not None:
         where.append("modified < :older")
-        params["older"] = query.older
-    if query.offset.after is not None:
+        params["older"] = older
+    if after is not None:
         where.append(_AFTER[query.sort])
-        params["after_modified"], params["after_id"] = query.offset.after
+        params["after_modified"], params["after_id"] = after
     limit = query.limit
     params["limit"] = -1 if limit is None else limit + 1
     params["position"] = query.offset.position
