@@ -152,3 +152,11 @@ def test_the_wipe_list_is_sorted() -> None:
     assert plan.local_resets == ("notes",)
     both = _plan(_record(), user_disabled={"tabs", "notes"})
     assert both.local_resets == ("notes", "tabs")
+
+
+def test_the_fix_up_draws_its_sync_ids_from_the_injected_randomness() -> None:
+    record = _record()
+    del record["engines"]["tabs"]  # ours and missing: the fix-up writes it with a new syncID
+    first, again = _plan(record), _plan(record)
+    assert first.upload
+    assert first.record == again.record  # the same seeded rng, the same syncIDs
