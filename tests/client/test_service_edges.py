@@ -1,0 +1,95 @@
+"""Edges of the services' I/O against the embedded service: per-collection keys, damaged and
+misplaced records, the error a run refused twice raises. Each test
+guards a mistake ``make mutate`` showed no other test would catch (docs/mutation.md)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from beacon import AuthenticationError, RecordIntegrityError
+from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
+from tests.client.sync_world import World
+
+
+def _notes_key(world: World) -> KeyBundle:
+    """Rotate crypto/keys on the server to give ``notes`` a bundle of its own."""
+    root = KeyBundle.from_kb(world.kb)
+    record = world.svc.faults.records(world.fxa_uid, "crypto")["keys"]
+    keys = CollectionKeys.decrypt(root, record["payload"])
+    notes = KeyBundle.generate()
+    rotated = CollectionKeys(keys.default, {"notes": notes})
+    world.svc.faults.put_record(world.fxa_uid, "crypto", "keys", rotated.encrypt(root))
+    return notes
+
+
+def test_a_collection_with_its_own_key_is_written_and_read_with_that_key(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    notes_key = _notes_key(world)
+    world.clock.advance(1)
+    a.notes.put("n1", {"text": "under the notes key"})
+    a.client.sync()
+    payload = world.svc.faults.records(world.fxa_uid, "notes")["n1"]["payload"]
+    assert decrypt_record(notes_key, payload)["text"] == "under the notes key"
+    default = CollectionKeys.decrypt(
+        KeyBundle.from_kb(world.kb),
+        world.svc.faults.records(world.fxa_uid, "crypto")["keys"]["payload"],
+    ).default
+    with pytest.raises(RecordIntegrityError):
+        decrypt_record(default, payload)
+    b = world.device("b")
+    result = b.client.sync()
+    assert result.engines["notes"]["failed"] == 0
+    assert b.notes.get("n1") == {"id": "n1", "text": "under the notes key"}
+
+
+def test_a_record_stored_under_another_id_is_refused(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    bundle = CollectionKeys.decrypt(
+        KeyBundle.from_kb(world.kb),
+        world.svc.faults.records(world.fxa_uid, "crypto")["keys"]["payload"],
+    ).bundle_for("notes")
+    # A well-encrypted record moved to another id (a swap a server could make): never applied.
+    moved = encrypt_record(bundle, {"id": "n1", "text": "belongs to n1"})
+    world.svc.faults.put_record(world.fxa_uid, "notes", "n2", moved)
+    b = world.device("b")
+    result = b.client.sync()
+    assert result.engines["notes"]["failed_ids"] == ["n2"]
+    assert b.notes.get("n2") is None
+    assert b.notes.get("n1") is None
+
+
+def test_every_damaged_record_is_counted_and_those_after_it_still_applied(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    for bad in ("bad1", "bad2"):
+        wrong = encrypt_record(KeyBundle.generate(), {"id": bad, "text": "other key"})
+        world.svc.faults.put_record(world.fxa_uid, "notes", bad, wrong)
+        world.clock.advance(1)
+    a.notes.put("good", {"text": "after the damage"})
+    a.client.sync()  # uploaded last: the oldest-first download meets the damage first
+    b = world.device("b")
+    result = b.client.sync()
+    counts = result.engines["notes"]
+    assert counts["failed"] == 2
+    assert counts["failed_ids"] == ["bad1", "bad2"]
+    assert b.notes.get("good") == {"id": "good", "text": "after the damage"}
+
+
+def test_a_run_refused_twice_by_storage_raises_the_servers_401(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+
+    def refuse_storage(request: httpx.Request) -> httpx.Response | None:
+        if "/1.5/" in request.url.path:
+            return httpx.Response(401, json={"status": "invalid-credentials"})
+        return None
+
+    a.wire.before.append(refuse_storage)
+    with pytest.raises(AuthenticationError) as info:
+        a.client.sync()
+    assert info.value.status == 401  # the response's own error, not one made up at the end
+    assert info.value.url is not None
+    assert "/1.5/" in info.value.url
