@@ -4,12 +4,16 @@ guards a mistake ``make mutate`` showed no other test would catch (docs/mutation
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
 import httpx
 import pytest
 
-from beacon import AuthenticationError, RecordIntegrityError
+from beacon import AuthenticationError, ConflictError, RecordIntegrityError, SyncClient
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
-from tests.client.sync_world import World
+from beacon.client import CLIENTS_TTL, PasswordsEngine
+from tests.client.sync_world import World, requests_of, tail
 
 
 def _notes_key(world: World) -> KeyBundle:
@@ -93,3 +97,90 @@ def test_a_run_refused_twice_by_storage_raises_the_servers_401(world: World) -> 
     assert info.value.status == 401  # the response's own error, not one made up at the end
     assert info.value.url is not None
     assert "/1.5/" in info.value.url
+
+
+def test_losing_the_upload_race_twice_raises_the_servers_412(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    world.clock.advance(1)
+    a.notes.put("mine", {"text": "never lands"})
+
+    def refuse_posts(request: httpx.Request) -> httpx.Response | None:
+        if request.method == "POST" and request.url.path.endswith("/storage/notes"):
+            stamp = f"{world.clock.now:.2f}"
+            return httpx.Response(412, headers={"X-Weave-Timestamp": stamp}, json={})
+        return None
+
+    a.wire.before.append(refuse_posts)
+    with pytest.raises(ConflictError) as info:
+        a.client.sync()
+    assert info.value.status == 412  # the server's answer, carried to the caller
+
+
+def test_an_upload_sends_the_records_ttl_and_sortindex(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    clients = world.svc.faults.records(world.fxa_uid, "clients")
+    assert len(clients) == 1  # our client record, sent with CLIENTS_TTL
+    world.clock.advance(CLIENTS_TTL + 1)
+    assert world.svc.faults.records(world.fxa_uid, "clients") == {}  # it expired
+    passwords = PasswordsEngine(clock=world.clock, rng=random.Random(1).randbytes)
+    client = SyncClient(
+        world.svc.token_server_url,
+        world.account.access_token,
+        world.kb,
+        world.account.keys_changed_at,
+        world.tmp / "p",
+        engines=[passwords],
+        transport=world.svc.transport(),
+        clock=world.clock,
+        rng=random.Random("p").randbytes,
+    )
+    try:
+        login = passwords.add("https://example.test", "alice", "pw", form_submit_url="")
+        client.sync()
+    finally:
+        client.close()
+    assert world.svc.faults.records(world.fxa_uid, "passwords")[login.id]["sortindex"] == 1
+
+
+def test_a_new_node_is_asked_for_its_own_upload_limits(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "first node"})
+    a.client.sync()
+    world.svc.faults.move_user(world.fxa_uid)
+    requests_of(a)
+    world.clock.advance(1)
+    a.notes.put("n2", {"text": "second node"})
+    assert a.client.sync().outcome == "ok"
+    sent = [tail(p) for _, p in requests_of(a)]
+    assert sent.count("info/configuration") == 1  # the old node's limits are not reused
+
+
+def test_uploads_draw_their_randomness_from_the_clients_rng(tmp_path: Path) -> None:
+    payloads = []
+    for run in ("one", "two"):
+        world = World(tmp_path / run)
+        try:
+            a = world.device("a")
+            a.notes.put("n1", {"text": "the same bytes"})
+            a.client.sync()
+            payloads.append(world.svc.faults.records(world.fxa_uid, "notes")["n1"]["payload"])
+        finally:
+            world.close()
+    assert payloads[0] == payloads[1]  # seeded IVs: a run is reproducible byte for byte
+
+
+def test_records_failed_on_the_way_down_and_up_are_counted_together(world: World) -> None:
+    a = world.device("a")
+    a.client.sync()
+    wrong = encrypt_record(KeyBundle.generate(), {"id": "bad", "text": "other key"})
+    world.svc.faults.put_record(world.fxa_uid, "notes", "bad", wrong)
+    world.clock.advance(1)
+    a.notes.put("huge", {"text": "x" * 3_000_000})  # over any server's record limit: not sent
+    a.notes.put("fine", {"text": "small"})
+    result = a.client.sync()
+    counts = result.engines["notes"]
+    assert counts["failed"] == 2  # one that did not verify, one the upload could not carry
+    assert counts["failed_ids"] == ["bad", "huge"]
+    assert counts["uploaded"] == 1
