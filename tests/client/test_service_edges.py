@@ -184,3 +184,16 @@ def test_records_failed_on_the_way_down_and_up_are_counted_together(world: World
     assert counts["failed"] == 2  # one that did not verify, one the upload could not carry
     assert counts["failed_ids"] == ["bad", "huge"]
     assert counts["uploaded"] == 1
+
+
+def test_an_engine_whose_key_rotated_downloads_its_collection_again(world: World) -> None:
+    a = world.device("a")
+    a.notes.put("n1", {"text": "under the old key"})
+    a.client.sync()
+    world.clock.advance(1)
+    _notes_key(world)
+    result = a.client.sync()
+    counts = result.engines["notes"]
+    assert counts["reset"] is True
+    assert counts["downloaded"] == 1  # the last-fetch mark went with the reset: read again
+    assert a.client.store.collection_state("clients").last_fetch is not None  # untouched
