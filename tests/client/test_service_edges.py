@@ -4,6 +4,7 @@ guards a mistake ``make mutate`` showed no other test would catch (docs/mutation
 
 from __future__ import annotations
 
+import functools
 import random
 from pathlib import Path
 
@@ -12,7 +13,8 @@ import pytest
 
 from beacon import AuthenticationError, ConflictError, RecordIntegrityError, SyncClient
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
-from beacon.client import CLIENTS_TTL, PasswordsEngine
+from beacon.client import CLIENTS_TTL, PasswordsEngine, _session_service
+from beacon.client._collection_service import CollectionService
 from tests.client.sync_world import World, requests_of, tail
 
 
@@ -197,3 +199,19 @@ def test_an_engine_whose_key_rotated_downloads_its_collection_again(world: World
     assert counts["reset"] is True
     assert counts["downloaded"] == 1  # the last-fetch mark went with the reset: read again
     assert a.client.store.collection_state("clients").last_fetch is not None  # untouched
+
+
+def test_a_collection_service_pages_by_the_size_it_is_given(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a = world.device("a")
+    for n in range(5):
+        a.notes.put(f"n{n}", {"text": str(n)})
+    a.client.sync()
+    sized = functools.partial(CollectionService, page_size=2)
+    monkeypatch.setattr(_session_service, "CollectionService", sized)
+    b = world.device("b")
+    result = b.client.sync()
+    pages = [p for m, p in requests_of(b) if m == "GET" and tail(p) == "storage/notes"]
+    assert len(pages) == 3  # 2 + 2 + 1 records
+    assert result.engines["notes"]["applied"] == 5
