@@ -11,7 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from beacon import AuthenticationError, ConflictError, RecordIntegrityError, SyncClient
+from beacon import (
+    AuthenticationError,
+    ConflictError,
+    RecordIntegrityError,
+    SyncClient,
+    TransportError,
+)
 from beacon._crypto import CollectionKeys, KeyBundle, decrypt_record, encrypt_record
 from beacon.client import CLIENTS_TTL, PasswordsEngine, _session_service
 from beacon.client._collection_service import CollectionService
@@ -215,3 +221,21 @@ def test_a_collection_service_pages_by_the_size_it_is_given(
     pages = [p for m, p in requests_of(b) if m == "GET" and tail(p) == "storage/notes"]
     assert len(pages) == 3  # 2 + 2 + 1 records
     assert result.engines["notes"]["applied"] == 5
+
+
+class _Unreachable:
+    """An access-token source whose token the token server refuses and whose refresh fails."""
+
+    def __call__(self) -> str:
+        return "not-a-token-the-server-issued"
+
+    def refresh(self) -> None:
+        raise TransportError("the account server is unreachable")
+
+
+def test_a_refusal_whose_refresh_failed_raises_an_authentication_error(world: World) -> None:
+    a = world.device("a", access_token=_Unreachable())
+    with pytest.raises(AuthenticationError):
+        a.client.sync()
+    assert a.client.last_result is not None
+    assert a.client.last_result.states[-1] == "auth_failed"
