@@ -33,6 +33,14 @@ from typing import TYPE_CHECKING
 from beacon._crypto import decrypt_record, encrypt_record
 from beacon._errors import BeaconError, ConflictError, RecordIntegrityError
 from beacon.charts import Outcome, action, outcome
+from beacon.client._collection_rules import (
+    association,
+    chunks,
+    download_needed,
+    meta_entry,
+    outgoing_fields,
+    refetch_plan,
+)
 from beacon.client._engines import Engine, IncomingRecord, OutgoingRecord
 from beacon.client._run import Run, failure
 from beacon.client._storage import MAX_IDS, StorageClient
@@ -85,34 +93,20 @@ class CollectionService:
     def _fail(self, exc: BeaconError) -> Outcome:
         return failure(self._run, exc, backoff_key=self._run.node)
 
-    def _meta_entry(self) -> dict[str, object] | None:
-        engines = (self._run.meta_global or {}).get("engines") or {}
-        entry = engines.get(self._name) if isinstance(engines, dict) else None
-        return entry if isinstance(entry, dict) else None
-
     # -- association -------------------------------------------------------------------------
 
     @action("connected", "declined", "not_in_meta_global", "version_too_new", "sync_id_changed")
     def check_association(self) -> str:
         """Compare the engine's persisted syncID with meta/global (docs/anchors.md §3.4)."""
-        meta = self._run.meta_global or {}
-        if self._name in (meta.get("declined") or []):
-            return "declined"
-        entry = self._meta_entry()
-        if entry is None or not isinstance(entry.get("syncID"), str):
-            return "not_in_meta_global"
-        version = entry.get("version")
-        if isinstance(version, int) and version > self._engine.version:
-            return "version_too_new"  # desktop VERSION_OUT_OF_DATE: never write to it
         state = self._run.store.collection_state(self._name)
-        if state.sync_id != entry["syncID"]:
-            return "sync_id_changed"
-        return "connected"
+        return association(
+            self._run.meta_global, self._name, version=self._engine.version, sync_id=state.sync_id
+        )
 
     @action("ok")
     def reset_engine(self) -> str:
         """Adopt meta/global's syncID for the collection and reset the engine."""
-        entry = self._meta_entry()
+        entry = meta_entry(self._run.meta_global, self._name)
         sync_id = entry.get("syncID") if entry is not None else None
         if not isinstance(sync_id, str):  # pragma: no cover - association said it exists
             raise RuntimeError("reset_engine without a syncID")
@@ -131,11 +125,12 @@ class CollectionService:
         run = self._run
         last = run.store.collection_state(self._name).last_fetch or 0.0
         remote = (run.info or {}).get(self._name)
-        if self._offset is None and not self._refetch and (remote is None or remote <= last):
+        first = self._offset is None
+        if not download_needed(first_page=first, refetch=self._refetch, remote=remote, last=last):
             if remote is None and self._whole is not None:
                 self._seen = set()  # the server lists no such collection: it holds nothing
             return "done"  # i/c says nothing new: no request (request economy)
-        if self._offset is None and self._whole is not None:
+        if first and self._whole is not None:
             self._seen = set()  # a small collection read whole, to see what is missing too
         try:
             page = self._storage.get_collection(
@@ -145,7 +140,7 @@ class CollectionService:
                 offset=self._offset,
                 sort="oldest",
                 # Later pages are pinned to the first page's snapshot (docs/protocol.md §3.5, §3.8).
-                if_unmodified_since=self._high_water if self._offset is not None else None,
+                if_unmodified_since=None if first else self._high_water,
             )
         except ConflictError as exc:
             # The collection changed between pages: the chart starts the download over (what
@@ -200,15 +195,10 @@ class CollectionService:
         """
         store = self._run.store
         known = store.failed_ids(self._name)
-        # Those that failed in this run's download wait for the next run (as desktop's
-        # previousFailed does): asking again at once would mostly meet the same damage.
-        fresh = set(self._counts.failed_ids)
-        pending = [i for i in known if i not in fresh]
+        pending, still = refetch_plan(known, set(self._counts.failed_ids))
         if not pending:
             return "ok"
-        still: set[str] = {i for i in known if i in fresh}
-        for start in range(0, len(pending), MAX_IDS):
-            chunk = pending[start : start + MAX_IDS]
+        for chunk in chunks(pending, MAX_IDS):
             try:
                 page = self._storage.get_collection(self._name, ids=chunk, full=True)
             except BeaconError as exc:
@@ -271,8 +261,7 @@ class CollectionService:
                 "payload": encrypt_record(
                     bundle, {**record.cleartext, "id": record.id}, rng=run.rng
                 ),
-                **({"sortindex": record.sortindex} if record.sortindex is not None else {}),
-                **({"ttl": record.ttl} if record.ttl is not None else {}),
+                **outgoing_fields(record.sortindex, record.ttl),
             }
             for record in outgoing
         ]

@@ -24,7 +24,7 @@ from beacon._crypto import CollectionKeys
 from beacon._errors import BeaconError, ConflictError
 from beacon.charts import action
 from beacon.client._session_service import SessionService
-from beacon.client._setup import fresh_meta_global
+from beacon.client._setup import fresh_meta_global, merge_declined
 
 __all__ = ["FreshStartService"]
 
@@ -62,9 +62,18 @@ class FreshStartService:
         """PUT a new meta/global built from the persisted configuration, X-I-U-S: 0."""
         run, store = self._session.run, self._session.run.store
         previous = run.meta_global or self._session.previous_meta
-        declined = (set(store.declined_engines() or ()) | run.user_disabled) - run.user_enabled
+        # No remote list to start from: the persisted one, with the user's changes on top.
+        merge = merge_declined(
+            None,
+            store.declined_engines(),
+            user_enabled=run.user_enabled,
+            user_disabled=run.user_disabled,
+        )
         record = fresh_meta_global(
-            previous, local_engines=self._session.local_engines, declined=declined, rng=run.rng
+            previous,
+            local_engines=self._session.local_engines,
+            declined=merge.declined,
+            rng=run.rng,
         )
         try:
             modified = self._session.storage.put_record(

@@ -45,7 +45,6 @@ from beacon._crypto import CollectionKeys
 from beacon._errors import (
     AuthenticationError,
     BeaconError,
-    ClientUpgradeRequired,
     ConflictError,
     KeyMismatchError,
     ProtocolViolation,
@@ -56,16 +55,22 @@ from beacon.charts import Outcome, action, guard, outcome, run_child
 from beacon.client._collection_service import CollectionService
 from beacon.client._engines import Engine
 from beacon.client._run import Run, backoff_error, failure, node_key
-from beacon.client._setup import (
-    STORAGE_VERSION,
-    fixup_meta_global,
-    merge_declined,
-    outdated_engines,
-    read_meta_global,
+from beacon.client._session_rules import (
+    AUTH_FAILURE_BACKOFF,
+    MAX_AUTH_FAILURE_BACKOFF,
+    account_outcome,
+    auth_failure_until,
+    auth_failure_wait,
+    cache_current,
+    meta_global_outcome,
+    refusal_holds,
+    window_open,
 )
+from beacon.client._setup import plan_adoption, read_meta_global
 from beacon.client._storage import StorageClient
 from beacon.client._token_service import TokenService
 
+# The wait after a refused run is decided in _session_rules; its names stay importable here.
 __all__ = [
     "AUTH_FAILURE_BACKOFF",
     "MAX_AUTH_FAILURE_BACKOFF",
@@ -73,19 +78,8 @@ __all__ = [
     "auth_failure_wait",
 ]
 
-#: Seconds the next run waits after a run ended in a second 401 in a row (desktop's
-#: MINIMUM_BACKOFF_INTERVAL is 15 minutes; docs/anchors.md §4 item 9).
-AUTH_FAILURE_BACKOFF = 15 * 60.0
-#: The wait doubles with every run that ends refused again, up to this many seconds.
-MAX_AUTH_FAILURE_BACKOFF = 24 * 3600.0
 _AUTH_FAILED_AT = "auth_failed_at"
 _AUTH_FAILURES = "auth_failures"
-
-
-def auth_failure_wait(failures: int) -> float:
-    """Seconds the next run waits after ``failures`` refused runs in a row (15 min, doubling)."""
-    doubled = AUTH_FAILURE_BACKOFF * float(2 ** min(max(failures - 1, 0), 16))
-    return min(doubled, MAX_AUTH_FAILURE_BACKOFF)
 
 
 class SessionService:
@@ -179,24 +173,23 @@ class SessionService:
     def check_account(self) -> Outcome:
         """Refuse the run inside a backoff window (no request); notice a new kB."""
         run, store = self.run, self.run.store
-        now = run.clock()
-        windows: list[tuple[str, float | None]] = []
         assignment = store.node_assignment()
-        if assignment is not None:
-            node = node_key(assignment.api_endpoint)
-            windows.append(("the storage node", store.backoff_until(node)))
-        # The wait holds the credentials that were refused, not new ones (another kB or token).
-        if store.auth_failed() and store.refused_credentials() == run.credentials:
-            wait = auth_failure_wait(store.counter(_AUTH_FAILURES))
-            until = store.counter(_AUTH_FAILED_AT) + wait
-            windows.append(("the last run's authentication failure", until))
-        for who, window in windows:
-            if window is not None and window > now:
-                return outcome("backoff", backoff_error(who, window))
-        stored = store.kb_fingerprint()
-        if stored is not None and stored != run.client_state:
-            return outcome("kb_changed")
-        return outcome("ok")
+        node_until = (
+            store.backoff_until(node_key(assignment.api_endpoint))
+            if assignment is not None
+            else None
+        )
+        auth_until = None
+        if refusal_holds(store.auth_failed(), store.refused_credentials(), run.credentials):
+            failed_at, failures = store.counter(_AUTH_FAILED_AT), store.counter(_AUTH_FAILURES)
+            auth_until = auth_failure_until(failed_at, failures)
+        return account_outcome(
+            now=run.clock(),
+            node_until=node_until,
+            auth_until=auth_until,
+            stored_kb=store.kb_fingerprint(),
+            client_state=run.client_state,
+        )
 
     @action("ok")
     def forget_key_state(self) -> str:
@@ -271,15 +264,17 @@ class SessionService:
     def meta_global_current(self) -> bool:
         """A cached meta/global whose timestamp equals i/c's ``meta`` exactly."""
         cached = self.run.store.meta_global()
-        info = self.run.info or {}
-        return cached is not None and "meta" in info and info["meta"] == cached.timestamp
+        return cache_current(
+            self.run.info, "meta", cached.timestamp if cached is not None else None
+        )
 
     @guard
     def keys_current(self) -> bool:
         """Cached keys whose timestamp equals i/c's ``crypto`` exactly."""
         cached = self.run.store.crypto_keys(self.run.root)
-        info = self.run.info or {}
-        return cached is not None and "crypto" in info and info["crypto"] == cached.timestamp
+        return cache_current(
+            self.run.info, "crypto", cached.timestamp if cached is not None else None
+        )
 
     # -- meta/global -----------------------------------------------------------------------------
 
@@ -296,22 +291,11 @@ class SessionService:
         if bso is None:
             return outcome("not_found")
         record = read_meta_global(bso.payload)  # any device may write it: one bounded parse
-        if not isinstance(record, dict) or not isinstance(record.get("syncID"), str):
-            # desktop: no syncID or storageVersion → fresh start (docs/anchors.md §4 item 4)
-            return outcome("outdated")
-        version = record.get("storageVersion")
-        if not isinstance(version, int) or version < STORAGE_VERSION:
-            return outcome("outdated")
-        if version > STORAGE_VERSION:
-            error = ClientUpgradeRequired(
-                f"meta/global has storage version {version}; this client speaks "
-                f"{STORAGE_VERSION} and will not write to it",
-                storage_version=version,
-            )
-            return outcome("too_new_error", error)
-        self._fetched_meta = record
-        self._fetched_meta_modified = bso.modified or 0.0
-        return outcome("ok")
+        verdict = meta_global_outcome(record)
+        if verdict == "ok":
+            self._fetched_meta = record
+            self._fetched_meta_modified = bso.modified or 0.0
+        return verdict
 
     @action("ok", "conflict", "unauthorized", "backoff", "network_error", "failed")
     def resolve_meta_global(self) -> Outcome:
@@ -324,16 +308,18 @@ class SessionService:
             if cached is None:  # pragma: no cover - the guard saw it a moment ago
                 raise RuntimeError("meta/global cache vanished")
             record, modified = json.loads(cached.value), cached.timestamp
-        remote_declined = [n for n in record.get("declined") or [] if isinstance(n, str)]
-        local = store.declined_engines()
-        merge = merge_declined(
-            remote_declined, local, user_enabled=run.user_enabled, user_disabled=run.user_disabled
+        plan = plan_adoption(
+            record,
+            global_sync_id=store.global_sync_id(),
+            local_declined=store.declined_engines(),
+            local_engines=self.local_engines,
+            user_enabled=run.user_enabled,
+            user_disabled=run.user_disabled,
+            listed=set(run.info or {}),
+            rng=run.rng,
         )
-        upgraded = outdated_engines(record, self.local_engines) - set(merge.declined)
-        fixed, changed = fixup_meta_global(
-            record, declined=merge.declined, local_engines=self.local_engines, rng=run.rng
-        )
-        if changed:
+        fixed = plan.record
+        if plan.upload:
             try:
                 modified = self.storage.put_record(
                     "meta", "global", json.dumps(fixed), if_unmodified_since=modified
@@ -344,26 +330,22 @@ class SessionService:
                 return outcome("conflict", race)
             except BeaconError as exc:
                 return self.fail(exc)
-        # The data of an engine the user just declined leaves the server (docs/anchors.md §3.3),
-        # and so does an engine's written by an older version of it (its syncID is new).
-        for name in sorted((run.user_disabled | upgraded) & set(run.info or {})):
+        for name in plan.wipe:
             try:
                 self.storage.delete_collection(name)
             except BeaconError as exc:
                 return self.fail(exc)
         run.user_changes_applied = True
         with store.transaction():
-            if store.global_sync_id() != fixed["syncID"]:
-                # A new global syncID: every engine resets and keys are fetched again
-                # (docs/anchors.md §2.3 ResolveMetaGlobalContent, §4 item 4.5).
-                if store.global_sync_id() is not None:
-                    store.set_crypto_keys(None)
+            if plan.drop_keys:
+                store.set_crypto_keys(None)
+            if plan.reset_all:
                 self.reset_engines()
                 store.set_global_sync_id(fixed["syncID"])
-            for name in sorted(merge.local_resets):
+            for name in plan.local_resets:
                 self.reset_engines([name])
             store.set_meta_global(json.dumps(fixed), timestamp=modified)
-            store.set_engine_config(enabled=sorted(fixed["engines"]), declined=merge.declined)
+            store.set_engine_config(enabled=sorted(fixed["engines"]), declined=plan.declined)
         run.meta_global = fixed
         run.meta_global_modified = modified
         self._fetched_meta = None
@@ -419,8 +401,7 @@ class SessionService:
     @guard
     def asked_to_back_off(self) -> bool:
         """Whether a response of this run (a success too) asked us to back off."""
-        until = self._backoff_until
-        return until is not None and until > self.run.clock()
+        return window_open(self._backoff_until, self.run.clock())
 
     @guard
     def engines_failed(self) -> bool:

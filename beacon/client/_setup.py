@@ -19,6 +19,10 @@ Contract: pure functions over plain JSON values (the meta/global cleartext of do
 * :func:`fixup_meta_global` removes ``engines`` entries of declined engines (docs/anchors.md P2) and
   adds our missing engines (docs/anchors.md §3.2 ``fixup_meta_global``; desktop writes itself in,
   §4 item 11).
+* :func:`plan_adoption` is what adopting a meta/global takes, all of the above together: the
+  record to adopt and whether to upload it, the collections whose server data goes, and which
+  engines reset (all of them on a new global syncID, docs/anchors.md §2.3
+  ``ResolveMetaGlobalContent``, §4 item 4.5).
 """
 
 from __future__ import annotations
@@ -35,12 +39,14 @@ from beacon._protocol import STORAGE_VERSION, new_sync_id
 __all__ = [
     "DEFAULT_ENGINES",
     "STORAGE_VERSION",
+    "Adoption",
     "DeclinedMerge",
     "fixup_meta_global",
     "fresh_meta_global",
     "merge_declined",
     "new_sync_id",
     "outdated_engines",
+    "plan_adoption",
     "read_meta_global",
 ]
 
@@ -167,6 +173,70 @@ def outdated_engines(record: Mapping[str, Any], local_engines: Mapping[str, int]
         if ours is not None and isinstance(version, int) and version < ours:
             out.add(name)
     return out
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """What adopting a meta/global takes (:func:`plan_adoption`)."""
+
+    record: dict[str, Any]
+    """The record to adopt: the remote one fixed up (:func:`fixup_meta_global`)."""
+    upload: bool
+    """The fix-up changed it: it goes back to the server before anything is adopted."""
+    declined: frozenset[str]
+    """The declined list to persist (:func:`merge_declined`)."""
+    wipe: tuple[str, ...]
+    """Listed collections whose server data goes: engines the user just declined
+    (docs/anchors.md §3.3), and ours that an older engine version wrote (their syncID is new)."""
+    reset_all: bool
+    """A new global syncID: every engine resets."""
+    drop_keys: bool
+    """The new global syncID replaces a known one: the cached crypto/keys go too."""
+    local_resets: tuple[str, ...]
+    """Engines that became declined here: their local sync state resets."""
+
+
+def plan_adoption(
+    record: Mapping[str, Any],
+    *,
+    global_sync_id: str | None,
+    local_declined: Collection[str] | None,
+    local_engines: Mapping[str, int],
+    user_enabled: Collection[str],
+    user_disabled: Collection[str],
+    listed: Collection[str],
+    rng: Rng = os.urandom,
+) -> Adoption:
+    """What adopting ``record`` (a fetched or cached meta/global) takes.
+
+    Args:
+        record: the meta/global cleartext.
+        global_sync_id: the global syncID adopted last (None: never).
+        local_declined: the persisted declined list (None: never persisted).
+        local_engines: the engines this client syncs, name → engine version.
+        user_enabled: engines the user undeclined since the last adoption.
+        user_disabled: engines the user declined since then.
+        listed: the collections info/collections lists.
+        rng: randomness for the syncIDs the fix-up writes.
+    """
+    remote_declined = [n for n in record.get("declined") or [] if isinstance(n, str)]
+    merge = merge_declined(
+        remote_declined, local_declined, user_enabled=user_enabled, user_disabled=user_disabled
+    )
+    upgraded = outdated_engines(record, local_engines) - set(merge.declined)
+    fixed, changed = fixup_meta_global(
+        record, declined=merge.declined, local_engines=local_engines, rng=rng
+    )
+    new_global = global_sync_id != fixed["syncID"]
+    return Adoption(
+        record=fixed,
+        upload=changed,
+        declined=merge.declined,
+        wipe=tuple(sorted((set(user_disabled) | upgraded) & set(listed))),
+        reset_all=new_global,
+        drop_keys=new_global and global_sync_id is not None,
+        local_resets=tuple(sorted(merge.local_resets)),
+    )
 
 
 def read_meta_global(payload: str) -> dict[str, Any] | None:

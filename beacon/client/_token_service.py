@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from beacon._errors import AuthenticationError, BeaconError
 from beacon.charts import Outcome, action, outcome
-from beacon.client._run import Run, backoff_error, failure
+from beacon.client._run import Run, failure
+from beacon.client._token_rules import recall_outcome, refresh_outcome, same_destination
 
 __all__ = ["TokenService"]
 
@@ -41,16 +42,13 @@ class TokenService:
     def recall_token(self) -> Outcome:
         """Reuse the persisted token when it is still valid; no request."""
         run = self._run
-        now = run.clock()
         token = run.store.token(run.root)
-        if token is not None and token.is_valid(now):
+        verdict = recall_outcome(
+            token, now=run.clock(), backoff_until=run.store.backoff_until(self._server)
+        )
+        if verdict != "backoff":  # a backoff sends nothing and keeps nothing
             run.token = token
-            return outcome("fresh")
-        until = run.store.backoff_until(self._server)
-        if until is not None and until > now:
-            return outcome("backoff", backoff_error("the token server", until))
-        run.token = token
-        return outcome("missing" if token is None else "expired")
+        return verdict
 
     @action("ok")
     def forget_token(self) -> str:
@@ -88,7 +86,7 @@ class TokenService:
             except BeaconError as exc:  # the account is in the doghouse, or unreachable
                 return outcome("failed", exc)
             return outcome("ok")
-        return outcome("ok") if run.refreshable else outcome("failed", self._refused)
+        return refresh_outcome(refreshable=run.refreshable, refused=self._refused)
 
     @action("same_node", "new_node")
     def check_assignment(self) -> str:
@@ -102,10 +100,7 @@ class TokenService:
             run.store.set_token(token, root=run.root)
             if previous is None:
                 run.store.set_node_assignment(token.api_endpoint, token.uid)
-        if previous is None or (previous.uid, previous.api_endpoint) == (
-            token.uid,
-            token.api_endpoint,
-        ):
+        if same_destination(previous, token):
             return "same_node"
         run.new_assignment = True
         return "new_node"
