@@ -50,8 +50,11 @@ if TYPE_CHECKING:  # the models load pydantic: on first parse, not at import
 
 __all__ = ["PAGE_SIZE", "CollectionService"]
 
-#: Records per download page (``limit``); bounds the memory a download holds.
-PAGE_SIZE = 500
+#: Records per download page (``limit``); bounds the memory a download holds. Desktop
+#: Firefox downloads 1,000 at a time (``DEFAULT_DOWNLOAD_BATCH_SIZE`` in
+#: services/sync/modules/engines.sys.mjs); each page is one store transaction, whose commit
+#: (a disk sync) cost as much as decrypting 400 records at 500 per page.
+PAGE_SIZE = 1000
 #: Outgoing records read, encrypted and sent per upload page (engines with
 #: ``outgoing_pages``); bounds the memory an upload holds.
 UPLOAD_PAGE = 1000
