@@ -64,6 +64,8 @@ def _two_decimals(value: float) -> float:
     if not math.isfinite(value) or value < 0:
         raise ValueError("a timestamp must be a finite, non-negative number of seconds")
     centis = value * 100
+    if not math.isfinite(centis):  # 1e308 is finite, a hundred times it is not
+        raise ValueError("a timestamp is out of range")
     if abs(centis - round(centis)) > 1e-3:
         raise ValueError("a timestamp has at most two decimals")
     return round(value, 2)

@@ -253,6 +253,7 @@ def _fast(response: Response) -> tuple[Bso, ...] | str:
         b'[{"id":"a","payload":"x","modified":1.001}]',
         b'[{"id":"a","payload":"x","modified":NaN}]',
         b'[{"id":"a","payload":"x","modified":1e400}]',
+        b'[{"id":"a","payload":"x","modified":1e308}]',  # finite, but not in hundredths
         b'[{"id":"a","payload":"\\ud800","modified":1.0}]',  # a lone surrogate
         b'[{"id":"a","payload":"\xff","modified":1.0}]',  # not UTF-8
         b'[{"id":"a","payload":"x","modified":1.0}] trailing',

@@ -177,6 +177,7 @@ INVALID = {
     "unknown key": {"id": "x", "nonsense": 1},
     "three decimals": {"id": "x", "modified": 1234.567},
     "negative modified": {"id": "x", "modified": -1.0},
+    "modified out of range": {"id": "x", "modified": 1e308},
     "missing id": {"payload": "p"},
 }
 
