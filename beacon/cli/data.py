@@ -89,7 +89,9 @@ def register(subparsers: Any) -> None:
             )
             _common(sub, name)
             if action in ("get", "update", "delete"):
-                sub.add_argument("id", help="the record id")
+                sub.add_argument(
+                    "id", help="the record id (one that starts with '-' goes last, after '--')"
+                )
             if action in ("create", "update"):
                 _edit_options(sub, name)
             sub.set_defaults(func=run, collection=name)

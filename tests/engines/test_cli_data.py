@@ -54,7 +54,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 
 
 def as_json(capsys: pytest.CaptureFixture[str], *argv: str) -> Any:
-    return json.loads(run(capsys, *argv, "--format", "json"))
+    # options go before a "--": what follows it is the record id
+    cut = argv.index("--") if "--" in argv else len(argv)
+    return json.loads(run(capsys, *argv[:cut], "--format", "json", *argv[cut:]))
 
 
 class Netscape(HTMLParser):
@@ -200,7 +202,7 @@ def test_bookmarks_are_created_synced_listed_and_exported(
     assert [r[-1] for r in rows if r[0] == mdn["id"]] == ["docs;web"]
 
     # Deleting on the phone reaches the laptop.
-    run(capsys, "bookmarks", "delete", "--state", phone, *account, work["id"])
+    run(capsys, "bookmarks", "delete", "--state", phone, *account, "--", work["id"])
     after = as_json(capsys, "bookmarks", "list", "--state", laptop, *account)
     assert work["id"] not in {b["id"] for b in after}
     assert mdn["id"] not in {b["id"] for b in after}
@@ -292,16 +294,20 @@ def test_the_other_collections_have_the_same_verbs(
         "country=GB",
     )
     (changed,) = as_json(
-        capsys, "addresses", "update", "--state", state, address["id"], "--field", "tel=+44"
+        capsys, "addresses", "update", "--state", state, "--field", "tel=+44", "--", address["id"]
     )
     assert (changed["entry"]["tel"], changed["entry"]["name"]) == ("+44", "Ada Lovelace")
     (tabs,) = as_json(
         capsys, "tabs", "create", "--state", state, "--url", "https://t.example/", "--title", "T"
     )
     assert tabs["tabs"][0]["urlHistory"] == ["https://t.example/"]
-    run(capsys, "forms", "delete", "--state", state, form["id"])
+    # Record ids are random base64url and may start with "-": after "--" they are never options.
+    run(capsys, "forms", "delete", "--state", state, "--", form["id"])
     assert as_json(capsys, "forms", "list", "--state", state, *account) == []
-    assert main(["forms", "get", "--state", state, form["id"]]) == 2  # usage
+    assert main(["forms", "get", "--state", state, "--", form["id"]]) == 2  # usage
+    assert "no forms record" in capsys.readouterr().err
+    # an id that starts with "-" is read as one after "--", and only there
+    assert main(["forms", "get", "--state", state, "--", "-AbCdEfGhIjK"]) == 2
     assert "no forms record" in capsys.readouterr().err
 
 
