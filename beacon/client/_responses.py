@@ -19,7 +19,7 @@ X-If-Unmodified-Since refused with a 400.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from beacon._errors import (
     AuthenticationError,
@@ -37,6 +37,7 @@ __all__ = [
     "check_response",
     "is_number",
     "last_modified",
+    "none_after_response",
     "not_after_response",
     "timestamp",
     "weave_timestamp",
@@ -125,9 +126,21 @@ def timestamp(value: str | None, what: str, url: str) -> float:
 def not_after_response(value: float, response: Response, what: str) -> float:
     """``value`` (a last-modified time this response carries) when it is not later than the
     response's X-Weave-Timestamp (§3.9); otherwise a ProtocolViolation."""
+    return _not_after(value, weave_timestamp(response), response, what)
+
+
+def none_after_response(values: Iterable[float], response: Response, what: str) -> None:
+    """:func:`not_after_response` for each of ``values``, X-Weave-Timestamp read once (a
+    listing carries up to a page of them)."""
+    stamp = weave_timestamp(response)
+    for value in values:
+        _not_after(value, stamp, response, what)
+
+
+def _not_after(value: float, stamp: float, response: Response, what: str) -> float:
     if not is_number(value) or value < 0:
         raise ProtocolViolation(f"{response.url}: {what} is not a timestamp")
-    if value > weave_timestamp(response):
+    if value > stamp:
         raise ProtocolViolation(
             f"{response.url}: {what} is later than the response's X-Weave-Timestamp"
         )

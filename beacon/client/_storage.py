@@ -57,6 +57,7 @@ from beacon.client._responses import (
     check_response,
     is_number,
     last_modified,
+    none_after_response,
     not_after_response,
     weave_timestamp,
 )
@@ -183,8 +184,7 @@ class StorageClient:
         from beacon._models import InfoCollections, parse_model  # pydantic, on first use
 
         body = parse_model(InfoCollections, response.content)
-        for stamp in body.root.values():
-            not_after_response(stamp, response, "a collection's timestamp")
+        none_after_response(body.root.values(), response, "a collection's timestamp")
         return InfoCollectionsResult(dict(body.root), last_modified(response))
 
     def info_configuration(self) -> InfoConfiguration:
@@ -323,11 +323,8 @@ class StorageClient:
         if full:
             records = _full_listing(response)
             found_ids = tuple(r.id for r in records)
-            stamp = weave_timestamp(response)
-            for record in records:
-                modified = record.modified or 0.0
-                if not (0 <= modified <= stamp):  # not_after_response says what is wrong
-                    not_after_response(modified, response, "a record's modified time")
+            modified = (record.modified or 0.0 for record in records)
+            none_after_response(modified, response, "a record's modified time")
         else:
             body = response.json()
             if not isinstance(body, list):
