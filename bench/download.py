@@ -51,6 +51,7 @@ from beacon._hawk import HawkAuth
 from beacon.client import PAGE_SIZE, ApplyCounts, IncomingRecord
 from bench._anchors import Anchors, Captured, bare_server, measure, post_bodies
 from bench._figures import figure, median_ratio
+from bench._server_children import child as in_child_process
 
 COLLECTION = "bench"
 MEMORY_TARGET = 1.2
@@ -82,22 +83,12 @@ def _serve(conn: Connection, accounts: int, data_dir: str) -> None:  # pragma: n
 
 @contextmanager
 def _service(accounts: int) -> Iterator[list[_Account]]:
-    ctx = multiprocessing.get_context("spawn")
-    parent, child = ctx.Pipe()
-    with tempfile.TemporaryDirectory(prefix="beacon-bench-svc-") as data_dir:
-        proc = ctx.Process(target=_serve, args=(child, accounts, data_dir), daemon=True)
-        proc.start()
-        try:
-            if not parent.poll(60):
-                raise RuntimeError("the embedded service did not start in the child process")
-            yield [_Account(*row) for row in parent.recv()]
-        finally:
-            parent.send("stop")
-            proc.join(30)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join(5)
-            parent.close()
+    """The embedded service in a spawned child process, with ``accounts`` new accounts."""
+    with (
+        tempfile.TemporaryDirectory(prefix="beacon-bench-svc-") as data_dir,
+        in_child_process(_serve, accounts, data_dir) as (_, rows),
+    ):
+        yield [_Account(*row) for row in rows]
 
 
 def _record(n: int) -> dict[str, Any]:
