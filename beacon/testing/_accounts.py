@@ -165,8 +165,9 @@ def check_account_run(
     trace: Trace | None,
     fxa_until: float,
     crashed: bool = False,
-) -> None:
-    """The accounts oracle of one sync run of a signed-in device:
+) -> float:
+    """The accounts oracle of one sync run of a signed-in device; returns ``fxa_until`` for the
+    next run: the end of the last FxA backoff window announced so far.
 
     * ``fxa_backoff``: no FxA request before the end of a 429/503 Retry-After window the stand-in
       announced to this device, earlier in the run or before it (``fxa_until``, carried
@@ -213,7 +214,7 @@ def check_account_run(
             raise InvariantViolation(
                 name, f"{where}: a run from {before!r} ended with {kind}, not sign-in"
             )
-        return
+        return until
     if after == "doghouse":
         refused = [i for i, ex in enumerate(run) if _is_fxa(ex) and ex.status in (400, 401)]
         if not refused:
@@ -232,3 +233,4 @@ def check_account_run(
                 f"{where}: {late[0].method} {late[0].resource or '/'} written after FxA refused "
                 "the account's credentials",
             )
+    return until

@@ -39,7 +39,6 @@ from beacon.testing._accounts import (
     DeviceAccount,
     User,
     check_account_run,
-    fxa_backoff_until,
 )
 from beacon.testing._elsewhere import Elsewhere
 from beacon.testing._faults import ACCOUNT_RULES, CampaignStep, validate
@@ -552,7 +551,7 @@ class World(AccountSteps):
                 fxa_run = sorted([*run, *fxa_wire.log[fxa_start:]], key=lambda ex: ex.time)
                 del fxa_wire.log[fxa_start:]
             after = device.fxa.status
-            check_account_run(
+            device.fxa_until = check_account_run(
                 fxa_run,
                 device=device.index,
                 before=before,
@@ -562,7 +561,6 @@ class World(AccountSteps):
                 fxa_until=device.fxa_until,
                 crashed=crashed,
             )
-            device.fxa_until = max(device.fxa_until, fxa_backoff_until(fxa_run))
             if after == "doghouse":
                 self.events["doghouse_run"] += 1
             if trace is not None and any(

@@ -14,7 +14,7 @@ import collections
 from collections.abc import Callable
 from typing import Any
 
-from beacon.testing._accounts import User, check_account_run, fxa_backoff_until
+from beacon.testing._accounts import User, check_account_run
 from beacon.testing._invariants import InvariantViolation
 
 __all__ = ["AccountSteps"]
@@ -47,7 +47,7 @@ class AccountSteps:
         if wire is not None:
             exchanges = wire.log[start:]
             del wire.log[start:]
-            check_account_run(
+            device.fxa_until = check_account_run(
                 exchanges,
                 device=device.index,
                 before=None,
@@ -56,7 +56,6 @@ class AccountSteps:
                 trace=None,
                 fxa_until=device.fxa_until,
             )
-            device.fxa_until = max(device.fxa_until, fxa_backoff_until(exchanges))
         if result.outcome != "married":
             return
         if device.fxa.kb != self.kb:
